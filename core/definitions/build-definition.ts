@@ -1,0 +1,182 @@
+import { cronProblem } from './cron.ts';
+import { parseDuration } from './duration.ts';
+import {
+  type AccessSettings,
+  defaultHistoryMaxEntries,
+  defaultSourceTable,
+  defaultWatermarkColumn,
+  eventTimeField,
+  type FeatureDefinition,
+  type FieldDefinition,
+} from './feature-definition.ts';
+import type { FeatureYaml } from './feature-yaml-schema.ts';
+import { fieldTypeNames, formatFieldType, parseFieldType, valueMismatch } from './field-types.ts';
+import type { LocatedMessage } from './issue-message.ts';
+
+const featureName = /^([a-z0-9][a-z0-9_-]*)::([a-z0-9][a-z0-9_-]*?)(?:-v(\d+))?$/;
+const fieldName = /^[A-Za-z][A-Za-z0-9_]*$/;
+const serviceName = /^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$/;
+const keyScalars = new Set(['Text', 'Long', 'Int']);
+
+export interface BuildContext {
+  file: string;
+  line: number;
+  /** Transform files that exist under `sql/` (names relative to it), when known. */
+  transforms?: ReadonlySet<string>;
+}
+
+/** Applies the checks that span fields and produces the normalised definition. */
+export function buildDefinition(
+  name: string,
+  raw: FeatureYaml,
+  ctx: BuildContext,
+): { definition?: FeatureDefinition; problems: LocatedMessage[] } {
+  const problems: LocatedMessage[] = [];
+  const problem = (path: (string | number)[], message: string) => problems.push({ path, message });
+
+  const m = featureName.exec(name);
+  if (!m) {
+    problem([], `feature name must look like namespace::feature-name (lower case, digits, - and _), got "${name}"`);
+  }
+
+  const fields: FieldDefinition[] = [];
+  for (const [fname, f] of Object.entries(raw.schema)) {
+    const at = ['schema', fname];
+    if (!fieldName.test(fname)) {
+      problem(at, `field name must start with a letter and hold letters, digits and _, got "${fname}"`);
+    }
+    if (fname === eventTimeField) problem(at, `${eventTimeField} is kept by Ferry for every value; do not declare it`);
+    const type = parseFieldType(f.type);
+    if (!type) {
+      problem([...at, 'type'], `unknown type "${f.type}" (known: ${fieldTypeNames.slice(0, 8).join(', ')}, List<...>)`);
+      continue;
+    }
+    const isKey = f.is_key_field === true;
+    if (isKey) {
+      if (type.kind !== 'scalar' || !keyScalars.has(type.scalar)) {
+        problem([...at, 'type'], `a key field must be Text, Long or Int, got ${formatFieldType(type)}`);
+      }
+      if (f.default_value !== undefined) problem([...at, 'default_value'], 'a key field cannot have a default value');
+      if (f.deprecated) problem([...at, 'deprecated'], 'a key field cannot be deprecated');
+    } else if (f.default_value !== undefined && f.default_value !== null) {
+      const why = valueMismatch(type, f.default_value);
+      if (why) problem([...at, 'default_value'], why);
+    }
+    fields.push({
+      name: fname,
+      type,
+      isKey,
+      defaultValue: isKey ? undefined : (f.default_value ?? null),
+      description: f.description ?? '',
+      deprecated: f.deprecated === true,
+    });
+  }
+  const keyFields = fields.filter((f) => f.isKey).map((f) => f.name);
+  if (keyFields.length === 0) problem(['schema'], 'at least one field must have is_key_field: true');
+  if (fields.length > 0 && fields.every((f) => f.isKey) && raw.feature_type === 'Object') {
+    problem(['schema'], 'an Object feature needs at least one value field besides its keys');
+  }
+
+  const retention: FeatureDefinition['retention'] = {};
+  for (const which of ['online', 'offline'] as const) {
+    const text = raw.retention?.[which];
+    if (text === undefined) continue;
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      problem(['retention', which], `expected a duration such as 30s, 1m, 6h or 30d, got "${text}"`);
+    } else retention[`${which}Ms`] = ms;
+  }
+
+  let upsync: FeatureDefinition['upsync'];
+  if (raw.upsync) {
+    const u = raw.upsync;
+    if (u.schedule !== undefined) {
+      const why = cronProblem(u.schedule);
+      if (why) problem(['upsync', 'schedule'], `bad cron schedule "${u.schedule}": ${why}`);
+    }
+    const source: NonNullable<FeatureDefinition['upsync']>['source'] =
+      u.source && 'transform' in u.source
+        ? { kind: 'transform', transform: u.source.transform }
+        : { kind: 'table', table: u.source?.table ?? defaultSourceTable(name) };
+    if (source.kind === 'transform' && ctx.transforms && !ctx.transforms.has(source.transform)) {
+      problem(['upsync', 'source', 'transform'], `no transform "${source.transform}" in sql/`);
+    }
+    const watermarkColumn = u.watermark_column ?? defaultWatermarkColumn;
+    if (watermarkColumn !== eventTimeField) {
+      const wf = fields.find((f) => f.name === watermarkColumn);
+      if (!wf) {
+        problem(['upsync', 'watermark_column'], `watermark column "${watermarkColumn}" is not a field of the schema`);
+      } else if (wf.type.kind !== 'scalar' || !['Long', 'Timestamp'].includes(wf.type.scalar)) {
+        problem(['upsync', 'watermark_column'], `watermark column must be Long or Timestamp, got ${formatFieldType(wf.type)}`);
+      }
+    }
+    if (u.schedule !== undefined && !u.enabled) {
+      problem(['upsync', 'schedule'], 'a schedule is set but upsync is not enabled');
+    }
+    upsync = {
+      enabled: u.enabled,
+      incremental: u.incremental_update === true,
+      source,
+      watermarkColumn,
+      ...(u.schedule !== undefined ? { schedule: u.schedule } : {}),
+      ...(u.max_rows_per_second !== undefined ? { maxRowsPerSecond: u.max_rows_per_second } : {}),
+    };
+  }
+
+  let downsync: FeatureDefinition['downsync'];
+  if (raw.downsync) {
+    const d = raw.downsync;
+    let minIntervalByKeyMs = 0;
+    if (d.min_interval_by_key !== undefined) {
+      const ms = parseDuration(d.min_interval_by_key);
+      if (ms === undefined) {
+        problem(['downsync', 'min_interval_by_key'], `expected a duration such as 30s, 1m, 6h or 30d, got "${d.min_interval_by_key}"`);
+      } else minIntervalByKeyMs = ms;
+    }
+    const ratio = d.random_sampling_ratio ?? 1;
+    if (!(ratio > 0 && ratio <= 1)) {
+      problem(['downsync', 'random_sampling_ratio'], `must be in (0, 1], got ${ratio}`);
+    }
+    if (d.enabled && upsync?.enabled && upsync.source.kind === 'table' && upsync.source.table === defaultSourceTable(name)) {
+      // downsync writes the feature's own offline table; reading it back as the upsync source would loop
+      problem(['upsync', 'source'], 'upsync reads the table that downsync writes; name another source');
+    }
+    downsync = { enabled: d.enabled, minIntervalByKeyMs, randomSamplingRatio: ratio };
+  }
+
+  if (raw.history && raw.feature_type !== 'History') {
+    problem(['history'], 'only History features keep a history; remove this block or use feature_type: History');
+  }
+
+  const access: AccessSettings = { readers: raw.access?.readers ?? ['*'], writers: raw.access?.writers ?? ['*'] };
+  for (const which of ['readers', 'writers'] as const) {
+    access[which].forEach((s, i) => {
+      if (!serviceName.test(s)) problem(['access', which, i], `bad service name "${s}"`);
+    });
+  }
+
+  if (problems.length > 0 || !m) return { problems };
+  return {
+    problems,
+    definition: {
+      name,
+      namespace: m[1]!,
+      baseName: m[2]!,
+      ...(m[3] !== undefined ? { version: Number(m[3]) } : {}),
+      featureType: raw.feature_type,
+      owner: raw.owner,
+      description: raw.description ?? '',
+      tags: raw.tags ?? [],
+      fields,
+      keyFields,
+      ...(upsync ? { upsync } : {}),
+      ...(downsync ? { downsync } : {}),
+      retention,
+      access,
+      ...(raw.feature_type === 'History'
+        ? { maxEntriesPerKey: raw.history?.max_entries_per_key ?? defaultHistoryMaxEntries }
+        : {}),
+      origin: { file: ctx.file, line: ctx.line },
+    },
+  };
+}

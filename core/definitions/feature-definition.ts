@@ -1,0 +1,82 @@
+import type { FieldType } from './field-types.ts';
+
+export type FeatureType = 'Object' | 'History';
+
+export interface FieldDefinition {
+  name: string;
+  type: FieldType;
+  isKey: boolean;
+  /** The default filled in for a missing value; undefined for key fields and fields without one (null). */
+  defaultValue: unknown;
+  description: string;
+  deprecated: boolean;
+}
+
+export interface UpsyncSettings {
+  enabled: boolean;
+  incremental: boolean;
+  /** Where rows come from: a transform in `sql/` whose destination is read, or a table. */
+  source: { kind: 'transform'; transform: string } | { kind: 'table'; table: string };
+  watermarkColumn: string;
+  /** Cron expression of the Temporal Schedule, if the upsync runs on its own. */
+  schedule?: string;
+  /** Throughput limit: rows written to the online store per second (undefined: unlimited). */
+  maxRowsPerSecond?: number;
+}
+
+export interface DownsyncSettings {
+  enabled: boolean;
+  minIntervalByKeyMs: number;
+  randomSamplingRatio: number;
+}
+
+export interface RetentionSettings {
+  onlineMs?: number;
+  offlineMs?: number;
+}
+
+export interface AccessSettings {
+  /** Services that may read; `*` means every authenticated service. */
+  readers: string[];
+  /** Services that may write (push endpoint, Kafka commands with a producer header). */
+  writers: string[];
+}
+
+/** A validated, normalised feature definition. */
+export interface FeatureDefinition {
+  /** Full name, e.g. `live::hakuna-host-stat-v1`. */
+  name: string;
+  namespace: string;
+  /** Name without namespace or version, e.g. `hakuna-host-stat`. */
+  baseName: string;
+  /** The `-vN` suffix as a number, when present. */
+  version?: number;
+  featureType: FeatureType;
+  owner: string;
+  description: string;
+  tags: string[];
+  /** Fields in the order the YAML lists them. */
+  fields: FieldDefinition[];
+  keyFields: string[];
+  upsync?: UpsyncSettings;
+  downsync?: DownsyncSettings;
+  retention: RetentionSettings;
+  access: AccessSettings;
+  /** History features: the most entries kept per key. */
+  maxEntriesPerKey?: number;
+  /** Where it was defined. */
+  origin: { file: string; line: number };
+}
+
+export const defaultHistoryMaxEntries = 100;
+export const defaultWatermarkColumn = '_last_updated_at_ms';
+export const eventTimeField = '_last_updated_at_ms';
+
+export function fieldOf(def: FeatureDefinition, name: string): FieldDefinition | undefined {
+  return def.fields.find((f) => f.name === name);
+}
+
+/** The table a feature's upsync reads by default: namespace and name with non-word characters as `_`. */
+export function defaultSourceTable(name: string): string {
+  return name.replace(/::/g, '__').replace(/[^A-Za-z0-9_]/g, '_');
+}

@@ -1,0 +1,96 @@
+import type { FeatureDefinition } from '../definitions/feature-definition.ts';
+import type { FieldValue } from '../values/coerce-value.ts';
+
+/** The key of one entity: each key field of the definition to its value. */
+export type KeyValues = Record<string, unknown>;
+
+/** A full or partial write of an Object feature: only the named fields change. */
+export interface ObjectWrite {
+  keys: KeyValues;
+  /** Field name to raw value (coerced and validated by the store); a subset of the value fields. */
+  values: Record<string, unknown>;
+  /** `_last_updated_at_ms`: the event time; per field, the newest event time wins. */
+  eventTimeMs: number;
+}
+
+/** One entry appended to a History feature. */
+export interface HistoryAppend {
+  keys: KeyValues;
+  values: Record<string, unknown>;
+  eventTimeMs: number;
+}
+
+/** Delete every value of a key that is older than `eventTimeMs` (newer writes survive). */
+export interface KeyDelete {
+  keys: KeyValues;
+  eventTimeMs: number;
+}
+
+export interface ReadOptions {
+  /** Field projection: only these value fields come back (default: all). */
+  fields?: readonly string[];
+}
+
+/** The stored value of one key: `found` is false when nothing (unexpired) is stored. */
+export interface ObjectReadResult {
+  found: boolean;
+  /** Every requested value field, with the definition's default where nothing is stored. */
+  values: Record<string, FieldValue>;
+  /** The newest event time among the stored fields; null when not found. */
+  lastUpdatedAtMs: number | null;
+}
+
+export interface HistoryEntry {
+  values: Record<string, FieldValue>;
+  eventTimeMs: number;
+}
+
+export interface HistoryReadResult {
+  found: boolean;
+  /** Newest first, at most the requested limit and the definition's max entries per key. */
+  entries: HistoryEntry[];
+}
+
+/** Thrown for bad input; names the field at fault. Nothing is written when it is thrown. */
+export class OnlineStoreInputError extends Error {
+  constructor(
+    readonly feature: string,
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`${feature}.${field}: ${reason}`);
+    this.name = 'OnlineStoreInputError';
+  }
+}
+
+/**
+ * The online store: latest values of Object features and recent entries of History
+ * features per key, plus small metadata records (definition registry, watermarks,
+ * checkpoints). Implemented by the embedded LMDB store and by Cassandra/ScyllaDB; both
+ * pass test/unit/online-store-conformance.ts.
+ */
+export interface OnlineStore {
+  readonly kind: 'embedded' | 'cassandra';
+  /** Creates what the feature needs (tables, TTL settings); idempotent. */
+  ensureFeature(def: FeatureDefinition): Promise<void>;
+  writeObjects(def: FeatureDefinition, writes: readonly ObjectWrite[]): Promise<void>;
+  appendHistory(def: FeatureDefinition, entries: readonly HistoryAppend[]): Promise<void>;
+  deleteKeys(def: FeatureDefinition, deletes: readonly KeyDelete[]): Promise<void>;
+  /** Results in request order, one per key. */
+  readObjects(def: FeatureDefinition, keys: readonly KeyValues[], options?: ReadOptions): Promise<ObjectReadResult[]>;
+  readHistory(
+    def: FeatureDefinition,
+    keys: readonly KeyValues[],
+    options?: ReadOptions & { limit?: number },
+  ): Promise<HistoryReadResult[]>;
+  /** Removes values past the feature's online retention that the store does not expire by itself; returns how many. */
+  sweepExpired(def: FeatureDefinition, nowMs: number): Promise<number>;
+  getMeta(key: string): Promise<string | undefined>;
+  putMeta(key: string, value: string): Promise<void>;
+  /** Metadata records whose key starts with `prefix`, sorted by key. */
+  listMeta(prefix: string): Promise<[string, string][]>;
+  deleteMeta(key: string): Promise<void>;
+  /** Resolves when the store answers; throws otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
