@@ -20,7 +20,8 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // the servers are shared: one file at a time keeps 2 cores from thrashing
-          fileParallelism: false,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],
