@@ -1,4 +1,35 @@
-import type { Command } from './command.ts';
+import type { CommandEntry } from './command.ts';
 
 /** Every `ferry` subcommand, in the order `ferry --help` lists them. */
-export const commands: readonly Command[] = [];
+export const commands: readonly CommandEntry[] = [
+  {
+    name: 'validate',
+    summary: 'check feature definitions and report every problem with its location',
+    load: async () => (await import('./validate-command.ts')).validateCommand,
+  },
+  {
+    name: 'plan',
+    summary: 'show what apply would change, field by field',
+    load: async () => (await import('./plan-command.ts')).planCommand,
+  },
+  {
+    name: 'apply',
+    summary: 'create tables, topics and schedules and record the definitions',
+    load: async () => (await import('./apply-command.ts')).applyCommand,
+  },
+  {
+    name: 'list',
+    summary: 'list applied features with owner, type and sync settings',
+    load: async () => (await import('./list-command.ts')).listCommand,
+  },
+  {
+    name: 'describe',
+    summary: 'show one applied feature: fields, sync settings, access',
+    load: async () => (await import('./describe-command.ts')).describeCommand,
+  },
+  {
+    name: 'config',
+    summary: 'print every setting, its environment variable and value',
+    load: async () => (await import('./config-command.ts')).configCommand,
+  },
+];

@@ -1,7 +1,7 @@
-import type { Command } from './command.ts';
+import type { CommandEntry } from './command.ts';
 import { commands } from './commands.ts';
 
-function overview(all: readonly Command[]): string {
+function overview(all: readonly CommandEntry[]): string {
   const width = Math.max(...all.map((c) => c.name.length));
   return [
     'ferry: a feature store for real-time recommender systems',
@@ -25,11 +25,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log('ferry 0.1.0');
     return 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     console.error(`ferry: unknown command '${name}'. Run \`ferry --help\` for the list.`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(command.usage);
     return 0;

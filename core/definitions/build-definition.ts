@@ -40,6 +40,7 @@ export function buildDefinition(
   }
 
   const fields: FieldDefinition[] = [];
+  let badTypes = 0;
   for (const [fname, f] of Object.entries(raw.schema)) {
     const at = ['schema', fname];
     if (!fieldName.test(fname)) {
@@ -49,6 +50,7 @@ export function buildDefinition(
     const type = parseFieldType(f.type);
     if (!type) {
       problem([...at, 'type'], `unknown type "${f.type}" (known: ${fieldTypeNames.slice(0, 8).join(', ')}, List<...>)`);
+      badTypes++;
       continue;
     }
     const isKey = f.is_key_field === true;
@@ -73,7 +75,7 @@ export function buildDefinition(
   }
   const keyFields = fields.filter((f) => f.isKey).map((f) => f.name);
   if (keyFields.length === 0) problem(['schema'], 'at least one field must have is_key_field: true');
-  if (fields.length > 0 && fields.every((f) => f.isKey) && raw.feature_type === 'Object') {
+  if (badTypes === 0 && fields.length > 0 && fields.every((f) => f.isKey) && raw.feature_type === 'Object') {
     problem(['schema'], 'an Object feature needs at least one value field besides its keys');
   }
 

@@ -30,7 +30,7 @@ export function loadDefinitionsFromText(file: string, text: string, options: Loa
   const errors: DefinitionError[] = [];
   const definitions: FeatureDefinition[] = [];
   for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    const pos = lines.linePos(e.pos[0]);
     errors.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}` });
   }
   if (errors.length > 0) return { definitions, errors };

@@ -1,0 +1,37 @@
+import path from 'node:path';
+import type { ApplyTarget } from '../core/apply/apply-target.ts';
+import { OnlineStoreTarget } from '../core/apply/online-store-target.ts';
+import type { Settings } from '../core/config/settings.ts';
+import { DefinitionsInvalidError } from '../core/definitions/definition-error.ts';
+import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
+import { listTransforms, loadDefinitions } from '../core/definitions/load-definitions.ts';
+import { openOnlineStore } from '../core/online/open-online-store.ts';
+import type { OnlineStore } from '../core/online/online-store.ts';
+import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
+
+export interface ApplyContext {
+  online: OnlineStore;
+  registry: DefinitionRegistry;
+  targets: ApplyTarget[];
+  close(): Promise<void>;
+}
+
+/** Loads and validates the local definitions; throws with every problem when any is invalid. */
+export async function loadLocalDefinitions(settings: Settings, paths?: string[]): Promise<FeatureDefinition[]> {
+  const transforms = await listTransforms(path.resolve(settings.sqlDir));
+  const { definitions, errors } = await loadDefinitions(paths ?? [settings.featuresDir], { transforms });
+  if (errors.length > 0) throw new DefinitionsInvalidError(errors);
+  return definitions;
+}
+
+/** Opens the configured stores and the targets that `plan` and `apply` work on. */
+export async function openApplyContext(settings: Settings): Promise<ApplyContext> {
+  const online = await openOnlineStore(settings);
+  const targets: ApplyTarget[] = [new OnlineStoreTarget(online)];
+  return {
+    online,
+    registry: new DefinitionRegistry(online),
+    targets,
+    close: () => online.close(),
+  };
+}
