@@ -17,4 +17,5 @@ stop_started() {
 }
 trap stop_started EXIT
 bash infra/up.sh
+unset FERRY_REQUIRE_SERVERS
 npx vitest run "$@"
