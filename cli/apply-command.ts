@@ -30,13 +30,20 @@ export const applyCommand: Command = {
         const plan = await planApply(local, ctx.registry, ctx.targets);
         if (!values.json) console.log(formatPlan(plan));
         if (plan.refused) {
-          if (values.json) console.log(JSON.stringify({ plan: planJson(plan), applied: [], retired: [] }, null, 2));
+          if (values.json)
+            console.log(JSON.stringify({ plan: planJson(plan), applied: [], retired: [] }, null, 2));
           console.error('apply refused; nothing was changed.');
           return 1;
         }
-        const result = await applyPlan(plan, ctx.registry, ctx.targets, values.json ? undefined : (l) => console.log(l));
+        const result = await applyPlan(
+          plan,
+          ctx.registry,
+          ctx.targets,
+          values.json ? undefined : (l) => console.log(l),
+        );
         if (values.json) console.log(JSON.stringify({ plan: planJson(plan), ...result }, null, 2));
-        else if (result.applied.length + result.retired.length === 0) console.log('Nothing to do: already applied.');
+        else if (result.applied.length + result.retired.length === 0)
+          console.log('Nothing to do: already applied.');
         else console.log(`Applied ${result.applied.length}, retired ${result.retired.length}.`);
         return 0;
       } finally {

@@ -5,8 +5,8 @@ import type { Settings } from '../core/config/settings.ts';
 import { DefinitionsInvalidError } from '../core/definitions/definition-error.ts';
 import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
 import { listTransforms, loadDefinitions } from '../core/definitions/load-definitions.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
 import type { OnlineStore } from '../core/online/online-store.ts';
+import { openOnlineStore } from '../core/online/open-online-store.ts';
 import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
 
 export interface ApplyContext {
@@ -17,7 +17,10 @@ export interface ApplyContext {
 }
 
 /** Loads and validates the local definitions; throws with every problem when any is invalid. */
-export async function loadLocalDefinitions(settings: Settings, paths?: string[]): Promise<FeatureDefinition[]> {
+export async function loadLocalDefinitions(
+  settings: Settings,
+  paths?: string[],
+): Promise<FeatureDefinition[]> {
   const transforms = await listTransforms(path.resolve(settings.sqlDir));
   const { definitions, errors } = await loadDefinitions(paths ?? [settings.featuresDir], { transforms });
   if (errors.length > 0) throw new DefinitionsInvalidError(errors);

@@ -26,7 +26,9 @@ export const describeCommand: Command = {
       try {
         const applied = await new DefinitionRegistry(online).get(name);
         if (!applied || applied.retiredAtMs !== undefined) {
-          console.error(`ferry describe: no applied feature "${name}" (run \`ferry list\`, or \`ferry apply\` first)`);
+          console.error(
+            `ferry describe: no applied feature "${name}" (run \`ferry list\`, or \`ferry apply\` first)`,
+          );
           return 1;
         }
         console.log(values.json ? JSON.stringify(applied, null, 2) : describeFeature(applied));

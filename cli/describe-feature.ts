@@ -7,10 +7,14 @@ import type { AppliedFeature } from '../core/registry/applied-feature.ts';
 export function syncSummary(def: FeatureDefinition): string {
   const parts: string[] = [];
   if (def.upsync?.enabled) {
-    parts.push(`upsync ${def.upsync.incremental ? 'incremental' : 'full'}${def.upsync.schedule ? ` @ ${def.upsync.schedule}` : ''}`);
+    parts.push(
+      `upsync ${def.upsync.incremental ? 'incremental' : 'full'}${def.upsync.schedule ? ` @ ${def.upsync.schedule}` : ''}`,
+    );
   }
   if (def.downsync?.enabled) {
-    parts.push(`downsync ${formatDuration(def.downsync.minIntervalByKeyMs)} ${Math.round(def.downsync.randomSamplingRatio * 100)}%`);
+    parts.push(
+      `downsync ${formatDuration(def.downsync.minIntervalByKeyMs)} ${Math.round(def.downsync.randomSamplingRatio * 100)}%`,
+    );
   }
   return parts.join(', ') || '-';
 }
@@ -30,7 +34,11 @@ export function describeFeature(a: AppliedFeature): string {
         `    ${f.name.padEnd(32)} ${formatFieldType(f.type).padEnd(14)} ${f.isKey ? 'key' : `default ${JSON.stringify(f.defaultValue)}`}${f.deprecated ? ' (deprecated)' : ''}`,
     ),
     `  sync:        ${syncSummary(d)}`,
-    ...(d.upsync ? [`  upsync from: ${d.upsync.source.kind} ${d.upsync.source.kind === 'transform' ? d.upsync.source.transform : d.upsync.source.table}, watermark ${d.upsync.watermarkColumn}${d.upsync.maxRowsPerSecond ? `, at most ${d.upsync.maxRowsPerSecond} rows/s` : ''}`] : []),
+    ...(d.upsync
+      ? [
+          `  upsync from: ${d.upsync.source.kind} ${d.upsync.source.kind === 'transform' ? d.upsync.source.transform : d.upsync.source.table}, watermark ${d.upsync.watermarkColumn}${d.upsync.maxRowsPerSecond ? `, at most ${d.upsync.maxRowsPerSecond} rows/s` : ''}`,
+        ]
+      : []),
     `  retention:   online ${d.retention.onlineMs ? formatDuration(d.retention.onlineMs) : 'forever'}, offline ${d.retention.offlineMs ? formatDuration(d.retention.offlineMs) : 'forever'}`,
     `  readers:     ${d.access.readers.join(', ')}`,
     `  writers:     ${d.access.writers.join(', ')}`,

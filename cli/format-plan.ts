@@ -1,6 +1,12 @@
 import type { ApplyPlan, FeatureAction } from '../core/apply/apply-plan.ts';
 
-const marks: Record<FeatureAction, string> = { create: '+', update: '~', unchanged: '=', refused: '!', retire: '-' };
+const marks: Record<FeatureAction, string> = {
+  create: '+',
+  update: '~',
+  unchanged: '=',
+  refused: '!',
+  retire: '-',
+};
 const show = (v: unknown) => (v === undefined ? '(none)' : JSON.stringify(v));
 
 /** The human form of a plan, one block per feature and a summary line. */

@@ -41,7 +41,9 @@ export const listCommand: Command = {
         const w = Math.max(...rows.map((r) => r.name.length));
         console.log(`${'FEATURE'.padEnd(w)}  TYPE     OWNER         FIELDS  REV  SYNC`);
         for (const r of rows) {
-          console.log(`${r.name.padEnd(w)}  ${r.type.padEnd(7)}  ${r.owner.padEnd(12)}  ${String(r.fields).padStart(6)}  ${String(r.revision).padStart(3)}  ${r.sync}`);
+          console.log(
+            `${r.name.padEnd(w)}  ${r.type.padEnd(7)}  ${r.owner.padEnd(12)}  ${String(r.fields).padStart(6)}  ${String(r.revision).padStart(3)}  ${r.sync}`,
+          );
         }
         return 0;
       } finally {

@@ -1,6 +1,6 @@
 import { planApply } from '../core/apply/apply-plan.ts';
 import { readSettings } from '../core/config/settings.ts';
-import { openApplyContext, loadLocalDefinitions } from './apply-context.ts';
+import { loadLocalDefinitions, openApplyContext } from './apply-context.ts';
 import type { Command } from './command.ts';
 import { formatPlan, planJson } from './format-plan.ts';
 import { parseOptions } from './parse-options.ts';
@@ -28,7 +28,11 @@ export const planCommand: Command = {
       const ctx = await openApplyContext(settings);
       try {
         const plan = await planApply(local, ctx.registry, ctx.targets);
-        console.log(values.json ? JSON.stringify(planJson(plan), null, 2) : formatPlan(plan, { showUnchanged: values.all === true }));
+        console.log(
+          values.json
+            ? JSON.stringify(planJson(plan), null, 2)
+            : formatPlan(plan, { showUnchanged: values.all === true }),
+        );
         return plan.refused ? 1 : 0;
       } finally {
         await ctx.close();

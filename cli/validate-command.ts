@@ -23,12 +23,21 @@ export const validateCommand: Command = {
   run: (args) =>
     runCommand('validate', usage, async () => {
       const settings = readSettings();
-      const { values, positionals } = parseOptions(args, { json: { type: 'boolean' }, sql: { type: 'string' } });
+      const { values, positionals } = parseOptions(args, {
+        json: { type: 'boolean' },
+        sql: { type: 'string' },
+      });
       const paths = positionals.length > 0 ? positionals : [settings.featuresDir];
       const transforms = await listTransforms(path.resolve(values.sql ?? settings.sqlDir));
       const { definitions, errors } = await loadDefinitions(paths, { transforms });
       if (values.json) {
-        console.log(JSON.stringify({ ok: errors.length === 0, features: definitions.map((d) => d.name), errors }, null, 2));
+        console.log(
+          JSON.stringify(
+            { ok: errors.length === 0, features: definitions.map((d) => d.name), errors },
+            null,
+            2,
+          ),
+        );
       } else if (errors.length > 0) {
         for (const e of errors) console.error(formatDefinitionError(e));
         console.error(`\n${errors.length} problem(s); ${definitions.length} feature(s) valid`);

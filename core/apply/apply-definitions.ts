@@ -2,9 +2,7 @@ import type { DefinitionRegistry } from '../registry/definition-registry.ts';
 import type { ApplyPlan } from './apply-plan.ts';
 import type { ApplyTarget } from './apply-target.ts';
 
-export interface ApplyProgress {
-  (line: string): void;
-}
+export type ApplyProgress = (line: string) => void;
 
 /**
  * Carries out a plan: each target creates what the feature needs, then the registry
@@ -18,7 +16,9 @@ export async function applyPlan(
   progress: ApplyProgress = () => {},
 ): Promise<{ applied: string[]; retired: string[] }> {
   if (plan.refused) {
-    const lines = plan.features.filter((f) => f.action === 'refused').flatMap((f) => f.refusals.map((r) => `${f.name}: ${r}`));
+    const lines = plan.features
+      .filter((f) => f.action === 'refused')
+      .flatMap((f) => f.refusals.map((r) => `${f.name}: ${r}`));
     throw new Error(`apply refused; nothing was changed:\n${lines.join('\n')}`);
   }
   const applied: string[] = [];
@@ -35,7 +35,9 @@ export async function applyPlan(
     for (const t of targets) await t.apply(f.definition, f.applied);
     if (f.action !== 'unchanged') await registry.record(f.definition);
     applied.push(f.name);
-    progress(`${f.action === 'create' ? 'created' : f.action === 'update' ? 'updated' : 'repaired'} ${f.name}`);
+    progress(
+      `${f.action === 'create' ? 'created' : f.action === 'update' ? 'updated' : 'repaired'} ${f.name}`,
+    );
   }
   return { applied, retired };
 }

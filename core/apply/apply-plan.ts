@@ -37,14 +37,30 @@ export async function planApply(
     const before = applied.get(def.name);
     const changes = before ? compareDefinitions(before, def) : [];
     const refusals = changes.flatMap((c) =>
-      c.incompatible ? [`${c.path}: ${c.incompatible} (publish it under a new version name, e.g. ${nextVersionName(def)})`] : [],
+      c.incompatible
+        ? [`${c.path}: ${c.incompatible} (publish it under a new version name, e.g. ${nextVersionName(def)})`]
+        : [],
     );
-    const action: FeatureAction = !before ? 'create' : refusals.length > 0 ? 'refused' : changes.length > 0 ? 'update' : 'unchanged';
+    const action: FeatureAction = !before
+      ? 'create'
+      : refusals.length > 0
+        ? 'refused'
+        : changes.length > 0
+          ? 'update'
+          : 'unchanged';
     const resources: ResourceChange[] = [];
     if (action === 'create' || action === 'update' || action === 'unchanged') {
       for (const t of targets) resources.push(...(await t.plan(def, before)));
     }
-    features.push({ name: def.name, action, changes, refusals, resources, definition: def, ...(before ? { applied: before } : {}) });
+    features.push({
+      name: def.name,
+      action,
+      changes,
+      refusals,
+      resources,
+      definition: def,
+      ...(before ? { applied: before } : {}),
+    });
   }
   const localNames = new Set(local.map((d) => d.name));
   for (const [name, def] of applied) {

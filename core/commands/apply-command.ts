@@ -7,13 +7,19 @@ import type { ValidCommand } from './feature-command.ts';
  * in order: UPDATE → partial write, DELETE → delete the key, APPEND → History entry.
  * Idempotent: repeating a command leaves the same state (event time decides).
  */
-export async function applyCommands(store: OnlineStore, def: FeatureDefinition, commands: readonly ValidCommand[]): Promise<void> {
+export async function applyCommands(
+  store: OnlineStore,
+  def: FeatureDefinition,
+  commands: readonly ValidCommand[],
+): Promise<void> {
   let i = 0;
   while (i < commands.length) {
     const method = commands[i]!.method;
     let j = i;
     while (j < commands.length && commands[j]!.method === method) j++;
-    const run = commands.slice(i, j).map((c) => ({ keys: c.keys, values: c.values, eventTimeMs: c.eventTimeMs }));
+    const run = commands
+      .slice(i, j)
+      .map((c) => ({ keys: c.keys, values: c.values, eventTimeMs: c.eventTimeMs }));
     if (method === 'UPDATE') await store.writeObjects(def, run);
     else if (method === 'APPEND') await store.appendHistory(def, run);
     else await store.deleteKeys(def, run);

@@ -1,5 +1,5 @@
 import { describeValue } from '../definitions/field-types.ts';
-import { type CommandMethod, CommandError, type RawCommand } from './feature-command.ts';
+import { CommandError, type CommandMethod, type RawCommand } from './feature-command.ts';
 
 const methods = new Set<CommandMethod>(['UPDATE', 'DELETE', 'APPEND']);
 
@@ -38,18 +38,20 @@ export function parseCommand(input: unknown): RawCommand {
     }
   }
   if (!isRecord(obj)) throw new CommandError(`expected a JSON object, got ${describeValue(obj)}`);
-  obj = unwrapSingleColumn(obj);
-  const featureName = envelopeField(obj, 'feature_name');
+  const envelope = unwrapSingleColumn(obj);
+  const featureName = envelopeField(envelope, 'feature_name');
   if (typeof featureName !== 'string' || featureName === '') {
     throw new CommandError(`feature_name: expected text, got ${describeValue(featureName)}`);
   }
-  const method = envelopeField(obj, 'method');
+  const method = envelopeField(envelope, 'method');
   if (typeof method !== 'string' || !methods.has(method.toUpperCase() as CommandMethod)) {
     throw new CommandError(`method: expected UPDATE, DELETE or APPEND, got ${describeValue(method)}`);
   }
-  const keys = envelopeField(obj, 'keys');
-  if (!isRecord(keys)) throw new CommandError(`keys: expected a map of key fields, got ${describeValue(keys)}`);
-  const values = envelopeField(obj, 'values') ?? {};
-  if (!isRecord(values)) throw new CommandError(`values: expected a map of fields, got ${describeValue(values)}`);
+  const keys = envelopeField(envelope, 'keys');
+  if (!isRecord(keys))
+    throw new CommandError(`keys: expected a map of key fields, got ${describeValue(keys)}`);
+  const values = envelopeField(envelope, 'values') ?? {};
+  if (!isRecord(values))
+    throw new CommandError(`values: expected a map of fields, got ${describeValue(values)}`);
   return { featureName, method: method.toUpperCase() as CommandMethod, keys, values };
 }

@@ -20,16 +20,23 @@ export function validateCommand(cmd: RawCommand, def: FeatureDefinition, produce
     throw new CommandError(`producer "${producer}" may not write ${def.name}`);
   }
   if (cmd.method === 'APPEND' && def.featureType !== 'History') {
-    throw new CommandError(`method APPEND is for History features; ${def.name} is an Object feature (use UPDATE)`);
+    throw new CommandError(
+      `method APPEND is for History features; ${def.name} is an Object feature (use UPDATE)`,
+    );
   }
   if (cmd.method === 'UPDATE' && def.featureType === 'History') {
-    throw new CommandError(`method UPDATE is for Object features; ${def.name} is a History feature (use APPEND)`);
+    throw new CommandError(
+      `method UPDATE is for Object features; ${def.name} is a History feature (use APPEND)`,
+    );
   }
   const keys: Record<string, unknown> = {};
   const keyNames = def.keyFields;
   for (const [given, raw] of Object.entries(cmd.keys)) {
     const name = lookup(keyNames, given);
-    if (!name) throw new CommandError(`keys.${given}: not a key field of ${def.name} (key fields: ${keyNames.join(', ')})`);
+    if (!name)
+      throw new CommandError(
+        `keys.${given}: not a key field of ${def.name} (key fields: ${keyNames.join(', ')})`,
+      );
     const field = def.fields.find((f) => f.name === name)!;
     if (raw === null || raw === undefined) throw new CommandError(`keys.${name}: missing value`);
     try {
@@ -47,7 +54,9 @@ export function validateCommand(cmd: RawCommand, def: FeatureDefinition, produce
     if (given.toLowerCase() === eventTimeField) {
       const t = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
       if (typeof t !== 'number' || !Number.isSafeInteger(t) || t <= 0) {
-        throw new CommandError(`values.${eventTimeField}: expected epoch milliseconds, got ${describeValue(raw)}`);
+        throw new CommandError(
+          `values.${eventTimeField}: expected epoch milliseconds, got ${describeValue(raw)}`,
+        );
       }
       eventTimeMs = t;
       continue;

@@ -9,17 +9,33 @@ export interface SettingSpec {
 }
 
 export const settingSpecs = {
-  dataDir: { env: 'FERRY_DATA_DIR', default: '.ferry', description: 'Folder of the embedded stores (LMDB, DuckDB)' },
+  dataDir: {
+    env: 'FERRY_DATA_DIR',
+    default: '.ferry',
+    description: 'Folder of the embedded stores (LMDB, DuckDB)',
+  },
   featuresDir: { env: 'FERRY_FEATURES_DIR', default: 'features', description: 'Folder of feature YAML' },
   sqlDir: { env: 'FERRY_SQL_DIR', default: 'sql', description: 'Folder of SQL transforms' },
-  onlineStore: { env: 'FERRY_ONLINE_STORE', default: 'embedded', description: 'Online store: embedded (LMDB) or cassandra' },
+  onlineStore: {
+    env: 'FERRY_ONLINE_STORE',
+    default: 'embedded',
+    description: 'Online store: embedded (LMDB) or cassandra',
+  },
   cassandraContactPoints: {
     env: 'FERRY_CASSANDRA_CONTACT_POINTS',
     default: '127.0.0.1:9042',
     description: 'Comma-separated host:port of Cassandra/ScyllaDB nodes',
   },
-  cassandraLocalDc: { env: 'FERRY_CASSANDRA_LOCAL_DC', default: 'datacenter1', description: 'Local data centre for the driver' },
-  cassandraKeyspace: { env: 'FERRY_CASSANDRA_KEYSPACE', default: 'ferry', description: 'Keyspace of the online tables' },
+  cassandraLocalDc: {
+    env: 'FERRY_CASSANDRA_LOCAL_DC',
+    default: 'datacenter1',
+    description: 'Local data centre for the driver',
+  },
+  cassandraKeyspace: {
+    env: 'FERRY_CASSANDRA_KEYSPACE',
+    default: 'ferry',
+    description: 'Keyspace of the online tables',
+  },
   cassandraReplication: {
     env: 'FERRY_CASSANDRA_REPLICATION',
     default: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
@@ -30,26 +46,70 @@ export const settingSpecs = {
     default: 'LOCAL_QUORUM',
     description: 'Consistency of reads and writes (ONE for a single local node)',
   },
-  cassandraUsername: { env: 'FERRY_CASSANDRA_USERNAME', default: '', description: 'Username (empty: no authentication)' },
+  cassandraUsername: {
+    env: 'FERRY_CASSANDRA_USERNAME',
+    default: '',
+    description: 'Username (empty: no authentication)',
+  },
   cassandraPassword: { env: 'FERRY_CASSANDRA_PASSWORD', default: '', description: 'Password' },
-  offlineStore: { env: 'FERRY_OFFLINE_STORE', default: 'duckdb', description: 'Offline store: duckdb or bigquery' },
-  bigqueryProject: { env: 'FERRY_BIGQUERY_PROJECT', default: 'ferry-local', description: 'BigQuery project id' },
-  bigqueryDataset: { env: 'FERRY_BIGQUERY_DATASET', default: 'ferry', description: 'Dataset of Ferry tables' },
+  offlineStore: {
+    env: 'FERRY_OFFLINE_STORE',
+    default: 'duckdb',
+    description: 'Offline store: duckdb or bigquery',
+  },
+  bigqueryProject: {
+    env: 'FERRY_BIGQUERY_PROJECT',
+    default: 'ferry-local',
+    description: 'BigQuery project id',
+  },
+  bigqueryDataset: {
+    env: 'FERRY_BIGQUERY_DATASET',
+    default: 'ferry',
+    description: 'Dataset of Ferry tables',
+  },
   bigqueryLocation: { env: 'FERRY_BIGQUERY_LOCATION', default: 'US', description: 'Dataset location' },
   bigqueryEndpoint: {
     env: 'FERRY_BIGQUERY_ENDPOINT',
     default: '',
     description: 'API endpoint; set to the emulator (http://127.0.0.1:9050) to skip Google credentials',
   },
-  temporalAddress: { env: 'FERRY_TEMPORAL_ADDRESS', default: '127.0.0.1:7233', description: 'Temporal frontend host:port' },
-  temporalNamespace: { env: 'FERRY_TEMPORAL_NAMESPACE', default: 'default', description: 'Temporal namespace' },
-  temporalTaskQueue: { env: 'FERRY_TEMPORAL_TASK_QUEUE', default: 'ferry', description: 'Task queue of Ferry workers' },
-  kafkaBrokers: { env: 'FERRY_KAFKA_BROKERS', default: '', description: 'Comma-separated brokers (empty: no Kafka)' },
-  kafkaCommandsTopic: { env: 'FERRY_KAFKA_COMMANDS_TOPIC', default: 'ferry.commands', description: 'Topic of feature commands' },
-  redisUrl: { env: 'FERRY_REDIS_URL', default: '', description: 'Shared cache (empty: in-process cache only)' },
+  temporalAddress: {
+    env: 'FERRY_TEMPORAL_ADDRESS',
+    default: '127.0.0.1:7233',
+    description: 'Temporal frontend host:port',
+  },
+  temporalNamespace: {
+    env: 'FERRY_TEMPORAL_NAMESPACE',
+    default: 'default',
+    description: 'Temporal namespace',
+  },
+  temporalTaskQueue: {
+    env: 'FERRY_TEMPORAL_TASK_QUEUE',
+    default: 'ferry',
+    description: 'Task queue of Ferry workers',
+  },
+  kafkaBrokers: {
+    env: 'FERRY_KAFKA_BROKERS',
+    default: '',
+    description: 'Comma-separated brokers (empty: no Kafka)',
+  },
+  kafkaCommandsTopic: {
+    env: 'FERRY_KAFKA_COMMANDS_TOPIC',
+    default: 'ferry.commands',
+    description: 'Topic of feature commands',
+  },
+  redisUrl: {
+    env: 'FERRY_REDIS_URL',
+    default: '',
+    description: 'Shared cache (empty: in-process cache only)',
+  },
   readerPort: { env: 'FERRY_READER_PORT', default: '8080', description: 'Port of the read API' },
   readerHost: { env: 'FERRY_READER_HOST', default: '127.0.0.1', description: 'Address the read API binds' },
-  tokensFile: { env: 'FERRY_TOKENS_FILE', default: 'tokens.yaml', description: 'Token hashes mapped to service names' },
+  tokensFile: {
+    env: 'FERRY_TOKENS_FILE',
+    default: 'tokens.yaml',
+    description: 'Token hashes mapped to service names',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof settingSpecs;

@@ -36,7 +36,10 @@ export function buildDefinition(
 
   const m = featureName.exec(name);
   if (!m) {
-    problem([], `feature name must look like namespace::feature-name (lower case, digits, - and _), got "${name}"`);
+    problem(
+      [],
+      `feature name must look like namespace::feature-name (lower case, digits, - and _), got "${name}"`,
+    );
   }
 
   const fields: FieldDefinition[] = [];
@@ -46,10 +49,14 @@ export function buildDefinition(
     if (!fieldName.test(fname)) {
       problem(at, `field name must start with a letter and hold letters, digits and _, got "${fname}"`);
     }
-    if (fname === eventTimeField) problem(at, `${eventTimeField} is kept by Ferry for every value; do not declare it`);
+    if (fname === eventTimeField)
+      problem(at, `${eventTimeField} is kept by Ferry for every value; do not declare it`);
     const type = parseFieldType(f.type);
     if (!type) {
-      problem([...at, 'type'], `unknown type "${f.type}" (known: ${fieldTypeNames.slice(0, 8).join(', ')}, List<...>)`);
+      problem(
+        [...at, 'type'],
+        `unknown type "${f.type}" (known: ${fieldTypeNames.slice(0, 8).join(', ')}, List<...>)`,
+      );
       badTypes++;
       continue;
     }
@@ -58,7 +65,8 @@ export function buildDefinition(
       if (type.kind !== 'scalar' || !keyScalars.has(type.scalar)) {
         problem([...at, 'type'], `a key field must be Text, Long or Int, got ${formatFieldType(type)}`);
       }
-      if (f.default_value !== undefined) problem([...at, 'default_value'], 'a key field cannot have a default value');
+      if (f.default_value !== undefined)
+        problem([...at, 'default_value'], 'a key field cannot have a default value');
       if (f.deprecated) problem([...at, 'deprecated'], 'a key field cannot be deprecated');
     } else if (f.default_value !== undefined && f.default_value !== null) {
       const why = valueMismatch(type, f.default_value);
@@ -107,9 +115,15 @@ export function buildDefinition(
     if (watermarkColumn !== eventTimeField) {
       const wf = fields.find((f) => f.name === watermarkColumn);
       if (!wf) {
-        problem(['upsync', 'watermark_column'], `watermark column "${watermarkColumn}" is not a field of the schema`);
+        problem(
+          ['upsync', 'watermark_column'],
+          `watermark column "${watermarkColumn}" is not a field of the schema`,
+        );
       } else if (wf.type.kind !== 'scalar' || !['Long', 'Timestamp'].includes(wf.type.scalar)) {
-        problem(['upsync', 'watermark_column'], `watermark column must be Long or Timestamp, got ${formatFieldType(wf.type)}`);
+        problem(
+          ['upsync', 'watermark_column'],
+          `watermark column must be Long or Timestamp, got ${formatFieldType(wf.type)}`,
+        );
       }
     }
     if (u.schedule !== undefined && !u.enabled) {
@@ -132,14 +146,22 @@ export function buildDefinition(
     if (d.min_interval_by_key !== undefined) {
       const ms = parseDuration(d.min_interval_by_key);
       if (ms === undefined) {
-        problem(['downsync', 'min_interval_by_key'], `expected a duration such as 30s, 1m, 6h or 30d, got "${d.min_interval_by_key}"`);
+        problem(
+          ['downsync', 'min_interval_by_key'],
+          `expected a duration such as 30s, 1m, 6h or 30d, got "${d.min_interval_by_key}"`,
+        );
       } else minIntervalByKeyMs = ms;
     }
     const ratio = d.random_sampling_ratio ?? 1;
     if (!(ratio > 0 && ratio <= 1)) {
       problem(['downsync', 'random_sampling_ratio'], `must be in (0, 1], got ${ratio}`);
     }
-    if (d.enabled && upsync?.enabled && upsync.source.kind === 'table' && upsync.source.table === defaultSourceTable(name)) {
+    if (
+      d.enabled &&
+      upsync?.enabled &&
+      upsync.source.kind === 'table' &&
+      upsync.source.table === defaultSourceTable(name)
+    ) {
       // downsync writes the feature's own offline table; reading it back as the upsync source would loop
       problem(['upsync', 'source'], 'upsync reads the table that downsync writes; name another source');
     }
@@ -147,10 +169,16 @@ export function buildDefinition(
   }
 
   if (raw.history && raw.feature_type !== 'History') {
-    problem(['history'], 'only History features keep a history; remove this block or use feature_type: History');
+    problem(
+      ['history'],
+      'only History features keep a history; remove this block or use feature_type: History',
+    );
   }
 
-  const access: AccessSettings = { readers: raw.access?.readers ?? ['*'], writers: raw.access?.writers ?? ['*'] };
+  const access: AccessSettings = {
+    readers: raw.access?.readers ?? ['*'],
+    writers: raw.access?.writers ?? ['*'],
+  };
   for (const which of ['readers', 'writers'] as const) {
     access[which].forEach((s, i) => {
       if (!serviceName.test(s)) problem(['access', which, i], `bad service name "${s}"`);

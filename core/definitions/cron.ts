@@ -34,7 +34,8 @@ function checkField(text: string, spec: FieldSpec): string | undefined {
   for (const item of text.split(',')) {
     const [range, step, extra] = item.split('/');
     if (extra !== undefined || range === undefined || range === '') return `bad ${spec.name} "${text}"`;
-    if (step !== undefined && !(/^\d+$/.test(step) && Number(step) > 0)) return `bad step in ${spec.name} "${text}"`;
+    if (step !== undefined && !(/^\d+$/.test(step) && Number(step) > 0))
+      return `bad step in ${spec.name} "${text}"`;
     if (range === '*') continue;
     const [lo, hi, more] = range.split('-');
     if (more !== undefined) return `bad range in ${spec.name} "${text}"`;

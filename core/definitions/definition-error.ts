@@ -15,7 +15,9 @@ export function formatDefinitionError(e: DefinitionError): string {
 
 export class DefinitionsInvalidError extends Error {
   constructor(readonly errors: DefinitionError[]) {
-    super(`${errors.length} problem(s) in feature definitions:\n${errors.map(formatDefinitionError).join('\n')}`);
+    super(
+      `${errors.length} problem(s) in feature definitions:\n${errors.map(formatDefinitionError).join('\n')}`,
+    );
     this.name = 'DefinitionsInvalidError';
   }
 }

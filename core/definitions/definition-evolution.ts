@@ -17,10 +17,16 @@ const json = (v: unknown) => JSON.stringify(v ?? null);
 export function compareDefinitions(before: FeatureDefinition, after: FeatureDefinition): DefinitionChange[] {
   const changes: DefinitionChange[] = [];
   const change = (path: string, b: unknown, a: unknown, incompatible?: string) => {
-    if (json(b) !== json(a)) changes.push({ path, before: b, after: a, ...(incompatible ? { incompatible } : {}) });
+    if (json(b) !== json(a))
+      changes.push({ path, before: b, after: a, ...(incompatible ? { incompatible } : {}) });
   };
 
-  change('feature_type', before.featureType, after.featureType, 'changing the feature type changes how values are stored');
+  change(
+    'feature_type',
+    before.featureType,
+    after.featureType,
+    'changing the feature type changes how values are stored',
+  );
   for (const key of ['owner', 'description', 'tags'] as const) change(key, before[key], after[key]);
 
   const keysBefore = before.keyFields.join(',');
@@ -43,12 +49,22 @@ export function compareDefinitions(before: FeatureDefinition, after: FeatureDefi
           path: at,
           before: formatFieldType(old.type),
           after: undefined,
-          ...(old.deprecated ? {} : { incompatible: 'a field must be deprecated (deprecated: true) in an applied version before it is removed' }),
+          ...(old.deprecated
+            ? {}
+            : {
+                incompatible:
+                  'a field must be deprecated (deprecated: true) in an applied version before it is removed',
+              }),
         });
       }
       continue;
     }
-    change(`${at}.type`, formatFieldType(old.type), formatFieldType(now.type), 'changing a field type makes stored values unreadable');
+    change(
+      `${at}.type`,
+      formatFieldType(old.type),
+      formatFieldType(now.type),
+      'changing a field type makes stored values unreadable',
+    );
     change(`${at}.default_value`, old.defaultValue, now.defaultValue);
     change(`${at}.description`, old.description, now.description);
     change(`${at}.deprecated`, old.deprecated, now.deprecated);
@@ -59,7 +75,9 @@ export function compareDefinitions(before: FeatureDefinition, after: FeatureDefi
       path: `schema.${added.name}`,
       before: undefined,
       after: formatFieldType(added.type),
-      ...(added.defaultValue === null ? { incompatible: 'a field added to an applied feature needs a default_value' } : {}),
+      ...(added.defaultValue === null
+        ? { incompatible: 'a field added to an applied feature needs a default_value' }
+        : {}),
     });
   }
 

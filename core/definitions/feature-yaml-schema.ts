@@ -17,9 +17,7 @@ export const fieldYaml = z.strictObject({
 export const upsyncYaml = z.strictObject({
   enabled: z.boolean(),
   incremental_update: z.boolean().optional(),
-  source: z
-    .union([z.strictObject({ transform: text }), z.strictObject({ table: text })])
-    .optional(),
+  source: z.union([z.strictObject({ transform: text }), z.strictObject({ table: text })]).optional(),
   watermark_column: text.optional(),
   schedule: text.optional(),
   max_rows_per_second: z.number().int().positive().optional(),

@@ -1,5 +1,14 @@
 /** The scalar field types a feature schema may use. */
-export const scalarTypes = ['Text', 'Long', 'Int', 'Double', 'Float', 'Boolean', 'Timestamp', 'Bytes'] as const;
+export const scalarTypes = [
+  'Text',
+  'Long',
+  'Int',
+  'Double',
+  'Float',
+  'Boolean',
+  'Timestamp',
+  'Bytes',
+] as const;
 export type ScalarType = (typeof scalarTypes)[number];
 
 /** A field type: a scalar, or a list of one scalar type (written `List<Long>` in YAML). */
@@ -8,9 +17,11 @@ export type FieldType = { kind: 'scalar'; scalar: ScalarType } | { kind: 'list';
 const listPattern = /^List<\s*([A-Za-z]+)\s*>$/;
 
 export function parseFieldType(text: string): FieldType | undefined {
-  if ((scalarTypes as readonly string[]).includes(text)) return { kind: 'scalar', scalar: text as ScalarType };
+  if ((scalarTypes as readonly string[]).includes(text))
+    return { kind: 'scalar', scalar: text as ScalarType };
   const m = listPattern.exec(text);
-  if (m && (scalarTypes as readonly string[]).includes(m[1]!)) return { kind: 'list', item: m[1] as ScalarType };
+  if (m && (scalarTypes as readonly string[]).includes(m[1]!))
+    return { kind: 'list', item: m[1] as ScalarType };
   return undefined;
 }
 
@@ -33,7 +44,8 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
-const isoTimestamp = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const isoTimestamp =
+  /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** Why a value does not fit a scalar type, or undefined when it fits. */
 export function scalarMismatch(scalar: ScalarType, value: unknown): string | undefined {
@@ -58,7 +70,8 @@ export function scalarMismatch(scalar: ScalarType, value: unknown): string | und
     case 'Timestamp':
       if (typeof value === 'number') return Number.isSafeInteger(value) ? undefined : fail;
       if (value instanceof Date) return Number.isNaN(value.getTime()) ? fail : undefined;
-      if (typeof value === 'string' && isoTimestamp.test(value) && !Number.isNaN(Date.parse(value))) return undefined;
+      if (typeof value === 'string' && isoTimestamp.test(value) && !Number.isNaN(Date.parse(value)))
+        return undefined;
       return `expected Timestamp (ISO-8601 text or epoch milliseconds), got ${describeValue(value)}`;
     case 'Bytes':
       if (value instanceof Uint8Array) return undefined;

@@ -45,10 +45,16 @@ export function issueMessages(issues: readonly z.core.$ZodIssue[]): LocatedMessa
         out.push({ path, message: unionMessage(path) });
         break;
       case 'too_small':
-        out.push({ path, message: `must be ${issue.inclusive ? 'at least' : 'more than'} ${issue.minimum}, got ${describeValue(input)}` });
+        out.push({
+          path,
+          message: `must be ${issue.inclusive ? 'at least' : 'more than'} ${issue.minimum}, got ${describeValue(input)}`,
+        });
         break;
       case 'too_big':
-        out.push({ path, message: `must be ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}, got ${describeValue(input)}` });
+        out.push({
+          path,
+          message: `must be ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}, got ${describeValue(input)}`,
+        });
         break;
       default:
         out.push({ path, message: issue.message });

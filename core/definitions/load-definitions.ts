@@ -31,12 +31,24 @@ export function loadDefinitionsFromText(file: string, text: string, options: Loa
   const definitions: FeatureDefinition[] = [];
   for (const e of doc.errors) {
     const pos = lines.linePos(e.pos[0]);
-    errors.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}` });
+    errors.push({
+      file,
+      line: pos.line,
+      column: pos.col,
+      path: '',
+      message: `YAML syntax error: ${e.message.split('\n')[0]}`,
+    });
   }
   if (errors.length > 0) return { definitions, errors };
   if (doc.contents === null) return { definitions, errors };
   if (!isMap(doc.contents)) {
-    errors.push({ file, line: 1, column: 1, path: '', message: 'expected a map of feature name to definition' });
+    errors.push({
+      file,
+      line: 1,
+      column: 1,
+      path: '',
+      message: 'expected a map of feature name to definition',
+    });
     return { definitions, errors };
   }
   const data = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
@@ -49,7 +61,10 @@ export function loadDefinitionsFromText(file: string, text: string, options: Loa
     };
     const raw = data[name];
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-      errors.push({ ...at([]), message: `expected a map with feature_type, owner and schema, got ${describeValue(raw)}` });
+      errors.push({
+        ...at([]),
+        message: `expected a map with feature_type, owner and schema, got ${describeValue(raw)}`,
+      });
       continue;
     }
     const parsed = featureYaml.safeParse(raw, { reportInput: true });
@@ -72,7 +87,9 @@ async function yamlFilesUnder(p: string): Promise<string[]> {
   const s = await stat(p);
   if (s.isFile()) return [p];
   const out: string[] = [];
-  for (const entry of (await readdir(p, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of (await readdir(p, { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     const full = path.join(p, entry.name);
     if (entry.isDirectory()) out.push(...(await yamlFilesUnder(full)));
     else if (/\.ya?ml$/.test(entry.name)) out.push(full);
@@ -94,7 +111,10 @@ export async function listTransforms(sqlDir: string): Promise<Set<string>> {
  * Loads every feature definition under the given files or folders, reporting all problems at once,
  * including names defined twice across files.
  */
-export async function loadDefinitions(paths: readonly string[], options: LoadOptions & { cwd?: string } = {}): Promise<LoadResult> {
+export async function loadDefinitions(
+  paths: readonly string[],
+  options: LoadOptions & { cwd?: string } = {},
+): Promise<LoadResult> {
   const cwd = options.cwd ?? process.cwd();
   const result: LoadResult = { definitions: [], errors: [] };
   const files: string[] = [];
@@ -103,7 +123,13 @@ export async function loadDefinitions(paths: readonly string[], options: LoadOpt
     try {
       files.push(...(await yamlFilesUnder(abs)));
     } catch {
-      result.errors.push({ file: path.relative(cwd, abs) || p, line: 1, column: 1, path: '', message: 'no such file or folder' });
+      result.errors.push({
+        file: path.relative(cwd, abs) || p,
+        line: 1,
+        column: 1,
+        path: '',
+        message: 'no such file or folder',
+      });
     }
   }
   const seen = new Map<string, FeatureDefinition>();

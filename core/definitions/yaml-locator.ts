@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { type Document, isMap, isPair, isScalar, isSeq, type LineCounter, type Node } from 'yaml';
 
 export interface Position {
   line: number;
@@ -14,7 +14,9 @@ export function locate(doc: Document, lines: LineCounter, path: readonly (string
   let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
   for (const segment of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
+      const pair = node.items.find(
+        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment),
+      );
       if (!pair) break;
       const key = pair.key as Node;
       offset = key.range?.[0] ?? offset;

@@ -77,7 +77,11 @@ export interface OnlineStore {
   appendHistory(def: FeatureDefinition, entries: readonly HistoryAppend[]): Promise<void>;
   deleteKeys(def: FeatureDefinition, deletes: readonly KeyDelete[]): Promise<void>;
   /** Results in request order, one per key. */
-  readObjects(def: FeatureDefinition, keys: readonly KeyValues[], options?: ReadOptions): Promise<ObjectReadResult[]>;
+  readObjects(
+    def: FeatureDefinition,
+    keys: readonly KeyValues[],
+    options?: ReadOptions,
+  ): Promise<ObjectReadResult[]>;
   readHistory(
     def: FeatureDefinition,
     keys: readonly KeyValues[],

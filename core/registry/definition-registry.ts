@@ -36,13 +36,23 @@ export class DefinitionRegistry {
     const fingerprint = schemaFingerprint(avroSchema);
     const entry: AppliedFeature = {
       name: def.name,
-      revision: previous && previous.retiredAtMs === undefined ? previous.revision + 1 : (previous?.revision ?? 0) + 1,
+      revision:
+        previous && previous.retiredAtMs === undefined
+          ? previous.revision + 1
+          : (previous?.revision ?? 0) + 1,
       definition: def,
       avroSchema,
       fingerprint,
       appliedAtMs: nowMs,
       history: previous
-        ? [...previous.history, { revision: previous.revision, fingerprint: previous.fingerprint, appliedAtMs: previous.appliedAtMs }]
+        ? [
+            ...previous.history,
+            {
+              revision: previous.revision,
+              fingerprint: previous.fingerprint,
+              appliedAtMs: previous.appliedAtMs,
+            },
+          ]
         : [],
     };
     await this.store.putMeta(schemaPrefix + fingerprint, JSON.stringify(avroSchema));

@@ -31,7 +31,8 @@ export class FeatureCatalog {
     if (exact) return { definition: exact };
     if (!name.includes('::')) {
       const short = this.byShortName.get(name);
-      if (short === 'ambiguous') return { problem: `feature name "${name}" is ambiguous: give its namespace` };
+      if (short === 'ambiguous')
+        return { problem: `feature name "${name}" is ambiguous: give its namespace` };
       if (short) return { definition: short };
     }
     return { problem: `unknown feature "${name}"` };

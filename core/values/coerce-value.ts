@@ -1,4 +1,10 @@
-import { describeValue, type FieldType, formatFieldType, type ScalarType, scalarMismatch } from '../definitions/field-types.ts';
+import {
+  describeValue,
+  type FieldType,
+  formatFieldType,
+  type ScalarType,
+  scalarMismatch,
+} from '../definitions/field-types.ts';
 
 /**
  * Ferry's in-memory form of field values: Text string, Long/Int/Double/Float number,
@@ -64,7 +70,8 @@ function coerceScalar(scalar: ScalarType, value: unknown): FieldValue {
 export function coerceValue(type: FieldType, value: unknown): FieldValue {
   if (value === null || value === undefined) return null;
   if (type.kind === 'scalar') return coerceScalar(type.scalar, value);
-  if (!Array.isArray(value)) throw new Error(`expected ${formatFieldType(type)}, got ${describeValue(value)}`);
+  if (!Array.isArray(value))
+    throw new Error(`expected ${formatFieldType(type)}, got ${describeValue(value)}`);
   return value.map((item, i) => {
     try {
       return coerceScalar(type.item, item);

@@ -7,8 +7,12 @@ export default async function globalSetup(): Promise<void> {
   const all = Object.keys(servers) as ServerName[];
   const wanted = process.env.FERRY_REQUIRE_SERVERS?.split(',').map((s) => s.trim()) ?? all;
   const unknown = wanted.filter((n) => !all.includes(n as ServerName));
-  if (unknown.length > 0) throw new Error(`FERRY_REQUIRE_SERVERS names unknown servers: ${unknown.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`FERRY_REQUIRE_SERVERS names unknown servers: ${unknown.join(', ')}`);
   const results = await Promise.allSettled((wanted as ServerName[]).map((n) => requireServer(n)));
-  const missing = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : []));
-  if (missing.length > 0) throw new Error(`Integration tests need the local servers:\n- ${missing.join('\n- ')}`);
+  const missing = results.flatMap((r) =>
+    r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : [],
+  );
+  if (missing.length > 0)
+    throw new Error(`Integration tests need the local servers:\n- ${missing.join('\n- ')}`);
 }

@@ -34,36 +34,86 @@ describe('definition evolution', () => {
         '    has_guest: {type: Boolean, default_value: false}\n  access:\n    readers: [app]\n',
     );
     const changes = compareDefinitions(v1, v2);
-    expect(changes.map((c) => c.path)).toEqual(['owner', 'schema.viewers.default_value', 'schema.has_guest', 'access']);
+    expect(changes.map((c) => c.path)).toEqual([
+      'owner',
+      'schema.viewers.default_value',
+      'schema.has_guest',
+      'access',
+    ]);
     expect(changes.every((c) => c.incompatible === undefined)).toBe(true);
   });
 
   it('deprecating a field is compatible, and so is removing a field deprecated before', () => {
-    const deprecated = def(v1Yaml.replace('title: {type: Text, default_value: ""}', 'title: {type: Text, default_value: "", deprecated: true}'));
+    const deprecated = def(
+      v1Yaml.replace(
+        'title: {type: Text, default_value: ""}',
+        'title: {type: Text, default_value: "", deprecated: true}',
+      ),
+    );
     expect(compareDefinitions(v1, deprecated).filter((c) => c.incompatible)).toEqual([]);
     const removed = def(v1Yaml.replace('    title: {type: Text, default_value: ""}\n', ''));
-    expect(compareDefinitions(deprecated, removed)).toEqual([{ path: 'schema.title', before: 'Text', after: undefined }]);
+    expect(compareDefinitions(deprecated, removed)).toEqual([
+      { path: 'schema.title', before: 'Text', after: undefined },
+    ]);
   });
 
   it.each([
-    ['changing a type', v1Yaml.replace('viewers: {type: Long', 'viewers: {type: Double'), 'schema.viewers.type', 'changing a field type makes stored values unreadable'],
-    ['removing a field that is not deprecated', v1Yaml.replace('    title: {type: Text, default_value: ""}\n', ''), 'schema.title', 'a field must be deprecated (deprecated: true) in an applied version before it is removed'],
-    ['renaming the key field', v1Yaml.replace('room_id:', 'live_room_id:'), 'schema (key fields)', 'adding, removing or renaming key fields changes every stored key'],
-    ['adding a key field', `${v1Yaml}    shard: {type: Int, is_key_field: true}\n`, 'schema (key fields)', 'adding, removing or renaming key fields changes every stored key'],
-    ['changing the feature type', v1Yaml.replace('feature_type: Object', 'feature_type: History'), 'feature_type', 'changing the feature type changes how values are stored'],
-    ['adding a field without a default', `${v1Yaml}    rank: {type: Long}\n`, 'schema.rank', 'a field added to an applied feature needs a default_value'],
+    [
+      'changing a type',
+      v1Yaml.replace('viewers: {type: Long', 'viewers: {type: Double'),
+      'schema.viewers.type',
+      'changing a field type makes stored values unreadable',
+    ],
+    [
+      'removing a field that is not deprecated',
+      v1Yaml.replace('    title: {type: Text, default_value: ""}\n', ''),
+      'schema.title',
+      'a field must be deprecated (deprecated: true) in an applied version before it is removed',
+    ],
+    [
+      'renaming the key field',
+      v1Yaml.replace('room_id:', 'live_room_id:'),
+      'schema (key fields)',
+      'adding, removing or renaming key fields changes every stored key',
+    ],
+    [
+      'adding a key field',
+      `${v1Yaml}    shard: {type: Int, is_key_field: true}\n`,
+      'schema (key fields)',
+      'adding, removing or renaming key fields changes every stored key',
+    ],
+    [
+      'changing the feature type',
+      v1Yaml.replace('feature_type: Object', 'feature_type: History'),
+      'feature_type',
+      'changing the feature type changes how values are stored',
+    ],
+    [
+      'adding a field without a default',
+      `${v1Yaml}    rank: {type: Long}\n`,
+      'schema.rank',
+      'a field added to an applied feature needs a default_value',
+    ],
   ])('%s is incompatible', (_name, yaml, path, reason) => {
     const changes = compareDefinitions(v1, def(yaml));
     expect(changes.find((c) => c.path === path)?.incompatible).toBe(reason);
   });
 
   it('values written under the old schema decode under the new one (Avro resolution)', () => {
-    const v2 = withField('    has_guest: {type: Boolean, default_value: false}\n    tags: {type: List<Text>, default_value: []}\n');
+    const v2 = withField(
+      '    has_guest: {type: Boolean, default_value: false}\n    tags: {type: List<Text>, default_value: []}\n',
+    );
     const oldType = avro.Type.forSchema(valueRecordSchema(v1));
     const newType = avro.Type.forSchema(valueRecordSchema(v2));
     expect(schemaFingerprint(valueRecordSchema(v1))).not.toBe(schemaFingerprint(valueRecordSchema(v2)));
     const written = oldType.toBuffer({ viewers: 42, title: 'hello', _last_updated_at_ms: 1_700_000_000_000 });
     const decoded = newType.fromBuffer(written, newType.createResolver(oldType));
-    expect({ ...decoded }).toEqual({ viewers: 42, title: 'hello', has_guest: null, tags: null, _last_updated_at_ms: 1_700_000_000_000 });
+    expect({ ...decoded }).toEqual({
+      viewers: 42,
+      title: 'hello',
+      has_guest: null,
+      tags: null,
+      _last_updated_at_ms: 1_700_000_000_000,
+    });
   });
 });

@@ -25,7 +25,9 @@ const cases: [string, string, string[]][] = [
       description: ""
       default_value: "high"
 `,
-    ['features/live.yaml:11:7 live::hakuna-host-stat-v1.schema.level.default_value: expected Long, got "high"'],
+    [
+      'features/live.yaml:11:7 live::hakuna-host-stat-v1.schema.level.default_value: expected Long, got "high"',
+    ],
   ],
   [
     'unknown field type',
@@ -103,7 +105,9 @@ const cases: [string, string, string[]][] = [
       type: Long
       defualt_value: 0
 `,
-    ['features/live.yaml:10:7 live::hakuna-host-stat-v1.schema.level.defualt_value: unknown key "defualt_value"'],
+    [
+      'features/live.yaml:10:7 live::hakuna-host-stat-v1.schema.level.defualt_value: unknown key "defualt_value"',
+    ],
   ],
   [
     'is_key_field not a boolean',
@@ -136,7 +140,9 @@ const cases: [string, string, string[]][] = [
     enabled: true
     random_sampling_ratio: 1.5
 `,
-    ['features/live.yaml:11:5 live::hakuna-host-stat-v1.downsync.random_sampling_ratio: must be in (0, 1], got 1.5'],
+    [
+      'features/live.yaml:11:5 live::hakuna-host-stat-v1.downsync.random_sampling_ratio: must be in (0, 1], got 1.5',
+    ],
   ],
   [
     'sampling ratio of zero',
@@ -145,7 +151,9 @@ const cases: [string, string, string[]][] = [
     enabled: true
     random_sampling_ratio: 0
 `,
-    ['features/live.yaml:11:5 live::hakuna-host-stat-v1.downsync.random_sampling_ratio: must be in (0, 1], got 0'],
+    [
+      'features/live.yaml:11:5 live::hakuna-host-stat-v1.downsync.random_sampling_ratio: must be in (0, 1], got 0',
+    ],
   ],
   [
     'bad cron schedule',
@@ -154,7 +162,9 @@ const cases: [string, string, string[]][] = [
     enabled: true
     schedule: "0 25 * * *"
 `,
-    ['features/live.yaml:11:5 live::hakuna-host-stat-v1.upsync.schedule: bad cron schedule "0 25 * * *": hour "25" is outside 0-23'],
+    [
+      'features/live.yaml:11:5 live::hakuna-host-stat-v1.upsync.schedule: bad cron schedule "0 25 * * *": hour "25" is outside 0-23',
+    ],
   ],
   [
     'cron with six fields',
@@ -174,7 +184,9 @@ const cases: [string, string, string[]][] = [
     enabled: false
     schedule: "@daily"
 `,
-    ['features/live.yaml:11:5 live::hakuna-host-stat-v1.upsync.schedule: a schedule is set but upsync is not enabled'],
+    [
+      'features/live.yaml:11:5 live::hakuna-host-stat-v1.upsync.schedule: a schedule is set but upsync is not enabled',
+    ],
   ],
   [
     'watermark column not in the schema',
@@ -184,7 +196,9 @@ const cases: [string, string, string[]][] = [
     incremental_update: true
     watermark_column: updated_at
 `,
-    ['features/live.yaml:12:5 live::hakuna-host-stat-v1.upsync.watermark_column: watermark column "updated_at" is not a field of the schema'],
+    [
+      'features/live.yaml:12:5 live::hakuna-host-stat-v1.upsync.watermark_column: watermark column "updated_at" is not a field of the schema',
+    ],
   ],
   [
     'watermark column of the wrong type',
@@ -194,7 +208,9 @@ const cases: [string, string, string[]][] = [
     enabled: true
     watermark_column: updated
 `,
-    ['features/live.yaml:12:5 live::hakuna-host-stat-v1.upsync.watermark_column: watermark column must be Long or Timestamp, got Text'],
+    [
+      'features/live.yaml:12:5 live::hakuna-host-stat-v1.upsync.watermark_column: watermark column must be Long or Timestamp, got Text',
+    ],
   ],
   [
     'upsync transform that does not exist',
@@ -204,7 +220,9 @@ const cases: [string, string, string[]][] = [
     source:
       transform: live/host_stat.sql
 `,
-    ['features/live.yaml:12:7 live::hakuna-host-stat-v1.upsync.source.transform: no transform "live/host_stat.sql" in sql/'],
+    [
+      'features/live.yaml:12:7 live::hakuna-host-stat-v1.upsync.source.transform: no transform "live/host_stat.sql" in sql/',
+    ],
   ],
   [
     'upsync source of neither shape',
@@ -214,7 +232,9 @@ const cases: [string, string, string[]][] = [
     source:
       tabel: raw_hosts
 `,
-    ['features/live.yaml:11:5 live::hakuna-host-stat-v1.upsync.source: expected {transform: <file in sql/>} or {table: <table name>}'],
+    [
+      'features/live.yaml:11:5 live::hakuna-host-stat-v1.upsync.source: expected {transform: <file in sql/>} or {table: <table name>}',
+    ],
   ],
   [
     'history block on an Object feature',
@@ -254,7 +274,9 @@ const cases: [string, string, string[]][] = [
       type: Int
       default_value: 3000000000
 `,
-    ['features/live.yaml:10:7 live::hakuna-host-stat-v1.schema.age.default_value: expected Int (32-bit), got 3000000000'],
+    [
+      'features/live.yaml:10:7 live::hakuna-host-stat-v1.schema.age.default_value: expected Int (32-bit), got 3000000000',
+    ],
   ],
   [
     'list default with a wrong item',
@@ -262,7 +284,9 @@ const cases: [string, string, string[]][] = [
       type: List<Text>
       default_value: ["a", 2]
 `,
-    ['features/live.yaml:10:7 live::hakuna-host-stat-v1.schema.tags.default_value: item 1: expected Text, got 2'],
+    [
+      'features/live.yaml:10:7 live::hakuna-host-stat-v1.schema.tags.default_value: item 1: expected Text, got 2',
+    ],
   ],
   [
     'bad retention duration',
@@ -270,7 +294,9 @@ const cases: [string, string, string[]][] = [
   retention:
     online: forever
 `,
-    ['features/live.yaml:10:5 live::hakuna-host-stat-v1.retention.online: expected a duration such as 30s, 1m, 6h or 30d, got "forever"'],
+    [
+      'features/live.yaml:10:5 live::hakuna-host-stat-v1.retention.online: expected a duration such as 30s, 1m, 6h or 30d, got "forever"',
+    ],
   ],
   [
     'bad service name in access',
@@ -288,7 +314,9 @@ const cases: [string, string, string[]][] = [
   [
     'YAML syntax error',
     'live::x:\n  feature_type: Object\n  tags: [a, b\n  owner: a\n',
-    ['features/live.yaml:4:3 YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]'],
+    [
+      'features/live.yaml:4:3 YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ],
   ],
   [
     'duplicate key in one file',
@@ -353,7 +381,9 @@ live::y:
     await writeFile(path.join(dir, 'b.yaml'), `# second copy\n${one}`);
     const { definitions, errors } = await loadDefinitions(['.'], { cwd: dir });
     expect(definitions.map((d) => d.name)).toEqual(['live::x']);
-    expect(errors.map(formatDefinitionError)).toEqual(['b.yaml:2:1 live::x: feature defined twice (first at a.yaml:1)']);
+    expect(errors.map(formatDefinitionError)).toEqual([
+      'b.yaml:2:1 live::x: feature defined twice (first at a.yaml:1)',
+    ]);
   });
 
   it('reports a path that does not exist', async () => {

@@ -25,9 +25,12 @@ describe('durations', () => {
 });
 
 describe('cron schedules', () => {
-  it.each(['0 * * * *', '*/15 2-4 * * MON-FRI', '30 3 1,15 JAN,JUL *', '@daily', '@hourly', '0 0 * * 7'])('%s is valid', (c) => {
-    expect(cronProblem(c)).toBeUndefined();
-  });
+  it.each(['0 * * * *', '*/15 2-4 * * MON-FRI', '30 3 1,15 JAN,JUL *', '@daily', '@hourly', '0 0 * * 7'])(
+    '%s is valid',
+    (c) => {
+      expect(cronProblem(c)).toBeUndefined();
+    },
+  );
   it.each([
     ['60 * * * *', 'minute "60" is outside 0-59'],
     ['* * 0 * *', 'day of month "0" is outside 1-31'],

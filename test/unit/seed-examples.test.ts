@@ -82,7 +82,13 @@ describe('the seed examples', () => {
     expect(errors).toEqual([]);
     const byName = new Map(definitions.map((d) => [d.name, d]));
     const host = byName.get('live::hakuna-host-stat-v1')!;
-    expect(host).toMatchObject({ namespace: 'live', baseName: 'hakuna-host-stat', version: 1, featureType: 'Object', owner: 'shawn.s' });
+    expect(host).toMatchObject({
+      namespace: 'live',
+      baseName: 'hakuna-host-stat',
+      version: 1,
+      featureType: 'Object',
+      owner: 'shawn.s',
+    });
     expect(host.keyFields).toEqual(['user_id']);
     expect(host.fields.map((f) => [f.name, f.defaultValue])).toEqual([
       ['user_id', undefined],
@@ -112,7 +118,12 @@ describe('the seed examples', () => {
     const { definitions, errors } = await loadDefinitions(['features'], { cwd: process.cwd() });
     expect(errors.map(formatDefinitionError)).toEqual([]);
     const names = definitions.map((d) => d.name);
-    for (const n of ['live::hakuna-host-stat-v1', 'azar-match::rich-history', 'azar-lounge::user-interaction', 'live::realtime-room-context']) {
+    for (const n of [
+      'live::hakuna-host-stat-v1',
+      'azar-match::rich-history',
+      'azar-lounge::user-interaction',
+      'live::realtime-room-context',
+    ]) {
       expect(names).toContain(n);
     }
     expect(definitions.filter((d) => d.featureType === 'History').length).toBeGreaterThanOrEqual(2);
