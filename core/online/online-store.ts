@@ -7,7 +7,11 @@ export type KeyValues = Record<string, unknown>;
 /** A full or partial write of an Object feature: only the named fields change. */
 export interface ObjectWrite {
   keys: KeyValues;
-  /** Field name to raw value (coerced and validated by the store); a subset of the value fields. */
+  /**
+   * Field name to raw value (coerced and validated by the store); a subset of the value fields.
+   * `null` clears the field as of the event time (it then reads as its default). A
+   * `_last_updated_at_ms` entry is allowed when it equals `eventTimeMs`.
+   */
   values: Record<string, unknown>;
   /** `_last_updated_at_ms`: the event time; per field, the newest event time wins. */
   eventTimeMs: number;
@@ -31,8 +35,9 @@ export interface ReadOptions {
   fields?: readonly string[];
 }
 
-/** The stored value of one key: `found` is false when nothing (unexpired) is stored. */
+/** The stored value of one key. */
 export interface ObjectReadResult {
+  /** True when at least one of the requested fields (all, or the projection) has a stored, unexpired value. */
   found: boolean;
   /** Every requested value field, with the definition's default where nothing is stored. */
   values: Record<string, FieldValue>;
@@ -51,7 +56,12 @@ export interface HistoryReadResult {
   entries: HistoryEntry[];
 }
 
-/** Thrown for bad input; names the field at fault. Nothing is written when it is thrown. */
+/**
+ * Thrown for bad input; names the field at fault. Nothing is written when it is thrown.
+ * Besides schema fields, `field` may be `feature_name` (the store holds no table for the
+ * feature: ensureFeature / `ferry apply` never ran), `feature_type` (the wrong operation for
+ * the type), `_last_updated_at_ms` (the event time), `keys`, `values` or `limit`.
+ */
 export class OnlineStoreInputError extends Error {
   constructor(
     readonly feature: string,
@@ -71,7 +81,12 @@ export class OnlineStoreInputError extends Error {
  */
 export interface OnlineStore {
   readonly kind: 'embedded' | 'cassandra';
-  /** Creates what the feature needs (tables, TTL settings); idempotent. */
+  /**
+   * Creates what the feature needs (tables, TTL settings) and adds columns for added fields;
+   * idempotent. Throws OnlineStoreInputError when the stored feature has other key fields or
+   * another feature type (such changes need a new feature version). Writes of a field refuse
+   * until it has run for a definition holding that field; reads fill its default meanwhile.
+   */
   ensureFeature(def: FeatureDefinition): Promise<void>;
   writeObjects(def: FeatureDefinition, writes: readonly ObjectWrite[]): Promise<void>;
   appendHistory(def: FeatureDefinition, entries: readonly HistoryAppend[]): Promise<void>;
