@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { applyPlan } from '../../core/apply/apply-definitions.ts';
+import { planApply } from '../../core/apply/apply-plan.ts';
+import { OnlineStoreTarget } from '../../core/apply/online-store-target.ts';
+import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import type { OnlineStore } from '../../core/online/online-store.ts';
+import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
+
+const roomV1 = `live::apply-room:
+  feature_type: Object
+  owner: owen
+  schema:
+    room_id: {type: Text, is_key_field: true}
+    viewers: {type: Long, default_value: 0}
+`;
+
+function defs(yaml: string): FeatureDefinition[] {
+  const { definitions, errors } = loadDefinitionsFromText('features/test.yaml', yaml);
+  expect(errors).toEqual([]);
+  return definitions;
+}
+
+/** plan and apply against a real online store: the same checks for the embedded store and Cassandra. */
+export function describeApplyRoundTrip(name: string, openStore: () => Promise<OnlineStore>): void {
+  describe(`ferry plan/apply round trip (${name})`, () => {
+    it('creates every sample feature, then a second apply changes nothing', async () => {
+      const store = await openStore();
+      try {
+        const { definitions } = await loadDefinitions(['features']);
+        const registry = new DefinitionRegistry(store);
+        const targets = [new OnlineStoreTarget(store)];
+        const first = await planApply(definitions, registry, targets);
+        expect(first.features.map((f) => f.action)).toEqual(definitions.map(() => 'create'));
+        expect(
+          first.features.every((f) => f.resources.length === 1 && f.resources[0]!.action === 'create'),
+        ).toBe(true);
+        const result = await applyPlan(first, registry, targets);
+        expect(result.applied.sort()).toEqual(definitions.map((d) => d.name).sort());
+        const applied = await registry.list();
+        expect(applied.map((a) => [a.name, a.revision])).toEqual(
+          definitions.map((d) => [d.name, 1] as const).sort((a, b) => a[0].localeCompare(b[0])),
+        );
+        expect(applied.every((a) => /^[0-9a-f]{16}$/.test(a.fingerprint))).toBe(true);
+
+        const second = await planApply(definitions, registry, targets);
+        expect(second.empty).toBe(true);
+        expect(await applyPlan(second, registry, targets)).toEqual({ applied: [], retired: [] });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('applies a compatible change in place; values written before read with the new default', async () => {
+      const store = await openStore();
+      try {
+        const registry = new DefinitionRegistry(store);
+        const targets = [new OnlineStoreTarget(store)];
+        const [v1] = defs(roomV1);
+        await applyPlan(await planApply([v1!], registry, targets), registry, targets);
+        await store.writeObjects(v1!, [
+          { keys: { room_id: 'r1' }, values: { viewers: 12 }, eventTimeMs: 1_000 },
+        ]);
+
+        const [v2] = defs(`${roomV1}    has_guest: {type: Boolean, default_value: true}\n`);
+        const plan = await planApply([v2!], registry, targets);
+        expect(plan.features[0]).toMatchObject({ action: 'update', refusals: [] });
+        expect(plan.features[0]!.changes.map((c) => c.path)).toEqual(['schema.has_guest']);
+        await applyPlan(plan, registry, targets);
+        expect((await registry.get('live::apply-room'))?.revision).toBe(2);
+        expect((await registry.get('live::apply-room'))?.history.map((h) => h.revision)).toEqual([1]);
+
+        const [read] = await store.readObjects(v2!, [{ room_id: 'r1' }]);
+        expect(read).toEqual({
+          found: true,
+          values: { viewers: 12, has_guest: true },
+          lastUpdatedAtMs: 1_000,
+        });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('refuses an incompatible change and changes nothing', async () => {
+      const store = await openStore();
+      try {
+        const registry = new DefinitionRegistry(store);
+        const targets = [new OnlineStoreTarget(store)];
+        const [v1] = defs(roomV1.replace('apply-room', 'apply-room-b'));
+        await applyPlan(await planApply([v1!], registry, targets), registry, targets);
+        const [bad] = defs(
+          roomV1.replace('apply-room', 'apply-room-b').replace('type: Long', 'type: Double'),
+        );
+        const [other] = defs(roomV1.replace('apply-room', 'apply-room-c'));
+        const plan = await planApply([bad!, other!], registry, targets);
+        expect(plan.refused).toBe(true);
+        expect(plan.features.find((f) => f.name === 'live::apply-room-b')?.refusals).toEqual([
+          'schema.viewers.type: changing a field type makes stored values unreadable (publish it under a new version name, e.g. live::apply-room-b-v2)',
+        ]);
+        await expect(applyPlan(plan, registry, targets)).rejects.toThrow(
+          'apply refused; nothing was changed',
+        );
+        expect((await registry.get('live::apply-room-b'))?.definition.fields[1]?.type).toEqual({
+          kind: 'scalar',
+          scalar: 'Long',
+        });
+        expect(await registry.get('live::apply-room-c')).toBeUndefined();
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('retires a feature that left features/, keeping its data', async () => {
+      const store = await openStore();
+      try {
+        const registry = new DefinitionRegistry(store);
+        const targets = [new OnlineStoreTarget(store)];
+        const [gone] = defs(roomV1.replace('apply-room', 'apply-room-gone'));
+        await applyPlan(await planApply([gone!], registry, targets), registry, targets);
+        await store.writeObjects(gone!, [{ keys: { room_id: 'x' }, values: { viewers: 3 }, eventTimeMs: 5 }]);
+        const others = (await registry.list()).filter((a) => a.name !== gone!.name).map((a) => a.definition);
+        const plan = await planApply(others, registry, targets);
+        expect(plan.features.filter((f) => f.action === 'retire').map((f) => f.name)).toEqual([
+          'live::apply-room-gone',
+        ]);
+        expect(await applyPlan(plan, registry, targets)).toEqual({
+          applied: [],
+          retired: ['live::apply-room-gone'],
+        });
+        expect((await registry.list()).map((a) => a.name)).not.toContain('live::apply-room-gone');
+        expect((await store.readObjects(gone!, [{ room_id: 'x' }]))[0]?.values.viewers).toBe(3);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
