@@ -1,16 +1,20 @@
 import path from 'node:path';
 import type { ApplyTarget } from '../core/apply/apply-target.ts';
+import { OfflineStoreTarget } from '../core/apply/offline-store-target.ts';
 import { OnlineStoreTarget } from '../core/apply/online-store-target.ts';
 import type { Settings } from '../core/config/settings.ts';
 import { DefinitionsInvalidError } from '../core/definitions/definition-error.ts';
 import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
 import { listTransforms, loadDefinitions } from '../core/definitions/load-definitions.ts';
+import type { OfflineStore } from '../core/offline/offline-store.ts';
+import { openOfflineStore } from '../core/offline/open-offline-store.ts';
 import type { OnlineStore } from '../core/online/online-store.ts';
 import { openOnlineStore } from '../core/online/open-online-store.ts';
 import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
 
 export interface ApplyContext {
   online: OnlineStore;
+  offline: OfflineStore;
   registry: DefinitionRegistry;
   targets: ApplyTarget[];
   close(): Promise<void>;
@@ -30,11 +34,21 @@ export async function loadLocalDefinitions(
 /** Opens the configured stores and the targets that `plan` and `apply` work on. */
 export async function openApplyContext(settings: Settings): Promise<ApplyContext> {
   const online = await openOnlineStore(settings);
-  const targets: ApplyTarget[] = [new OnlineStoreTarget(online)];
+  let offline: OfflineStore;
+  try {
+    offline = await openOfflineStore(settings);
+  } catch (e) {
+    await online.close();
+    throw e;
+  }
+  const targets: ApplyTarget[] = [new OnlineStoreTarget(online), new OfflineStoreTarget(offline)];
   return {
     online,
+    offline,
     registry: new DefinitionRegistry(online),
     targets,
-    close: () => online.close(),
+    close: async () => {
+      await Promise.allSettled([online.close(), offline.close()]);
+    },
   };
 }

@@ -33,7 +33,16 @@ export async function planApply(
 ): Promise<ApplyPlan> {
   const applied = new Map((await registry.list()).map((a) => [a.name, a.definition]));
   const features: FeaturePlan[] = [];
-  for (const def of local) {
+  // a resource that several features need (the dead-letter table) is planned once
+  const planned = new Set<string>();
+  const once = (changes: ResourceChange[]) =>
+    changes.filter((r) => {
+      const id = `${r.action} ${r.kind} ${r.name}`;
+      if (planned.has(id)) return false;
+      planned.add(id);
+      return true;
+    });
+  for (const def of [...local].sort((a, b) => a.name.localeCompare(b.name))) {
     const before = applied.get(def.name);
     const changes = before ? compareDefinitions(before, def) : [];
     const refusals = changes.flatMap((c) =>
@@ -50,7 +59,7 @@ export async function planApply(
           : 'unchanged';
     const resources: ResourceChange[] = [];
     if (action === 'create' || action === 'update' || action === 'unchanged') {
-      for (const t of targets) resources.push(...(await t.plan(def, before)));
+      for (const t of targets) resources.push(...once(await t.plan(def, before)));
     }
     features.push({
       name: def.name,

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { applyPlan } from '../../core/apply/apply-definitions.ts';
 import { planApply } from '../../core/apply/apply-plan.ts';
+import type { ApplyTarget } from '../../core/apply/apply-target.ts';
+import { OfflineStoreTarget } from '../../core/apply/offline-store-target.ts';
 import { OnlineStoreTarget } from '../../core/apply/online-store-target.ts';
 import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
 import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { featureTableName } from '../../core/offline/column-types.ts';
+import { deadLetterTable, type OfflineStore } from '../../core/offline/offline-store.ts';
 import type { OnlineStore } from '../../core/online/online-store.ts';
 import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
 
@@ -21,21 +25,52 @@ function defs(yaml: string): FeatureDefinition[] {
   return definitions;
 }
 
-/** plan and apply against a real online store: the same checks for the embedded store and Cassandra. */
-export function describeApplyRoundTrip(name: string, openStore: () => Promise<OnlineStore>): void {
+export interface ApplyStores {
+  online: OnlineStore;
+  offline: OfflineStore;
+}
+
+/** plan and apply against real stores: the same checks for the embedded ones and for Cassandra + BigQuery. */
+export function describeApplyRoundTrip(name: string, openStores: () => Promise<ApplyStores>): void {
+  // each test opens the stores; `store` is the online one, closed with the offline one
+  const openStore = async () => {
+    const { online, offline } = await openStores();
+    const close = online.close.bind(online);
+    return Object.assign(online, {
+      offline,
+      close: async () => {
+        await Promise.allSettled([close(), offline.close()]);
+      },
+    });
+  };
+  const targetsOf = (store: OnlineStore & { offline: OfflineStore }): ApplyTarget[] => [
+    new OnlineStoreTarget(store),
+    new OfflineStoreTarget(store.offline),
+  ];
   describe(`ferry plan/apply round trip (${name})`, () => {
     it('creates every sample feature, then a second apply changes nothing', async () => {
       const store = await openStore();
       try {
         const { definitions } = await loadDefinitions(['features']);
         const registry = new DefinitionRegistry(store);
-        const targets = [new OnlineStoreTarget(store)];
+        const targets = targetsOf(store);
         const first = await planApply(definitions, registry, targets);
         expect(first.features.map((f) => f.action)).toEqual(definitions.map(() => 'create'));
-        expect(
-          first.features.every((f) => f.resources.length === 1 && f.resources[0]!.action === 'create'),
-        ).toBe(true);
+        expect(first.features.every((f) => f.resources.every((r) => r.action === 'create'))).toBe(true);
+        // the dead-letter table is planned once, with the first feature
+        expect(first.features.map((f) => f.resources.map((r) => r.name))).toEqual(
+          first.features.map((f, i) => [
+            f.name,
+            featureTableName(f.definition!),
+            ...(i === 0 ? [deadLetterTable] : []),
+          ]),
+        );
         const result = await applyPlan(first, registry, targets);
+        for (const d of definitions) {
+          expect((await store.offline.describeTable(featureTableName(d)))?.map((c) => c.name)).toEqual(
+            expect.arrayContaining([...d.fields.map((f) => f.name), '_last_updated_at_ms']),
+          );
+        }
         expect(result.applied.sort()).toEqual(definitions.map((d) => d.name).sort());
         const applied = await registry.list();
         expect(applied.map((a) => [a.name, a.revision])).toEqual(
@@ -55,7 +90,7 @@ export function describeApplyRoundTrip(name: string, openStore: () => Promise<On
       const store = await openStore();
       try {
         const registry = new DefinitionRegistry(store);
-        const targets = [new OnlineStoreTarget(store)];
+        const targets = targetsOf(store);
         const [v1] = defs(roomV1);
         await applyPlan(await planApply([v1!], registry, targets), registry, targets);
         await store.writeObjects(v1!, [
@@ -66,7 +101,11 @@ export function describeApplyRoundTrip(name: string, openStore: () => Promise<On
         const plan = await planApply([v2!], registry, targets);
         expect(plan.features[0]).toMatchObject({ action: 'update', refusals: [] });
         expect(plan.features[0]!.changes.map((c) => c.path)).toEqual(['schema.has_guest']);
+        expect(plan.features[0]!.resources.map((r) => r.action)).toEqual(['update', 'update']);
         await applyPlan(plan, registry, targets);
+        expect((await store.offline.describeTable(featureTableName(v2!)))?.map((c) => c.name)).toContain(
+          'has_guest',
+        );
         expect((await registry.get('live::apply-room'))?.revision).toBe(2);
         expect((await registry.get('live::apply-room'))?.history.map((h) => h.revision)).toEqual([1]);
 
@@ -85,7 +124,7 @@ export function describeApplyRoundTrip(name: string, openStore: () => Promise<On
       const store = await openStore();
       try {
         const registry = new DefinitionRegistry(store);
-        const targets = [new OnlineStoreTarget(store)];
+        const targets = targetsOf(store);
         const [v1] = defs(roomV1.replace('apply-room', 'apply-room-b'));
         await applyPlan(await planApply([v1!], registry, targets), registry, targets);
         const [bad] = defs(
@@ -114,7 +153,7 @@ export function describeApplyRoundTrip(name: string, openStore: () => Promise<On
       const store = await openStore();
       try {
         const registry = new DefinitionRegistry(store);
-        const targets = [new OnlineStoreTarget(store)];
+        const targets = targetsOf(store);
         const [gone] = defs(roomV1.replace('apply-room', 'apply-room-gone'));
         await applyPlan(await planApply([gone!], registry, targets), registry, targets);
         await store.writeObjects(gone!, [{ keys: { room_id: 'x' }, values: { viewers: 3 }, eventTimeMs: 5 }]);
