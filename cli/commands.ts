@@ -18,6 +18,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('./apply-command.ts')).applyCommand,
   },
   {
+    name: 'transform',
+    summary: 'run a SQL transform from sql/ by hand and print rows written',
+    load: async () => (await import('./transform-command.ts')).transformCommand,
+  },
+  {
     name: 'list',
     summary: 'list applied features with owner, type and sync settings',
     load: async () => (await import('./list-command.ts')).listCommand,

@@ -101,7 +101,12 @@ async function yamlFilesUnder(p: string): Promise<string[]> {
 export async function listTransforms(sqlDir: string): Promise<Set<string>> {
   try {
     const files = await readdir(sqlDir, { recursive: true });
-    return new Set(files.filter((f) => f.endsWith('.sql')).map((f) => f.split(path.sep).join('/')));
+    // `name.duckdb.sql` / `name.bigquery.sql` provide the transform `name.sql` for one dialect each
+    return new Set(
+      files
+        .filter((f) => f.endsWith('.sql'))
+        .map((f) => f.split(path.sep).join('/').replace(/\.(duckdb|bigquery)\.sql$/, '.sql')),
+    );
   } catch {
     return new Set();
   }

@@ -129,3 +129,18 @@ describe('the seed examples', () => {
     expect(definitions.filter((d) => d.featureType === 'History').length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('transforms named by upsync', () => {
+  it('counts per-dialect files as the transform they provide', async () => {
+    const { mkdtemp, mkdir, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { listTransforms } = await import('../../core/definitions/load-definitions.ts');
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-sql-'));
+    await mkdir(path.join(dir, 'a'));
+    await writeFile(path.join(dir, 'a', 'one.sql'), 'select 1');
+    await writeFile(path.join(dir, 'a', 'two.duckdb.sql'), 'select 2');
+    await writeFile(path.join(dir, 'a', 'two.bigquery.sql'), 'select 2');
+    expect([...(await listTransforms(dir))].sort()).toEqual(['a/one.sql', 'a/two.sql']);
+  });
+});

@@ -1,0 +1,47 @@
+import path from 'node:path';
+import type { Settings } from '../config/settings.ts';
+import type { OfflineStore } from './offline-store.ts';
+
+export interface OpenOfflineStoreOptions {
+  /** Base of relative folders in the settings (default: the process's working folder). */
+  cwd?: string;
+  /** BigQuery: the dataset to use instead of `settings.bigqueryDataset` (tests use a fresh one). */
+  dataset?: string;
+}
+
+/**
+ * Opens the offline store the settings name: `duckdb` (the embedded default, the file
+ * `<dataDir>/offline.duckdb`) or `bigquery` (project, dataset and location from the settings;
+ * `bigqueryEndpoint` switches to an emulator without Google credentials). Drivers load on demand.
+ */
+export async function openOfflineStore(
+  settings: Settings,
+  options: OpenOfflineStoreOptions = {},
+): Promise<OfflineStore> {
+  const cwd = options.cwd ?? process.cwd();
+  switch (settings.offlineStore) {
+    case 'duckdb': {
+      const { DuckDbOfflineStore, duckDbFileName } = await import('./duckdb-offline-store.ts');
+      return DuckDbOfflineStore.open({
+        path: path.resolve(cwd, settings.dataDir, duckDbFileName),
+        sqlDir: settings.sqlDir,
+        cwd,
+      });
+    }
+    case 'bigquery': {
+      const { BigQueryOfflineStore } = await import('./bigquery-offline-store.ts');
+      return BigQueryOfflineStore.open({
+        projectId: settings.bigqueryProject,
+        dataset: options.dataset ?? settings.bigqueryDataset,
+        location: settings.bigqueryLocation,
+        ...(settings.bigqueryEndpoint ? { endpoint: settings.bigqueryEndpoint } : {}),
+        sqlDir: settings.sqlDir,
+        cwd,
+      });
+    }
+    default:
+      throw new Error(
+        `unknown offline store "${settings.offlineStore}" (FERRY_OFFLINE_STORE: duckdb or bigquery)`,
+      );
+  }
+}
