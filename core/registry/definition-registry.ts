@@ -4,6 +4,11 @@ import type { OnlineStore } from '../online/online-store.ts';
 import type { AppliedFeature } from './applied-feature.ts';
 
 const featurePrefix = 'registry/features/';
+
+/** Equal apart from where the file was: applying the same definition again is no new revision. */
+function sameDefinition(a: FeatureDefinition, b: FeatureDefinition): boolean {
+  return JSON.stringify({ ...a, origin: null }) === JSON.stringify({ ...b, origin: null });
+}
 const schemaPrefix = 'registry/schemas/';
 
 /**
@@ -32,6 +37,7 @@ export class DefinitionRegistry {
   /** Records a definition as applied (a new revision when it differs from the last one). */
   async record(def: FeatureDefinition, nowMs = Date.now()): Promise<AppliedFeature> {
     const previous = await this.get(def.name);
+    if (previous && previous.retiredAtMs === undefined && sameDefinition(previous.definition, def)) return previous;
     const avroSchema = valueRecordSchema(def);
     const fingerprint = schemaFingerprint(avroSchema);
     const entry: AppliedFeature = {

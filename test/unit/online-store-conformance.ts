@@ -1,0 +1,925 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import {
+  type KeyValues,
+  type ObjectReadResult,
+  type OnlineStore,
+  OnlineStoreInputError,
+} from '../../core/online/online-store.ts';
+
+/**
+ * The semantics every online store must keep (issue 4), run against each implementation:
+ * test/unit/embedded-online-store.test.ts (LMDB) and
+ * test/integration/cassandra-online-store.test.ts (a real Cassandra).
+ */
+
+const featuresYaml = `
+conformance::profile:
+  feature_type: Object
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    gender: { type: Text, default_value: "UNKNOWN" }
+    level: { type: Long, default_value: 0 }
+    score: { type: Double, default_value: 0.5 }
+    ratio: { type: Float, default_value: 0 }
+    rank: { type: Int, default_value: 0 }
+    tags: { type: List<Text>, default_value: [] }
+    active: { type: Boolean, default_value: false }
+    seen_at: { type: Timestamp, default_value: "1970-01-01T00:00:00Z" }
+    avatar: { type: Bytes }
+
+conformance::room-seat:
+  feature_type: Object
+  owner: test
+  schema:
+    room_id: { type: Text, is_key_field: true }
+    seat: { type: Int, is_key_field: true }
+    occupant: { type: Long, default_value: 0 }
+    muted: { type: Boolean, default_value: false }
+
+conformance::short-lived:
+  feature_type: Object
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    level: { type: Long, default_value: -1 }
+  retention:
+    online: 2s
+
+conformance::matches:
+  feature_type: History
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    peer_user_id: { type: Long, default_value: 0 }
+    country: { type: Text, default_value: "XX" }
+    duration_sec: { type: Int, default_value: 0 }
+  history:
+    max_entries_per_key: 3
+
+conformance::short-matches:
+  feature_type: History
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    peer_user_id: { type: Long, default_value: 0 }
+  retention:
+    online: 2s
+
+conformance::never-applied:
+  feature_type: Object
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    level: { type: Long, default_value: 0 }
+`;
+
+// the same feature before and after a compatible change: field c added with a default,
+// field b deprecated in v2 and removed in v3
+const evolvingV1 = `
+conformance::evolving:
+  feature_type: Object
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    a: { type: Long, default_value: 0 }
+    b: { type: Text, default_value: "" }
+`;
+const evolvingV2 = `
+conformance::evolving:
+  feature_type: Object
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    a: { type: Long, default_value: 0 }
+    b: { type: Text, default_value: "", deprecated: true }
+    c: { type: Text, default_value: "new" }
+    d: { type: List<Long>, default_value: [7] }
+`;
+const evolvingV3 = `
+conformance::evolving:
+  feature_type: Object
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    a: { type: Long, default_value: 0 }
+    c: { type: Text, default_value: "new" }
+    d: { type: List<Long>, default_value: [7] }
+`;
+const historyEvolvingV1 = `
+conformance::history-evolving:
+  feature_type: History
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    peer: { type: Long, default_value: 0 }
+`;
+const historyEvolvingV2 = `
+conformance::history-evolving:
+  feature_type: History
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    peer: { type: Long, default_value: 0 }
+    note: { type: Text, default_value: "none" }
+`;
+
+function parse(text: string): Map<string, FeatureDefinition> {
+  const { definitions, errors } = loadDefinitionsFromText('conformance.yaml', text);
+  if (errors.length > 0) throw new Error(`bad test definitions: ${JSON.stringify(errors)}`);
+  return new Map(definitions.map((d) => [d.name, d]));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function inputError(p: Promise<unknown>): Promise<OnlineStoreInputError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, 'expected the call to be refused').toBeInstanceOf(OnlineStoreInputError);
+  return err as OnlineStoreInputError;
+}
+
+async function expectRefused(p: Promise<unknown>, field: string, feature?: string): Promise<void> {
+  const err = await inputError(p);
+  expect(err.field).toBe(field);
+  expect(err.message).toContain(field);
+  if (feature) expect(err.feature).toBe(feature);
+}
+
+/** A value of every type the sample features use, for round trips. */
+function sampleValue(def: FeatureDefinition, field: string, i: number): unknown {
+  const f = def.fields.find((x) => x.name === field)!;
+  const scalar = f.type.kind === 'scalar' ? f.type.scalar : f.type.item;
+  const one = (): unknown => {
+    switch (scalar) {
+      case 'Text':
+        return `${field}-${i}`;
+      case 'Long':
+        return 1_000_000_000_000 + i;
+      case 'Int':
+        return 100 + i;
+      case 'Double':
+        return 0.125 * i;
+      case 'Float':
+        return 0.5;
+      case 'Boolean':
+        return i % 2 === 0;
+      case 'Timestamp':
+        return 1_700_000_000_000 + i;
+      case 'Bytes':
+        return Buffer.from([i, 1, 2]);
+    }
+  };
+  return f.type.kind === 'list' ? [one(), one()] : one();
+}
+
+function sampleKey(def: FeatureDefinition, i: number): KeyValues {
+  const keys: KeyValues = {};
+  for (const name of def.keyFields) {
+    const f = def.fields.find((x) => x.name === name)!;
+    keys[name] = f.type.kind === 'scalar' && f.type.scalar === 'Text' ? `key-${i}` : 900_000 + i;
+  }
+  return keys;
+}
+
+export function describeOnlineStoreConformance(name: string, makeStore: () => Promise<OnlineStore>): void {
+  describe(`online store conformance: ${name}`, () => {
+    const defs = parse(featuresYaml);
+    const profile = defs.get('conformance::profile')!;
+    const roomSeat = defs.get('conformance::room-seat')!;
+    const shortLived = defs.get('conformance::short-lived')!;
+    const matches = defs.get('conformance::matches')!;
+    const shortMatches = defs.get('conformance::short-matches')!;
+    const neverApplied = defs.get('conformance::never-applied')!;
+    const evolving1 = parse(evolvingV1).get('conformance::evolving')!;
+    const evolving2 = parse(evolvingV2).get('conformance::evolving')!;
+    const evolving3 = parse(evolvingV3).get('conformance::evolving')!;
+    const historyEvolving1 = parse(historyEvolvingV1).get('conformance::history-evolving')!;
+    const historyEvolving2 = parse(historyEvolvingV2).get('conformance::history-evolving')!;
+    let store: OnlineStore;
+    let nextId = 1;
+    /** A user id no other test uses. */
+    const freshId = () => nextId++;
+
+    const read1 = async (
+      def: FeatureDefinition,
+      keys: KeyValues,
+      fields?: string[],
+    ): Promise<ObjectReadResult> =>
+      (await store.readObjects(def, [keys], fields ? { fields } : undefined))[0]!;
+
+    beforeAll(async () => {
+      store = await makeStore();
+      for (const def of [profile, roomSeat, shortLived, matches, shortMatches, evolving1, historyEvolving1]) {
+        await store.ensureFeature(def);
+      }
+    }, 180_000);
+
+    afterAll(async () => {
+      await store?.close();
+    });
+
+    it('answers ping and has a kind', async () => {
+      await store.ping();
+      expect(['embedded', 'cassandra']).toContain(store.kind);
+    });
+
+    it('ensureFeature is idempotent', async () => {
+      await store.ensureFeature(profile);
+      await store.ensureFeature(profile);
+      await store.ensureFeature(matches);
+    });
+
+    it('ensureFeature refuses another feature type or other key fields for a stored feature', async () => {
+      const changed = parse(`
+conformance::profile:
+  feature_type: History
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    level: { type: Long, default_value: 0 }
+conformance::matches:
+  feature_type: History
+  owner: test
+  schema:
+    user_id: { type: Text, is_key_field: true }
+    peer_user_id: { type: Long, default_value: 0 }
+conformance::room-seat:
+  feature_type: Object
+  owner: test
+  schema:
+    room_id: { type: Text, is_key_field: true }
+    occupant: { type: Long, default_value: 0 }
+`);
+      await expectRefused(store.ensureFeature(changed.get('conformance::profile')!), 'feature_type');
+      await expectRefused(store.ensureFeature(changed.get('conformance::matches')!), 'user_id');
+      await expectRefused(store.ensureFeature(changed.get('conformance::room-seat')!), 'room_id');
+      // the stored features are unchanged
+      await store.ensureFeature(profile);
+      await store.writeObjects(profile, [
+        { keys: { user_id: freshId() }, eventTimeMs: 1, values: { level: 1 } },
+      ]);
+    });
+
+    it('round-trips every field type in the in-memory form', async () => {
+      const id = freshId();
+      await store.writeObjects(profile, [
+        {
+          keys: { user_id: id },
+          eventTimeMs: 1_000,
+          values: {
+            gender: 'F',
+            level: 9_007_199_254_740_990,
+            score: 12.75,
+            ratio: 0.25,
+            rank: -3,
+            tags: ['a', 'b'],
+            active: true,
+            seen_at: '2024-05-01T12:00:00Z',
+            avatar: 'AQID',
+          },
+        },
+      ]);
+      const r = await read1(profile, { user_id: id });
+      expect(r).toEqual({
+        found: true,
+        lastUpdatedAtMs: 1_000,
+        values: {
+          gender: 'F',
+          level: 9_007_199_254_740_990,
+          score: 12.75,
+          ratio: 0.25,
+          rank: -3,
+          tags: ['a', 'b'],
+          active: true,
+          seen_at: Date.parse('2024-05-01T12:00:00Z'),
+          avatar: Buffer.from([1, 2, 3]),
+        },
+      });
+      expect(Buffer.isBuffer(r.values.avatar)).toBe(true);
+    });
+
+    it('round-trips every sample feature under features/', async () => {
+      const { definitions, errors } = await loadDefinitions([
+        path.resolve(import.meta.dirname, '../../features'),
+      ]);
+      expect(errors).toEqual([]);
+      expect(definitions.length).toBeGreaterThan(0);
+      for (const def of definitions) {
+        await store.ensureFeature(def);
+        const valueFields = def.fields.filter((f) => !f.isKey).map((f) => f.name);
+        const now = Date.now();
+        if (def.featureType === 'Object') {
+          const writes = [0, 1, 2].map((i) => ({
+            keys: sampleKey(def, i),
+            eventTimeMs: now,
+            values: Object.fromEntries(valueFields.map((f) => [f, sampleValue(def, f, i)])),
+          }));
+          await store.writeObjects(def, writes);
+          const got = await store.readObjects(def, [
+            sampleKey(def, 2),
+            sampleKey(def, 0),
+            sampleKey(def, 99),
+          ]);
+          expect(got.map((g) => g.found)).toEqual([true, true, false]);
+          expect(got[0]!.values).toEqual(writes[2]!.values);
+          expect(got[1]!.values).toEqual(writes[0]!.values);
+          expect(got[0]!.lastUpdatedAtMs).toBe(now);
+        } else {
+          const values = Object.fromEntries(valueFields.map((f) => [f, sampleValue(def, f, 1)]));
+          await store.appendHistory(def, [{ keys: sampleKey(def, 1), eventTimeMs: now, values }]);
+          const [h] = await store.readHistory(def, [sampleKey(def, 1)]);
+          expect(h).toEqual({ found: true, entries: [{ eventTimeMs: now, values }] });
+        }
+      }
+    });
+
+    describe('event time decides, per field', () => {
+      it('an older write never replaces a newer one', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 2_000, values: { gender: 'F', level: 5 } }]);
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 1_000, values: { gender: 'M', level: 1 } }]);
+        let r = await read1(profile, keys);
+        expect(r.values.gender).toBe('F');
+        expect(r.values.level).toBe(5);
+        expect(r.lastUpdatedAtMs).toBe(2_000);
+        // a newer write of one field changes that field only
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 3_000, values: { level: 7 } }]);
+        r = await read1(profile, keys);
+        expect(r.values).toMatchObject({ gender: 'F', level: 7 });
+        expect(r.lastUpdatedAtMs).toBe(3_000);
+        // per field: an old write of a field that holds nothing newer is kept
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 500, values: { score: 1.5, gender: 'X' } }]);
+        r = await read1(profile, keys);
+        expect(r.values).toMatchObject({ gender: 'F', level: 7, score: 1.5 });
+        expect(r.lastUpdatedAtMs).toBe(3_000);
+      });
+
+      it('within one call too, whatever the order of the writes', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [
+          { keys, eventTimeMs: 3_000, values: { level: 3 } },
+          { keys, eventTimeMs: 1_000, values: { level: 1 } },
+          { keys, eventTimeMs: 2_000, values: { level: 2, gender: 'M' } },
+        ]);
+        expect((await read1(profile, keys)).values).toMatchObject({ level: 3, gender: 'M' });
+      });
+
+      it('the arrival order does not decide between writes of the same event time', async () => {
+        const a = { user_id: freshId() };
+        const b = { user_id: freshId() };
+        await store.writeObjects(profile, [{ keys: a, eventTimeMs: 5_000, values: { gender: 'A' } }]);
+        await store.writeObjects(profile, [{ keys: a, eventTimeMs: 5_000, values: { gender: 'B' } }]);
+        await store.writeObjects(profile, [{ keys: b, eventTimeMs: 5_000, values: { gender: 'B' } }]);
+        await store.writeObjects(profile, [{ keys: b, eventTimeMs: 5_000, values: { gender: 'A' } }]);
+        const [ra, rb] = await store.readObjects(profile, [a, b]);
+        expect(ra!.values.gender).toBe(rb!.values.gender);
+      });
+
+      it('null clears a field at its event time; an older value does not come back', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 1_000, values: { gender: 'F', level: 4 } }]);
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 2_000, values: { gender: null } }]);
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 1_500, values: { gender: 'M' } }]);
+        const r = await read1(profile, keys);
+        expect(r.values).toMatchObject({ gender: 'UNKNOWN', level: 4 });
+        expect((await read1(profile, keys, ['gender'])).found).toBe(false);
+      });
+
+      it('the _last_updated_at_ms among the values must agree with the event time', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [
+          { keys, eventTimeMs: 1_000, values: { level: 1, _last_updated_at_ms: 1_000 } },
+        ]);
+        expect((await read1(profile, keys)).values.level).toBe(1);
+        await expectRefused(
+          store.writeObjects(profile, [
+            { keys, eventTimeMs: 2_000, values: { level: 2, _last_updated_at_ms: 1_000 } },
+          ]),
+          '_last_updated_at_ms',
+        );
+      });
+    });
+
+    describe('partial updates', () => {
+      it('concurrent updates of different fields of one key all survive', async () => {
+        const ids = Array.from({ length: 20 }, () => freshId());
+        const calls: Promise<void>[] = [];
+        for (let round = 0; round < 3; round++) {
+          for (const id of ids) {
+            const keys = { user_id: id };
+            const t = 10_000 + round;
+            calls.push(
+              store.writeObjects(profile, [{ keys, eventTimeMs: t, values: { gender: `g${id}-${round}` } }]),
+            );
+            calls.push(
+              store.writeObjects(profile, [{ keys, eventTimeMs: t, values: { level: id * 10 + round } }]),
+            );
+            calls.push(
+              store.writeObjects(profile, [{ keys, eventTimeMs: t, values: { tags: [`t${round}`] } }]),
+            );
+            calls.push(
+              store.writeObjects(profile, [{ keys, eventTimeMs: t, values: { active: round % 2 === 0 } }]),
+            );
+            calls.push(store.writeObjects(profile, [{ keys, eventTimeMs: t, values: { rank: round } }]));
+          }
+        }
+        // fire them all at once, in a scrambled order
+        await Promise.all(calls.reverse());
+        const got = await store.readObjects(
+          profile,
+          ids.map((id) => ({ user_id: id })),
+        );
+        got.forEach((r, i) => {
+          const id = ids[i]!;
+          expect(r.values).toMatchObject({
+            gender: `g${id}-2`,
+            level: id * 10 + 2,
+            tags: ['t2'],
+            active: true,
+            rank: 2,
+          });
+          expect(r.lastUpdatedAtMs).toBe(10_002);
+        });
+      });
+
+      it('many concurrent writes of one field: the newest event time wins', async () => {
+        const keys = { user_id: freshId() };
+        const times = Array.from({ length: 40 }, (_, i) => 20_000 + i).sort(() => Math.random() - 0.5);
+        await Promise.all(
+          times.map((t) => store.writeObjects(profile, [{ keys, eventTimeMs: t, values: { level: t } }])),
+        );
+        const r = await read1(profile, keys);
+        expect(r.values.level).toBe(20_039);
+        expect(r.lastUpdatedAtMs).toBe(20_039);
+      });
+    });
+
+    describe('missing keys and fields', () => {
+      it('a missing key reads as not found with every default', async () => {
+        const r = await read1(profile, { user_id: freshId() });
+        expect(r).toEqual({
+          found: false,
+          lastUpdatedAtMs: null,
+          values: {
+            gender: 'UNKNOWN',
+            level: 0,
+            score: 0.5,
+            ratio: 0,
+            rank: 0,
+            tags: [],
+            active: false,
+            seen_at: 0,
+            avatar: null,
+          },
+        });
+      });
+
+      it('a missing field reads as its default beside the stored ones', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 100, values: { level: 3 } }]);
+        const r = await read1(profile, keys);
+        expect(r.found).toBe(true);
+        expect(r.values).toMatchObject({ level: 3, gender: 'UNKNOWN', tags: [], avatar: null });
+        // defaults are copies: changing one result does not change the next
+        (r.values.tags as string[]).push('changed');
+        expect((await read1(profile, keys)).values.tags).toEqual([]);
+      });
+
+      it('projection returns only the requested fields; found counts those fields', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 100, values: { level: 3, gender: 'F' } }]);
+        expect(await read1(profile, keys, ['level'])).toEqual({
+          found: true,
+          values: { level: 3 },
+          lastUpdatedAtMs: 100,
+        });
+        expect(await read1(profile, keys, ['score', 'gender'])).toEqual({
+          found: true,
+          values: { score: 0.5, gender: 'F' },
+          lastUpdatedAtMs: 100,
+        });
+        expect(await read1(profile, keys, ['score'])).toEqual({
+          found: false,
+          values: { score: 0.5 },
+          lastUpdatedAtMs: null,
+        });
+        await expectRefused(store.readObjects(profile, [keys], { fields: ['nope'] }), 'nope');
+        await expectRefused(store.readObjects(profile, [keys], { fields: ['user_id'] }), 'user_id');
+      });
+
+      it('a feature with two key fields keys on both', async () => {
+        await store.writeObjects(roomSeat, [
+          { keys: { room_id: 'r1', seat: 1 }, eventTimeMs: 10, values: { occupant: 11 } },
+          { keys: { seat: 2, room_id: 'r1' }, eventTimeMs: 10, values: { occupant: 12, muted: true } },
+          { keys: { room_id: 'r2', seat: 1 }, eventTimeMs: 10, values: { occupant: 21 } },
+        ]);
+        const got = await store.readObjects(roomSeat, [
+          { room_id: 'r1', seat: 2 },
+          { room_id: 'r2', seat: 1 },
+          { room_id: 'r1', seat: 3 },
+          { seat: 1, room_id: 'r1' },
+        ]);
+        expect(got.map((g) => [g.found, g.values.occupant, g.values.muted])).toEqual([
+          [true, 12, true],
+          [true, 21, false],
+          [false, 0, false],
+          [true, 11, false],
+        ]);
+      });
+    });
+
+    it('TTL: a value past its online retention is gone on read (Object and History)', async () => {
+      const now = Date.now();
+      const fresh = { user_id: freshId() };
+      const stale = { user_id: freshId() };
+      await store.writeObjects(shortLived, [
+        { keys: fresh, eventTimeMs: now, values: { level: 1 } },
+        // already past retention when it arrives
+        { keys: stale, eventTimeMs: now - 3_000, values: { level: 2 } },
+      ]);
+      await store.appendHistory(shortMatches, [
+        { keys: fresh, eventTimeMs: now, values: { peer_user_id: 1 } },
+        { keys: fresh, eventTimeMs: now - 3_000, values: { peer_user_id: 2 } },
+      ]);
+      const [a, b] = await store.readObjects(shortLived, [fresh, stale]);
+      expect(a).toEqual({ found: true, values: { level: 1 }, lastUpdatedAtMs: now });
+      expect(b).toEqual({ found: false, values: { level: -1 }, lastUpdatedAtMs: null });
+      const [h] = await store.readHistory(shortMatches, [fresh]);
+      expect(h!.entries.map((e) => e.values.peer_user_id)).toEqual([1]);
+
+      await sleep(Math.max(0, now + 2_000 - Date.now()) + 150);
+      const [a2] = await store.readObjects(shortLived, [fresh]);
+      expect(a2).toEqual({ found: false, values: { level: -1 }, lastUpdatedAtMs: null });
+      expect(await store.readHistory(shortMatches, [fresh])).toEqual([{ found: false, entries: [] }]);
+      // sweeping removes what the store does not expire by itself; reads stay the same
+      expect(await store.sweepExpired(shortLived, Date.now())).toBeGreaterThanOrEqual(0);
+      expect(await store.sweepExpired(shortMatches, Date.now())).toBeGreaterThanOrEqual(0);
+      expect((await store.readObjects(shortLived, [fresh]))[0]!.found).toBe(false);
+      // a fresh write to the same key is visible again
+      const later = Date.now();
+      await store.writeObjects(shortLived, [{ keys: fresh, eventTimeMs: later, values: { level: 3 } }]);
+      expect((await store.readObjects(shortLived, [fresh]))[0]).toEqual({
+        found: true,
+        values: { level: 3 },
+        lastUpdatedAtMs: later,
+      });
+    }, 30_000);
+
+    describe('History', () => {
+      it('reads newest first, bounded by the maximum entries per key and the limit', async () => {
+        const keys = { user_id: freshId() };
+        const times = [4_000, 1_000, 5_000, 2_000, 3_000];
+        await store.appendHistory(
+          matches,
+          times.map((t) => ({
+            keys,
+            eventTimeMs: t,
+            values: { peer_user_id: t / 1_000, country: `c${t / 1_000}` },
+          })),
+        );
+        const [all] = await store.readHistory(matches, [keys]);
+        expect(all!.found).toBe(true);
+        expect(all!.entries).toEqual([
+          { eventTimeMs: 5_000, values: { peer_user_id: 5, country: 'c5', duration_sec: 0 } },
+          { eventTimeMs: 4_000, values: { peer_user_id: 4, country: 'c4', duration_sec: 0 } },
+          { eventTimeMs: 3_000, values: { peer_user_id: 3, country: 'c3', duration_sec: 0 } },
+        ]);
+        const [two] = await store.readHistory(matches, [keys], { limit: 2 });
+        expect(two!.entries.map((e) => e.eventTimeMs)).toEqual([5_000, 4_000]);
+        const [many] = await store.readHistory(matches, [keys], { limit: 50 });
+        expect(many!.entries.map((e) => e.eventTimeMs)).toEqual([5_000, 4_000, 3_000]);
+        const [projected] = await store.readHistory(matches, [keys], { limit: 1, fields: ['country'] });
+        expect(projected!.entries).toEqual([{ eventTimeMs: 5_000, values: { country: 'c5' } }]);
+        // an entry older than the kept ones stays beyond the maximum
+        await store.appendHistory(matches, [{ keys, eventTimeMs: 500, values: { peer_user_id: 0 } }]);
+        await store.appendHistory(matches, [{ keys, eventTimeMs: 6_000, values: { peer_user_id: 6 } }]);
+        const [after] = await store.readHistory(matches, [keys]);
+        expect(after!.entries.map((e) => e.eventTimeMs)).toEqual([6_000, 5_000, 4_000]);
+      });
+
+      it('writes duplicates of the same event once; different entries at one time are both kept', async () => {
+        const keys = { user_id: freshId() };
+        const e = { keys, eventTimeMs: 7_000, values: { peer_user_id: 42, country: 'KR' } };
+        await store.appendHistory(matches, [e, e]);
+        await store.appendHistory(matches, [e]);
+        await Promise.all([store.appendHistory(matches, [e]), store.appendHistory(matches, [e])]);
+        let [h] = await store.readHistory(matches, [keys]);
+        expect(h!.entries).toEqual([
+          { eventTimeMs: 7_000, values: { peer_user_id: 42, country: 'KR', duration_sec: 0 } },
+        ]);
+        await store.appendHistory(matches, [
+          { keys, eventTimeMs: 7_000, values: { peer_user_id: 43, country: 'KR' } },
+        ]);
+        [h] = await store.readHistory(matches, [keys]);
+        expect(h!.entries.map((x) => x.values.peer_user_id).sort()).toEqual([42, 43]);
+      });
+
+      it('reads many keys in request order; a missing key is not found', async () => {
+        const ids = [freshId(), freshId(), freshId()];
+        await store.appendHistory(
+          matches,
+          ids.map((id) => ({ keys: { user_id: id }, eventTimeMs: 1_000, values: { peer_user_id: id } })),
+        );
+        const got = await store.readHistory(matches, [
+          { user_id: ids[2] },
+          { user_id: freshId() },
+          { user_id: ids[0] },
+        ]);
+        expect(got.map((g) => (g.found ? g.entries[0]!.values.peer_user_id : null))).toEqual([
+          ids[2],
+          null,
+          ids[0],
+        ]);
+      });
+    });
+
+    describe('schema evolution', () => {
+      it('a value written before a field was added reads under the new definition with its default', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(evolving1, [{ keys, eventTimeMs: 1_000, values: { a: 1, b: 'old' } }]);
+        // v2 is not applied yet: reading fills the new fields' defaults, writing them is refused
+        expect(await read1(evolving2, keys)).toEqual({
+          found: true,
+          values: { a: 1, b: 'old', c: 'new', d: [7] },
+          lastUpdatedAtMs: 1_000,
+        });
+        await expectRefused(
+          store.writeObjects(evolving2, [{ keys, eventTimeMs: 2_000, values: { a: 5, c: 'x' } }]),
+          'c',
+        );
+        expect((await read1(evolving1, keys)).values.a).toBe(1);
+
+        await store.ensureFeature(evolving2);
+        expect(await read1(evolving2, keys)).toEqual({
+          found: true,
+          values: { a: 1, b: 'old', c: 'new', d: [7] },
+          lastUpdatedAtMs: 1_000,
+        });
+        await store.writeObjects(evolving2, [{ keys, eventTimeMs: 2_000, values: { c: 'set', d: [1, 2] } }]);
+        expect((await read1(evolving2, keys)).values).toEqual({ a: 1, b: 'old', c: 'set', d: [1, 2] });
+        // the older definition still reads its own fields
+        expect(await read1(evolving1, keys)).toEqual({
+          found: true,
+          values: { a: 1, b: 'old' },
+          lastUpdatedAtMs: 1_000,
+        });
+        // v3 drops the deprecated field: its stored value is ignored
+        await store.ensureFeature(evolving3);
+        expect(await read1(evolving3, keys)).toEqual({
+          found: true,
+          values: { a: 1, c: 'set', d: [1, 2] },
+          lastUpdatedAtMs: 2_000,
+        });
+        await expectRefused(
+          store.writeObjects(evolving3, [{ keys, eventTimeMs: 3_000, values: { b: 'gone' } }]),
+          'b',
+        );
+      });
+
+      it('History entries written before a field was added read with its default', async () => {
+        const keys = { user_id: freshId() };
+        await store.appendHistory(historyEvolving1, [{ keys, eventTimeMs: 1_000, values: { peer: 1 } }]);
+        await store.ensureFeature(historyEvolving2);
+        await store.appendHistory(historyEvolving2, [
+          { keys, eventTimeMs: 2_000, values: { peer: 2, note: 'hi' } },
+        ]);
+        const [h] = await store.readHistory(historyEvolving2, [keys]);
+        expect(h!.entries).toEqual([
+          { eventTimeMs: 2_000, values: { peer: 2, note: 'hi' } },
+          { eventTimeMs: 1_000, values: { peer: 1, note: 'none' } },
+        ]);
+      });
+    });
+
+    describe('bad input is refused naming the field, and nothing stored changes', () => {
+      it('an unknown feature', async () => {
+        const keys = { user_id: freshId() };
+        await expectRefused(
+          store.writeObjects(neverApplied, [{ keys, eventTimeMs: 1, values: { level: 1 } }]),
+          'feature_name',
+          'conformance::never-applied',
+        );
+        await expectRefused(store.readObjects(neverApplied, [keys]), 'feature_name');
+      });
+
+      it('the wrong operation for the feature type', async () => {
+        const keys = { user_id: freshId() };
+        await expectRefused(
+          store.writeObjects(matches, [{ keys, eventTimeMs: 1, values: { peer_user_id: 1 } }]),
+          'feature_type',
+        );
+        await expectRefused(
+          store.appendHistory(profile, [{ keys, eventTimeMs: 1, values: { level: 1 } }]),
+          'feature_type',
+        );
+        await expectRefused(store.readHistory(profile, [keys]), 'feature_type');
+        await expectRefused(store.readObjects(matches, [keys]), 'feature_type');
+      });
+
+      it('wrong types, unknown fields, missing or unknown key fields, bad event times', async () => {
+        const id = freshId();
+        const keys = { user_id: id };
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 1_000, values: { level: 1, gender: 'F' } }]);
+        const before = await read1(profile, keys);
+
+        await expectRefused(
+          store.writeObjects(profile, [{ keys, eventTimeMs: 2_000, values: { level: 'high' } }]),
+          'level',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [{ keys, eventTimeMs: 2_000, values: { rank: 2 ** 40 } }]),
+          'rank',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [{ keys, eventTimeMs: 2_000, values: { tags: ['a', 1] } }]),
+          'tags',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [{ keys, eventTimeMs: 2_000, values: { nope: 1 } }]),
+          'nope',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [{ keys, eventTimeMs: 2_000, values: { user_id: 5 } }]),
+          'user_id',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [{ keys: {}, eventTimeMs: 2_000, values: { level: 2 } }]),
+          'user_id',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [
+            { keys: { user_id: 'abc' }, eventTimeMs: 2_000, values: { level: 2 } },
+          ]),
+          'user_id',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [
+            { keys: { user_id: id, room: 1 }, eventTimeMs: 2_000, values: { level: 2 } },
+          ]),
+          'room',
+        );
+        await expectRefused(
+          store.writeObjects(roomSeat, [
+            { keys: { room_id: '', seat: 1 }, eventTimeMs: 2_000, values: { occupant: 2 } },
+          ]),
+          'room_id',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [{ keys, eventTimeMs: -1, values: { level: 2 } }]),
+          '_last_updated_at_ms',
+        );
+        await expectRefused(
+          store.writeObjects(profile, [{ keys, eventTimeMs: Number.NaN, values: { level: 2 } }]),
+          '_last_updated_at_ms',
+        );
+        await expectRefused(store.readObjects(profile, [keys, { user_id: 'x' }]), 'user_id');
+        await expectRefused(store.deleteKeys(profile, [{ keys: {}, eventTimeMs: 5_000 }]), 'user_id');
+        await expectRefused(store.readHistory(matches, [keys], { limit: -1 }), 'limit');
+
+        expect(await read1(profile, keys)).toEqual(before);
+      });
+
+      it('one bad item refuses the whole call', async () => {
+        const existing = { user_id: freshId() };
+        const fresh = { user_id: freshId() };
+        await store.writeObjects(profile, [{ keys: existing, eventTimeMs: 1_000, values: { level: 1 } }]);
+        const err = await inputError(
+          store.writeObjects(profile, [
+            { keys: existing, eventTimeMs: 2_000, values: { level: 2 } },
+            { keys: fresh, eventTimeMs: 2_000, values: { level: 2 } },
+            { keys: fresh, eventTimeMs: 2_000, values: { score: 'not a number' } },
+          ]),
+        );
+        expect(err.field).toBe('score');
+        expect(err.message).toContain('item 2');
+        const [a, b] = await store.readObjects(profile, [existing, fresh]);
+        expect(a!.values.level).toBe(1);
+        expect(b!.found).toBe(false);
+
+        const hk = { user_id: freshId() };
+        await expectRefused(
+          store.appendHistory(matches, [
+            { keys: hk, eventTimeMs: 1_000, values: { peer_user_id: 1 } },
+            { keys: hk, eventTimeMs: 2_000, values: { duration_sec: 'long' } },
+          ]),
+          'duration_sec',
+        );
+        expect(await store.readHistory(matches, [hk])).toEqual([{ found: false, entries: [] }]);
+      });
+    });
+
+    it('reads 1,000 keys in one call, in request order', async () => {
+      const ids = Array.from({ length: 1_000 }, () => freshId());
+      const stored = ids.filter((_, i) => i % 4 !== 3);
+      await store.writeObjects(
+        profile,
+        stored.map((id) => ({
+          keys: { user_id: id },
+          eventTimeMs: 1_000,
+          values: { level: id, gender: `g${id}` },
+        })),
+      );
+      const order = [...ids].sort(() => Math.random() - 0.5);
+      const got = await store.readObjects(
+        profile,
+        order.map((id) => ({ user_id: id })),
+      );
+      expect(got).toHaveLength(1_000);
+      const storedSet = new Set(stored);
+      got.forEach((r, i) => {
+        const id = order[i]!;
+        if (storedSet.has(id)) {
+          expect(r.found).toBe(true);
+          expect(r.values.level).toBe(id);
+          expect(r.values.gender).toBe(`g${id}`);
+        } else {
+          expect(r.found).toBe(false);
+          expect(r.values.level).toBe(0);
+        }
+      });
+    });
+
+    describe('delete key', () => {
+      it('removes older values; a newer write survives and an older one does not come back', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 1_000, values: { gender: 'F', level: 1 } }]);
+        await store.deleteKeys(profile, [{ keys, eventTimeMs: 2_000 }]);
+        expect((await read1(profile, keys)).found).toBe(false);
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 1_500, values: { gender: 'M' } }]);
+        expect((await read1(profile, keys)).found).toBe(false);
+        await store.writeObjects(profile, [{ keys, eventTimeMs: 2_500, values: { level: 9 } }]);
+        expect(await read1(profile, keys, ['gender', 'level'])).toEqual({
+          found: true,
+          values: { gender: 'UNKNOWN', level: 9 },
+          lastUpdatedAtMs: 2_500,
+        });
+      });
+
+      it('an older delete leaves newer values', async () => {
+        const keys = { user_id: freshId() };
+        await store.writeObjects(profile, [
+          { keys, eventTimeMs: 1_000, values: { gender: 'F' } },
+          { keys, eventTimeMs: 3_000, values: { level: 3 } },
+        ]);
+        await store.deleteKeys(profile, [{ keys, eventTimeMs: 2_000 }]);
+        expect(await read1(profile, keys, ['gender', 'level'])).toEqual({
+          found: true,
+          values: { gender: 'UNKNOWN', level: 3 },
+          lastUpdatedAtMs: 3_000,
+        });
+        // deleting a key that holds nothing is fine
+        await store.deleteKeys(profile, [{ keys: { user_id: freshId() }, eventTimeMs: 1 }]);
+      });
+
+      it('History: removes entries up to the delete time; older appends do not come back', async () => {
+        const keys = { user_id: freshId() };
+        const other = { user_id: freshId() };
+        await store.appendHistory(matches, [
+          { keys, eventTimeMs: 1_000, values: { peer_user_id: 1 } },
+          { keys, eventTimeMs: 2_000, values: { peer_user_id: 2 } },
+          { keys, eventTimeMs: 3_000, values: { peer_user_id: 3 } },
+          { keys: other, eventTimeMs: 1_000, values: { peer_user_id: 1 } },
+        ]);
+        await store.deleteKeys(matches, [{ keys, eventTimeMs: 2_000 }]);
+        const ids = async () =>
+          (await store.readHistory(matches, [keys]))[0]!.entries.map((e) => e.values.peer_user_id);
+        expect(await ids()).toEqual([3]);
+        await store.appendHistory(matches, [{ keys, eventTimeMs: 1_500, values: { peer_user_id: 15 } }]);
+        expect(await ids()).toEqual([3]);
+        await store.appendHistory(matches, [{ keys, eventTimeMs: 4_000, values: { peer_user_id: 4 } }]);
+        expect(await ids()).toEqual([4, 3]);
+        expect((await store.readHistory(matches, [other]))[0]!.entries).toHaveLength(1);
+      });
+    });
+
+    it('metadata: put, get, list by prefix (sorted), delete', async () => {
+      expect(await store.getMeta('test/none')).toBeUndefined();
+      await store.putMeta('test/watermark/b', '200');
+      await store.putMeta('test/watermark/a', '100');
+      await store.putMeta('test/watermark/c', '{"json":true}');
+      await store.putMeta('test/checkpoint/x', 'p0:15');
+      await store.putMeta('test/watermark/a', '101');
+      expect(await store.getMeta('test/watermark/a')).toBe('101');
+      expect(await store.listMeta('test/watermark/')).toEqual([
+        ['test/watermark/a', '101'],
+        ['test/watermark/b', '200'],
+        ['test/watermark/c', '{"json":true}'],
+      ]);
+      await store.deleteMeta('test/watermark/b');
+      await store.deleteMeta('test/never-there');
+      expect(await store.getMeta('test/watermark/b')).toBeUndefined();
+      expect((await store.listMeta('test/')).map(([k]) => k)).toEqual([
+        'test/checkpoint/x',
+        'test/watermark/a',
+        'test/watermark/c',
+      ]);
+      expect(await store.listMeta('test/zzz')).toEqual([]);
+    });
+  });
+}
