@@ -3,6 +3,11 @@ import type { CommandEntry } from './command.ts';
 /** Every `ferry` subcommand, in the order `ferry --help` lists them. */
 export const commands: readonly CommandEntry[] = [
   {
+    name: 'start',
+    summary: 'run Ferry on its embedded default with sample features, data and a Temporal dev server',
+    load: async () => (await import('./start-command.ts')).startCommand,
+  },
+  {
     name: 'validate',
     summary: 'check feature definitions and report every problem with its location',
     load: async () => (await import('./validate-command.ts')).validateCommand,
@@ -31,6 +36,11 @@ export const commands: readonly CommandEntry[] = [
     name: 'describe',
     summary: 'show one applied feature: fields, sync settings, access',
     load: async () => (await import('./describe-command.ts')).describeCommand,
+  },
+  {
+    name: 'serve',
+    summary: 'run the read API (lookups, push, health, metrics) on uWebSockets.js',
+    load: async () => (await import('./serve-command.ts')).serveCommand,
   },
   {
     name: 'config',

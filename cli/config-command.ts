@@ -1,4 +1,5 @@
-import { readSettings, type SettingName, settingSpecs } from '../core/config/settings.ts';
+import { type SettingSpec, settingSpecs } from '../core/config/settings.ts';
+import { readerSettingSpecs } from '../reader/reader-config.ts';
 import type { Command } from './command.ts';
 import { parseOptions } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
@@ -10,21 +11,24 @@ Prints every setting, the environment variable that sets it, and the value in fo
 Options:
   --json   print {setting: value} as JSON`;
 
+const secrets = new Set(['FERRY_CASSANDRA_PASSWORD']);
+
 export const configCommand: Command = {
   name: 'config',
   usage,
   run: (args) =>
     runCommand('config', usage, async () => {
       const { values } = parseOptions(args, { json: { type: 'boolean' } }, false);
-      const settings = readSettings();
+      const specs: [string, SettingSpec][] = [...Object.entries(settingSpecs), ...Object.entries(readerSettingSpecs)];
+      const inForce = specs.map(([name, spec]) => {
+        const value = process.env[spec.env] ?? spec.default;
+        return { name, env: spec.env, value: secrets.has(spec.env) && value !== '' ? '(set)' : value };
+      });
       if (values.json) {
-        console.log(JSON.stringify(settings, null, 2));
+        console.log(JSON.stringify(Object.fromEntries(inForce.map((s) => [s.name, s.value])), null, 2));
         return 0;
       }
-      for (const name of Object.keys(settingSpecs) as SettingName[]) {
-        const secret = name === 'cassandraPassword' && settings[name] !== '';
-        console.log(`${settingSpecs[name].env.padEnd(32)} ${secret ? '(set)' : settings[name] || '(empty)'}`);
-      }
+      for (const s of inForce) console.log(`${s.env.padEnd(40)} ${s.value || '(empty)'}`);
       return 0;
     }),
 };

@@ -1,0 +1,313 @@
+import type { KeyValues, OnlineStore } from '../core/online/online-store.ts';
+import { OnlineStoreInputError } from '../core/online/online-store.ts';
+import { StoreUnavailableError } from './api-error.ts';
+import type { FeatureCounters, ReaderMetrics } from './metrics.ts';
+import type { KeyId, RowCache } from './row-cache.ts';
+import { type CachedRow, historyRow, objectRow } from './row-json.ts';
+import type { ServedFeature } from './served-features.ts';
+import type { SharedCache } from './shared-cache.ts';
+import type { StoreGate } from './store-gate.ts';
+import { TimeoutError, withTimeout } from './with-timeout.ts';
+
+/** One requested key: its values (coerced to the key fields' types) and its id within the feature. */
+export interface KeyRef {
+  values: KeyValues;
+  id: KeyId;
+}
+
+/** Rows in request order; `stale[i]` is true when row i was served past its freshness. */
+export interface ReadRows {
+  rows: CachedRow[];
+  stale: boolean[] | null;
+}
+
+interface Flight {
+  promise: Promise<CachedRow>;
+  resolve(row: CachedRow): void;
+  reject(e: unknown): void;
+}
+
+function newFlight(): Flight {
+  let resolve!: (row: CachedRow) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<CachedRow>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // waiters attach their own handlers; this keeps an unwaited rejection from being reported
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/**
+ * The read path of the reader: the in-process cache, then (for features that use it) the
+ * shared Redis cache, then the online store, with a timeout on every store call and a bound
+ * on the keys in flight (StoreGate). Concurrent
+ * misses of one key share one read (single-flight): the first miss starts a read of all
+ * the keys it lacks, later ones wait for it. Store results are converted to JSON form
+ * once, as they arrive, and cached in that form.
+ */
+export class FeatureReader {
+  private readonly inflight = new Map<string, Flight>();
+
+  constructor(
+    private readonly store: OnlineStore,
+    private readonly cache: RowCache | null,
+    private readonly shared: SharedCache | null,
+    private readonly metrics: ReaderMetrics,
+    private readonly timeoutMs: number,
+    private readonly gate: StoreGate,
+  ) {}
+
+  /** Rows of `keys`, synchronously when every key is fresh in the cache. */
+  read(
+    feature: ServedFeature,
+    keys: readonly KeyRef[],
+    fields: readonly string[] | undefined,
+    limit: number | undefined,
+  ): ReadRows | Promise<ReadRows> {
+    const counters = this.metrics.feature(feature.name);
+    const useCache = this.cache !== null && feature.policy.ttlMs > 0;
+    if (!useCache && !(this.shared !== null && feature.policy.redis))
+      return this.direct(feature, keys, fields, limit, counters);
+    const rows: CachedRow[] = new Array(keys.length);
+    let misses: number[] | null = null;
+    let staleRows: (CachedRow | undefined)[] | null = null;
+    if (useCache) {
+      const now = Date.now();
+      const cache = this.cache!;
+      const prefix = feature.cachePrefix;
+      for (let i = 0; i < keys.length; i++) {
+        const hit = cache.get(prefix, keys[i]!.id, now);
+        if (hit?.fresh) {
+          rows[i] = hit.row;
+          continue;
+        }
+        if (misses === null) misses = [];
+        misses.push(i);
+        if (hit === undefined) continue;
+        if (staleRows === null) staleRows = [];
+        staleRows[i] = hit.row;
+      }
+      counters.cacheMisses += misses === null ? 0 : misses.length;
+      counters.cacheHits += keys.length - (misses === null ? 0 : misses.length);
+      if (misses === null) return { rows, stale: null };
+    } else {
+      misses = keys.map((_, i) => i);
+    }
+    return this.fill(feature, keys, rows, misses, staleRows, counters);
+  }
+
+  private async fill(
+    feature: ServedFeature,
+    keys: readonly KeyRef[],
+    rows: CachedRow[],
+    misses: readonly number[],
+    staleRows: (CachedRow | undefined)[] | null,
+    counters: FeatureCounters,
+  ): Promise<ReadRows> {
+    const waits: Promise<CachedRow>[] = [];
+    const mine: { key: KeyRef; flight: Flight }[] = [];
+    for (const i of misses) {
+      const ck = feature.cachePrefix + keys[i]!.id;
+      let flight = this.inflight.get(ck);
+      if (flight === undefined) {
+        flight = newFlight();
+        this.inflight.set(ck, flight);
+        mine.push({ key: keys[i]!, flight });
+      }
+      waits.push(flight.promise);
+    }
+    if (mine.length > 0) void this.fetch(feature, mine, counters);
+    const settled = await Promise.allSettled(waits);
+    let stale: boolean[] | null = null;
+    for (let j = 0; j < misses.length; j++) {
+      const i = misses[j]!;
+      const s = settled[j]!;
+      if (s.status === 'fulfilled') {
+        rows[i] = s.value;
+        continue;
+      }
+      const old = staleRows?.[i];
+      if (
+        old !== undefined &&
+        feature.policy.staleIfErrorMs > 0 &&
+        s.reason instanceof StoreUnavailableError
+      ) {
+        rows[i] = old;
+        if (stale === null) stale = new Array(keys.length).fill(false);
+        stale[i] = true;
+        counters.staleServed++;
+        continue;
+      }
+      throw s.reason;
+    }
+    return { rows, stale };
+  }
+
+  /** Reads the keys of `flights` (shared cache first), caches and settles each flight. */
+  private async fetch(
+    feature: ServedFeature,
+    flights: { key: KeyRef; flight: Flight }[],
+    counters: FeatureCounters,
+  ): Promise<void> {
+    const results: (CachedRow | undefined)[] = new Array(flights.length);
+    const fetchedAt: number[] = new Array(flights.length).fill(Date.now());
+    const policy = feature.policy;
+    try {
+      let todo = flights.map((_, j) => j);
+      if (this.shared !== null && policy.redis) {
+        try {
+          const got = await withTimeout(
+            this.shared.get(
+              feature,
+              flights.map((f) => f.key.id),
+            ),
+            this.timeoutMs,
+            'redis',
+          );
+          todo = [];
+          got.forEach((g, j) => {
+            if (g === undefined) {
+              todo.push(j);
+              return;
+            }
+            results[j] = g.row;
+            fetchedAt[j] = g.fetchedAtMs;
+          });
+          counters.redisHits += flights.length - todo.length;
+          counters.redisMisses += todo.length;
+        } catch {
+          counters.redisErrors++;
+        }
+      }
+      if (todo.length > 0) {
+        const fromStore = await this.readStore(
+          feature,
+          todo.map((j) => flights[j]!.key.values),
+          undefined,
+          feature.isHistory ? feature.maxEntries : undefined,
+          counters,
+        );
+        const now = Date.now();
+        todo.forEach((j, n) => {
+          results[j] = fromStore[n]!;
+          fetchedAt[j] = now;
+        });
+        if (this.shared !== null && policy.redis) {
+          this.shared.set(
+            feature,
+            todo.map((j) => ({ id: flights[j]!.key.id, row: results[j]! })),
+            now,
+          );
+        }
+      }
+      const now = Date.now();
+      flights.forEach(({ key, flight }, j) => {
+        const row = results[j]!;
+        const ck = feature.cachePrefix + key.id;
+        if (this.inflight.get(ck) === flight) {
+          this.inflight.delete(ck);
+          if (this.cache !== null && policy.ttlMs > 0) {
+            // never fresh past the row's own expiry, nor (from Redis) past the shared TTL
+            const expiry =
+              row.found && feature.retentionMs !== undefined && row.lastUpdatedAtMs !== null
+                ? row.lastUpdatedAtMs + feature.retentionMs
+                : Number.POSITIVE_INFINITY;
+            const freshUntil = Math.min(
+              now + policy.ttlMs,
+              fetchedAt[j]! + Math.max(policy.ttlMs, policy.redisTtlMs),
+              expiry,
+            );
+            this.cache.set(
+              feature.cachePrefix,
+              key.id,
+              row,
+              freshUntil,
+              Math.min(freshUntil + policy.staleIfErrorMs, expiry),
+            );
+          }
+        }
+        flight.resolve(row);
+      });
+    } catch (e) {
+      for (const { key, flight } of flights) {
+        const ck = feature.cachePrefix + key.id;
+        if (this.inflight.get(ck) === flight) this.inflight.delete(ck);
+        flight.reject(e);
+      }
+    }
+  }
+
+  /** Without cache: one store read with the projection and limit pushed down. */
+  private async direct(
+    feature: ServedFeature,
+    keys: readonly KeyRef[],
+    fields: readonly string[] | undefined,
+    limit: number | undefined,
+    counters: FeatureCounters,
+  ): Promise<ReadRows> {
+    const rows = await this.readStore(
+      feature,
+      keys.map((k) => k.values),
+      fields,
+      limit,
+      counters,
+    );
+    return { rows, stale: null };
+  }
+
+  private async readStore(
+    feature: ServedFeature,
+    keys: KeyValues[],
+    fields: readonly string[] | undefined,
+    limit: number | undefined,
+    counters: FeatureCounters,
+  ): Promise<CachedRow[]> {
+    counters.storeReads++;
+    counters.storeKeys += keys.length;
+    const options = fields === undefined ? {} : { fields };
+    try {
+      if (feature.isHistory) {
+        const { result, waitedMs } = await this.gate.run(keys.length, this.timeoutMs, () =>
+          this.store.readHistory(feature.def, keys, limit === undefined ? options : { ...options, limit }),
+        );
+        const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
+        return r.map((x) => historyRow(feature, x));
+      }
+      const { result, waitedMs } = await this.gate.run(keys.length, this.timeoutMs, () =>
+        this.store.readObjects(feature.def, keys, fields === undefined ? undefined : options),
+      );
+      const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
+      return r.map((x) => objectRow(feature, x));
+    } catch (e) {
+      if (e instanceof OnlineStoreInputError) throw e;
+      if (e instanceof TimeoutError) {
+        counters.storeTimeouts++;
+        throw new StoreUnavailableError(feature.name, 'timeout');
+      }
+      counters.storeErrors++;
+      throw new StoreUnavailableError(feature.name, 'error', e);
+    }
+  }
+
+  /** Forgets cached rows of these keys here and in the shared cache (after a push changed them). */
+  async invalidate(feature: ServedFeature, ids: readonly KeyId[]): Promise<void> {
+    this.invalidateLocal(feature.cachePrefix, ids);
+    if (this.shared !== null && feature.policy.redis) {
+      try {
+        await this.shared.delete(feature, ids);
+      } catch {
+        this.metrics.feature(feature.name).redisErrors++;
+      }
+    }
+  }
+
+  /** Forgets cached rows in this thread only; reads already under way for them are not cached. */
+  invalidateLocal(cachePrefix: string, ids: readonly KeyId[]): void {
+    for (const id of ids) {
+      this.cache?.delete(cachePrefix, id);
+      this.inflight.delete(cachePrefix + id);
+    }
+  }
+}
