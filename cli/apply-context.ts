@@ -1,7 +1,9 @@
 import path from 'node:path';
 import type { ApplyTarget } from '../core/apply/apply-target.ts';
+import { KafkaTopicsTarget } from '../core/apply/kafka-topics-target.ts';
 import { OfflineStoreTarget } from '../core/apply/offline-store-target.ts';
 import { OnlineStoreTarget } from '../core/apply/online-store-target.ts';
+import { openTemporalSchedulesTarget } from '../core/apply/temporal-schedules-target.ts';
 import type { Settings } from '../core/config/settings.ts';
 import { DefinitionsInvalidError } from '../core/definitions/definition-error.ts';
 import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
@@ -42,13 +44,49 @@ export async function openApplyContext(settings: Settings): Promise<ApplyContext
     throw e;
   }
   const targets: ApplyTarget[] = [new OnlineStoreTarget(online), new OfflineStoreTarget(offline)];
+  const closers: (() => Promise<void>)[] = [() => online.close(), () => offline.close()];
+  // Kafka topics and Temporal schedules are managed where they are configured;
+  // FERRY_KAFKA_BROKERS= (the default) or FERRY_TEMPORAL_ADDRESS= leaves them out.
+  const brokers = splitList(settings.kafkaBrokers);
+  if (brokers.length > 0) {
+    const kafka = new KafkaTopicsTarget({ brokers, topic: settings.kafkaCommandsTopic });
+    targets.push(kafka);
+    closers.push(() => kafka.close());
+  }
+  if (settings.temporalAddress !== '') {
+    await requireTemporal(settings.temporalAddress);
+    const schedules = await openTemporalSchedulesTarget(settings);
+    targets.push(schedules.target);
+    closers.push(() => schedules.close());
+  }
   return {
     online,
     offline,
     registry: new DefinitionRegistry(online),
     targets,
     close: async () => {
-      await Promise.allSettled([online.close(), offline.close()]);
+      await Promise.allSettled(closers.map((c) => c()));
     },
   };
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Fails early, and in words, when the Temporal server that holds the schedules does not answer. */
+async function requireTemporal(address: string): Promise<void> {
+  const { Connection } = await import('@temporalio/client');
+  try {
+    const probe = await Connection.connect({ address, connectTimeout: 3000 });
+    await probe.close();
+  } catch (e) {
+    throw new Error(
+      `Temporal is not reachable at ${address} (${(e as Error).message}); start it (\`npm run infra:up\` locally) ` +
+        'or set FERRY_TEMPORAL_ADDRESS= to apply without schedules',
+    );
+  }
 }

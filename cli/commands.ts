@@ -28,6 +28,36 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('./transform-command.ts')).transformCommand,
   },
   {
+    name: 'worker',
+    summary: 'run a Temporal worker: upsync, backfill, retention, replay and command consumers',
+    load: async () => (await import('./worker-command.ts')).workerCommand,
+  },
+  {
+    name: 'upsync',
+    summary: 'copy a feature from the offline store to the online store (--wait shows progress)',
+    load: async () => (await import('./upsync-command.ts')).upsyncCommand,
+  },
+  {
+    name: 'backfill',
+    summary: 're-sync a time range of a feature in bounded chunks',
+    load: async () => (await import('./backfill-command.ts')).backfillCommand,
+  },
+  {
+    name: 'replay',
+    summary: 're-validate and re-apply the dead letters of a feature',
+    load: async () => (await import('./replay-command.ts')).replayCommand,
+  },
+  {
+    name: 'send',
+    summary: 'publish one feature command to Kafka, for testing by hand',
+    load: async () => (await import('./send-command.ts')).sendCommand,
+  },
+  {
+    name: 'downsync',
+    summary: 'start or stop the Kafka command consumer (applies commands, writes sampled offline copies)',
+    load: async () => (await import('./downsync-command.ts')).downsyncCommand,
+  },
+  {
     name: 'list',
     summary: 'list applied features with owner, type and sync settings',
     load: async () => (await import('./list-command.ts')).listCommand,

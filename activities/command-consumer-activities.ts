@@ -1,0 +1,140 @@
+import { CancelledFailure, Context } from '@temporalio/activity';
+import { CommandConsumer, type CommandConsumerStats } from '../core/commands/command-consumer.ts';
+import { deadLetterTopicOf, kafkaBrokersOf } from '../core/commands/command-kafka.ts';
+import type { FeatureResolver } from '../core/commands/command-processor.ts';
+import { RegistryFeatureResolver } from '../core/commands/feature-resolver.ts';
+import type { Settings } from '../core/config/settings.ts';
+import type { OfflineStore } from '../core/offline/offline-store.ts';
+import type { OnlineStore } from '../core/online/online-store.ts';
+import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
+import { defaultCommandGroup } from '../workflows/command-consumer-ids.ts';
+
+/** What the command consumer workflow passes to each run of the consumer activity. */
+export interface CommandConsumerInput {
+  /** Default: settings.kafkaCommandsTopic. */
+  topic?: string;
+  /** Kafka consumer group (default `ferry-commands`). */
+  groupId?: string;
+  /** Default `<topic>.dead-letters`. */
+  deadLetterTopic?: string;
+  sessionTimeoutMs?: number;
+  partitionsConsumedConcurrently?: number;
+  /** Downsync batching: rows per offline write, their longest wait, lateness allowance. */
+  downsync?: {
+    maxRows?: number;
+    maxAgeMs?: number;
+    latenessMs?: number;
+    maxBufferedRows?: number;
+    /** A partition caught up and quiet this long closes its pending rows by the wall clock (default 2 s). */
+    idleMs?: number;
+  };
+  /** How often the registry of applied definitions is reloaded (default 30 s). */
+  catalogRefreshMs?: number;
+  /** The activity returns after this long so the workflow can start a fresh one (default 6 h). */
+  maxRunMs?: number;
+  /** Heartbeat period (default 2 s; keep it well under the activity's heartbeat timeout). */
+  heartbeatEveryMs?: number;
+}
+
+export interface CommandConsumerResult {
+  stoppedBy: 'max-run' | 'cancel';
+  stats: CommandConsumerStats;
+}
+
+export interface CommandConsumerActivityDeps {
+  online: OnlineStore;
+  offline: OfflineStore;
+  settings: Settings;
+  /** Default: the registry of applied definitions in the online store. */
+  resolver?: FeatureResolver;
+}
+
+export { defaultCommandGroup };
+
+/** The consumer activity with its stores injected (the worker opens them once). */
+export function createCommandConsumerActivities(deps: CommandConsumerActivityDeps) {
+  return {
+    /**
+     * Runs the command consumer until cancelled or `maxRunMs` passes, heartbeating its
+     * progress. A cancellation (workflow cancelled, worker shutting down) stops it cleanly and
+     * ends the activity as cancelled; a crash of the Kafka client fails it (Temporal retries).
+     */
+    async runCommandConsumer(input: CommandConsumerInput = {}): Promise<CommandConsumerResult> {
+      const ctx = Context.current();
+      const topic = input.topic ?? deps.settings.kafkaCommandsTopic;
+      const groupId = input.groupId ?? defaultCommandGroup;
+      const resolver =
+        deps.resolver ??
+        new RegistryFeatureResolver(new DefinitionRegistry(deps.online), input.catalogRefreshMs);
+      const consumer = new CommandConsumer(
+        { online: deps.online, offline: deps.offline, resolver },
+        {
+          brokers: kafkaBrokersOf(deps.settings),
+          topic,
+          groupId,
+          deadLetterTopic: input.deadLetterTopic ?? deadLetterTopicOf(topic),
+          clientId: `ferry-worker-${process.pid}`,
+          sessionTimeoutMs: input.sessionTimeoutMs,
+          partitionsConsumedConcurrently: input.partitionsConsumedConcurrently,
+          downsync: input.downsync,
+          downsyncIdleMs: input.downsync?.idleMs,
+          log: (level, message) =>
+            level === 'error'
+              ? ctx.log.error(message)
+              : level === 'warn'
+                ? ctx.log.warn(message)
+                : ctx.log.info(message),
+        },
+      );
+      const stop = new AbortController();
+      let stoppedBy: CommandConsumerResult['stoppedBy'] = 'cancel';
+      const onCancel = () => stop.abort();
+      ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+      const maxRun = setTimeout(
+        () => {
+          stoppedBy = 'max-run';
+          stop.abort();
+        },
+        input.maxRunMs ?? 6 * 3_600_000,
+      );
+      const every = input.heartbeatEveryMs ?? 2_000;
+      let lastBeat = 0;
+      const beat = (stats?: CommandConsumerStats) => {
+        const now = Date.now();
+        if (now - lastBeat < every) return;
+        lastBeat = now;
+        ctx.heartbeat(
+          stats
+            ? {
+                received: stats.received,
+                applied: stats.applied,
+                rejected: stats.rejected,
+                downsyncWritten: stats.downsync.written,
+                rebalances: stats.rebalances,
+                committed: stats.committed,
+              }
+            : undefined,
+        );
+      };
+      // heartbeats also while connecting (before the first progress report)
+      const beating = setInterval(() => beat(), every);
+      beat();
+      try {
+        const stats = await consumer.run(stop.signal, { onProgress: beat });
+        if (stoppedBy === 'cancel' && ctx.cancellationSignal.aborted) {
+          const reason = ctx.cancellationSignal.reason;
+          throw reason instanceof CancelledFailure
+            ? reason
+            : new CancelledFailure(String(reason ?? 'cancelled'));
+        }
+        return { stoppedBy, stats };
+      } finally {
+        clearInterval(beating);
+        clearTimeout(maxRun);
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
+      }
+    },
+  };
+}
+
+export type CommandConsumerActivities = ReturnType<typeof createCommandConsumerActivities>;

@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import type { DeadLetterOrigin } from '../core/offline/offline-store.ts';
+
+/** A row as dead-letter payload: JSON, Bytes as base64 (what coerceValue reads back). */
+export function rowPayload(row: Record<string, unknown>): string {
+  return JSON.stringify(row, (_key, value) => {
+    if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer') {
+      const data = (value as { data?: number[] }).data;
+      if (Array.isArray(data)) return Buffer.from(data).toString('base64');
+    }
+    if (typeof value === 'bigint') return value.toString();
+    return value;
+  });
+}
+
+/**
+ * A dead letter's id from what it holds: the same row failing for the same reason gets the same
+ * id, so a page written twice (a retried attempt) leaves copies that one delete removes together.
+ */
+export function deadLetterId(
+  feature: string,
+  origin: DeadLetterOrigin,
+  payload: string,
+  reason: string,
+): string {
+  const h = createHash('sha256');
+  h.update(feature);
+  h.update('\0');
+  h.update(origin);
+  h.update('\0');
+  h.update(payload);
+  h.update('\0');
+  h.update(reason);
+  return `${origin}-${h.digest('hex').slice(0, 32)}`;
+}

@@ -1,0 +1,17 @@
+import type { Settings } from '../core/config/settings.ts';
+import type { OfflineStore } from '../core/offline/offline-store.ts';
+import type { OnlineStore } from '../core/online/online-store.ts';
+
+/**
+ * What the activities use, injected by the worker (cli/worker-command.ts) and by tests, which pass
+ * real embedded stores. Activities open nothing themselves.
+ */
+export interface ActivityDeps {
+  online: OnlineStore;
+  offline: OfflineStore;
+  settings: Settings;
+  /** The clock (retention cut-offs, dead-letter times); tests may fix it. */
+  now?: () => number;
+}
+
+export { nonRetryableErrorTypes } from '../workflows/retry.ts';

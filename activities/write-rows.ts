@@ -1,0 +1,62 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
+import { type ObjectWrite, type OnlineStore, OnlineStoreInputError } from '../core/online/online-store.ts';
+
+export interface RejectedWrite {
+  /** Index in the batch given to writeIsolating. */
+  index: number;
+  reason: string;
+}
+
+/** Errors about the feature rather than a row: every row would fail alike, so the sync stops. */
+function isFeatureLevel(e: OnlineStoreInputError): boolean {
+  return e.field === 'feature_name' || e.field === 'feature_type' || e.field === 'limit';
+}
+
+function write(online: OnlineStore, def: FeatureDefinition, writes: readonly ObjectWrite[]): Promise<void> {
+  return def.featureType === 'History' ? online.appendHistory(def, writes) : online.writeObjects(def, writes);
+}
+
+const itemSuffix = / \(item (\d+)\)$/;
+
+/**
+ * Writes a batch to the online store; when the store refuses it for a bad row (it validates the
+ * whole call before writing anything), finds the rows it refuses and writes the others. The store
+ * names the first bad item, so the rows before it are known to pass: they are written, the bad one
+ * is returned with the store's reason, and the rest is tried again. Other errors (the store is
+ * unreachable, a timeout) are thrown for the activity to retry.
+ */
+export async function writeIsolating(
+  online: OnlineStore,
+  def: FeatureDefinition,
+  writes: readonly ObjectWrite[],
+): Promise<RejectedWrite[]> {
+  const rejected: RejectedWrite[] = [];
+  const run = async (start: number, end: number): Promise<void> => {
+    while (start < end) {
+      try {
+        await write(online, def, writes.slice(start, end));
+        return;
+      } catch (e) {
+        if (!(e instanceof OnlineStoreInputError)) throw e;
+        if (isFeatureLevel(e)) {
+          throw ApplicationFailure.nonRetryable(`online store: ${e.message}`, 'OnlineStoreNotReady');
+        }
+        const m = end - start > 1 ? itemSuffix.exec(e.message) : null;
+        const item = m ? Number(m[1]) : end - start === 1 ? 0 : undefined;
+        if (item === undefined || item >= end - start) {
+          // no position in the message: split and try each half
+          const mid = start + Math.floor((end - start) / 2);
+          await run(start, mid);
+          await run(mid, end);
+          return;
+        }
+        if (item > 0) await run(start, start + item);
+        rejected.push({ index: start + item, reason: e.message.replace(itemSuffix, '') });
+        start += item + 1;
+      }
+    }
+  };
+  await run(0, writes.length);
+  return rejected;
+}

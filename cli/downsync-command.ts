@@ -1,0 +1,118 @@
+import { Client, Connection, defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
+import { readSettings } from '../core/config/settings.ts';
+import {
+  commandConsumerWorkflowId,
+  commandConsumerWorkflowType,
+  defaultCommandGroup,
+} from '../workflows/command-consumer-ids.ts';
+import type { CommandConsumerWorkflowInput } from '../workflows/command-consumer-workflow.ts';
+import type { Command } from './command.ts';
+import { parseOptions, UsageError } from './parse-options.ts';
+import { runCommand } from './run-command.ts';
+
+const usage = `Usage: ferry downsync <start|stop|status> [options]
+
+Runs the command consumer: a Temporal workflow (id commands/<topic>/<group>) keeps a
+long-running activity consuming the commands topic; it applies commands to the online store
+and writes sampled rows of features with downsync to the offline store. A Ferry worker on
+FERRY_TEMPORAL_TASK_QUEUE runs it; the workflow restarts it when a worker dies.
+
+  start    start the consumer workflow (nothing happens when it already runs)
+  stop     cancel it: the consumer finishes its batch, commits its offsets and leaves
+  status   the workflow's state and the consumer's last heartbeat
+
+Options:
+  --topic NAME                commands topic (default FERRY_KAFKA_COMMANDS_TOPIC)
+  --group NAME                Kafka consumer group (default ${defaultCommandGroup})
+  --heartbeat-timeout D       restart the consumer after this long without a heartbeat
+                              (start only; default 30s)
+  --json                      print the result as JSON`;
+
+async function connect(
+  settings: ReturnType<typeof readSettings>,
+): Promise<{ client: Client; close(): Promise<void> }> {
+  const connection = await Connection.connect({ address: settings.temporalAddress });
+  return {
+    client: new Client({ connection, namespace: settings.temporalNamespace }),
+    close: () => connection.close(),
+  };
+}
+
+export const downsyncCommand: Command = {
+  name: 'downsync',
+  usage,
+  run: (args) =>
+    runCommand('downsync', usage, async () => {
+      const { values: o, positionals } = parseOptions(args, {
+        topic: { type: 'string' },
+        group: { type: 'string' },
+        'heartbeat-timeout': { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      const action = positionals[0];
+      if (positionals.length !== 1 || !['start', 'stop', 'status'].includes(action ?? ''))
+        throw new UsageError('expected one of start, stop, status');
+      const settings = readSettings();
+      const topic = o.topic ?? settings.kafkaCommandsTopic;
+      const groupId = o.group ?? defaultCommandGroup;
+      const workflowId = commandConsumerWorkflowId(topic, groupId);
+      const { client, close } = await connect(settings);
+      const print = (json: unknown, text: string) =>
+        console.log(o.json ? JSON.stringify(json, null, 2) : text);
+      try {
+        if (action === 'start') {
+          const input: CommandConsumerWorkflowInput = { topic, groupId };
+          if (o['heartbeat-timeout']) input.heartbeatTimeout = o['heartbeat-timeout'];
+          const handle = await client.workflow.start(commandConsumerWorkflowType, {
+            taskQueue: settings.temporalTaskQueue,
+            workflowId,
+            args: [input],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+          });
+          print(
+            { workflowId, runId: handle.firstExecutionRunId, taskQueue: settings.temporalTaskQueue },
+            `consumer workflow ${workflowId} running (run ${handle.firstExecutionRunId}) on task queue ${settings.temporalTaskQueue}`,
+          );
+          return 0;
+        }
+        const handle = client.workflow.getHandle(workflowId);
+        if (action === 'stop') {
+          await handle.cancel();
+          print({ workflowId, cancelled: true }, `cancel requested for ${workflowId}`);
+          return 0;
+        }
+        const d = await handle.describe();
+        const pending = d.raw.pendingActivities?.[0];
+        const payload = pending?.heartbeatDetails?.payloads?.[0];
+        const heartbeat = payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined;
+        const lastBeat = pending?.lastHeartbeatTime?.seconds
+          ? new Date(Number(pending.lastHeartbeatTime.seconds) * 1000).toISOString()
+          : undefined;
+        const status = {
+          workflowId,
+          runId: d.runId,
+          status: d.status.name,
+          startedAt: d.startTime.toISOString(),
+          activity: pending
+            ? { state: pending.state, attempt: pending.attempt, lastHeartbeat: lastBeat, heartbeat }
+            : null,
+        };
+        print(
+          status,
+          [
+            `${workflowId}: ${d.status.name} since ${status.startedAt}`,
+            pending
+              ? `consumer attempt ${pending.attempt}, last heartbeat ${lastBeat ?? 'none yet'}${heartbeat ? `: ${JSON.stringify(heartbeat)}` : ''}`
+              : 'no consumer activity running',
+          ].join('\n'),
+        );
+        return 0;
+      } catch (e) {
+        if (e instanceof WorkflowNotFoundError)
+          throw new Error(`no consumer workflow ${workflowId}: run \`ferry downsync start\``);
+        throw e;
+      } finally {
+        await close();
+      }
+    }),
+};

@@ -1,0 +1,174 @@
+import { fileURLToPath } from 'node:url';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.ts';
+import { readSettings, type Settings } from '../core/config/settings.ts';
+import type { OfflineStore } from '../core/offline/offline-store.ts';
+import { openOfflineStore } from '../core/offline/open-offline-store.ts';
+import type { OnlineStore } from '../core/online/online-store.ts';
+import { openOnlineStore } from '../core/online/open-online-store.ts';
+import type { Command } from './command.ts';
+import { parseOptions, UsageError } from './parse-options.ts';
+import { runCommand } from './run-command.ts';
+
+const usage = `Usage: ferry worker [--task-queue <name>] [--workflow-bundle <file>]
+                    [--max-activities <n>] [--log-level <level>]
+
+Runs Ferry's Temporal worker: the upsync, backfill, transform-and-upsync, retention and
+dead-letter replay workflows and their activities. It connects to FERRY_TEMPORAL_ADDRESS
+(namespace FERRY_TEMPORAL_NAMESPACE), opens the configured online and offline stores, and
+polls FERRY_TEMPORAL_TASK_QUEUE until SIGINT or SIGTERM; then it stops taking work,
+lets running activities finish their current page (up to 20 s; their position is saved
+per page, so anything cut off resumes on another worker), closes the stores and exits.
+
+Run it from the project folder (or set FERRY_SQL_DIR): transforms are read from sql/.
+Memory: an upsync's live heap stays near 40 MB, but V8 lets the garbage of copied rows
+grow the heap by a few hundred MB before it collects; NODE_OPTIONS=--max-old-space-size=128
+keeps the process small at little cost (BENCHMARKS.md, "Upsync").
+With the embedded DuckDB offline store, the worker holds the DuckDB file: run transforms
+through the worker (workflows), not with \`ferry transform run\`, while it is up.
+
+Options:
+  --task-queue <name>       task queue (default: $FERRY_TEMPORAL_TASK_QUEUE or ferry)
+  --workflow-bundle <file>  a workflow bundle built beforehand (bundleWorkflowCode), instead of
+                            bundling workflows/ at start (a few seconds)
+  --max-activities <n>      activities run at once (default 4)
+  --log-level <level>       SDK log level: ERROR, WARN, INFO, DEBUG (default WARN)`;
+
+/** The folder of workflow code the worker bundles. */
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface FerryWorkerOptions {
+  connection: NativeConnection;
+  settings: Settings;
+  online: OnlineStore;
+  offline: OfflineStore;
+  taskQueue?: string;
+  /** Path of a bundle made with bundleWorkflowCode (default: bundle workflows/ now). */
+  workflowBundlePath?: string;
+  /** Or the bundle's code itself (tests bundle once per file). */
+  workflowBundleCode?: string;
+  maxConcurrentActivities?: number;
+}
+
+/** Creates (does not run) a worker with Ferry's workflows and activities bound to the given stores. */
+export async function createFerryWorker(options: FerryWorkerOptions): Promise<Worker> {
+  const { Worker } = await import('@temporalio/worker');
+  const bundle = options.workflowBundleCode
+    ? { workflowBundle: { code: options.workflowBundleCode } }
+    : options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath };
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.settings.temporalNamespace,
+    taskQueue: options.taskQueue ?? options.settings.temporalTaskQueue,
+    ...bundle,
+    activities: createActivities({
+      online: options.online,
+      offline: options.offline,
+      settings: options.settings,
+    }),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+    shutdownGraceTime: '20 seconds',
+  });
+}
+
+const logLevels = ['ERROR', 'WARN', 'INFO', 'DEBUG', 'TRACE'] as const;
+const closeTimeoutMs = 10_000;
+
+/** Closes a store or connection, giving up (with a message) after `ms`. */
+async function closeWithin(r: { close(): Promise<void>; kind?: string }, ms: number): Promise<void> {
+  const name = r.kind ? `the ${r.kind} store` : 'the Temporal connection';
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    r.close().then(
+      () => 'closed',
+      (e: unknown) => `failed: ${(e as Error).message}`,
+    ),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`did not close within ${ms / 1000} s`), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (outcome !== 'closed') console.error(`ferry worker: ${name} ${outcome}`);
+}
+
+export const workerCommand: Command = {
+  name: 'worker',
+  usage,
+  run: (args) =>
+    runCommand('worker', usage, async () => {
+      const { values } = parseOptions(
+        args,
+        {
+          'task-queue': { type: 'string' },
+          'workflow-bundle': { type: 'string' },
+          'max-activities': { type: 'string' },
+          'log-level': { type: 'string' },
+        },
+        false,
+      );
+      const level = (values['log-level'] ?? 'WARN').toUpperCase();
+      if (!(logLevels as readonly string[]).includes(level)) {
+        throw new UsageError(
+          `--log-level must be one of ${logLevels.join(', ')}, got "${values['log-level']}"`,
+        );
+      }
+      const maxText = values['max-activities'];
+      const max = maxText === undefined ? undefined : Number(maxText);
+      if (max !== undefined && !(Number.isSafeInteger(max) && max >= 1)) {
+        throw new UsageError(`--max-activities: expected an integer ≥ 1, got "${maxText}"`);
+      }
+      const settings = readSettings();
+      const taskQueue = values['task-queue'] ?? settings.temporalTaskQueue;
+      const { DefaultLogger, NativeConnection, Runtime } = await import('@temporalio/worker');
+      Runtime.install({ logger: new DefaultLogger(level as (typeof logLevels)[number]) });
+
+      // stop as soon as asked, even while still starting
+      let stopSignal: NodeJS.Signals | undefined;
+      let stop: (() => void) | undefined;
+      const onSignal = (s: NodeJS.Signals) => {
+        stopSignal ??= s;
+        stop?.();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const opened: { close(): Promise<void>; kind?: string }[] = [];
+      try {
+        const online = await openOnlineStore(settings);
+        opened.push(online);
+        const offline = await openOfflineStore(settings);
+        opened.push(offline);
+        const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+        opened.push(connection);
+        const worker = await createFerryWorker({
+          connection,
+          settings,
+          online,
+          offline,
+          taskQueue,
+          ...(values['workflow-bundle'] ? { workflowBundlePath: values['workflow-bundle'] } : {}),
+          ...(max !== undefined ? { maxConcurrentActivities: max } : {}),
+        });
+        if (stopSignal) return 0;
+        stop = () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+        };
+        const running = worker.run();
+        console.log(
+          `ferry worker: polling task queue ${taskQueue} on ${settings.temporalAddress} ` +
+            `(namespace ${settings.temporalNamespace}; ${online.kind} online store, ${offline.kind} offline store)`,
+        );
+        await running;
+        console.log(`ferry worker: ${stopSignal ?? 'stopped'}, shut down cleanly`);
+        return 0;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        for (const r of opened.reverse()) await closeWithin(r, closeTimeoutMs);
+        // a driver may leave a timer behind (the Cassandra driver's reconnection after an outage):
+        // once everything is closed, nothing is left to wait for
+        setTimeout(() => process.exit(), 2_000).unref();
+      }
+    }),
+};

@@ -1,0 +1,6 @@
+// The workflows a Ferry worker registers (the worker bundles this file with webpack and runs it in
+// Temporal's deterministic sandbox: no I/O here; activities/ does it).
+export { scheduledUpsyncWorkflow, transformAndUpsyncWorkflow } from './pipeline.ts';
+export { replayDeadLettersWorkflow } from './replay.ts';
+export { retentionWorkflow } from './retention.ts';
+export { backfillWorkflow, upsyncWorkflow } from './upsync.ts';
