@@ -1,0 +1,334 @@
+import { eventTimeField, type FeatureDefinition } from '../definitions/feature-definition.ts';
+import type { DownsyncPipeline } from '../downsync/downsync-pipeline.ts';
+import type { DownsyncCandidate } from '../downsync/downsync-sampler.ts';
+import { downsyncKeyId } from '../downsync/downsync-sampler.ts';
+import type { OfflineRowValues } from '../downsync/downsync-writer.ts';
+import { type OnlineStore, OnlineStoreInputError } from '../online/online-store.ts';
+import { coerceValue } from '../values/coerce-value.ts';
+import { applyCommands } from './apply-command.ts';
+import { claimedFeatureName, decodeCommandMessage, type MessageHeaders } from './command-message.ts';
+import { type OffsetHold, OffsetTracker } from './command-offsets.ts';
+import { retrying } from './command-retry.ts';
+import { CommandError, type ValidCommand } from './feature-command.ts';
+import { validateCommand } from './validate-command.ts';
+
+/** One message of the commands topic, as the consumer hands it over. */
+export interface CommandRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: MessageHeaders;
+  /** The message's timestamp (producer time unless the topic uses log-append time). */
+  timestampMs: number;
+}
+
+/** A message that could not be applied, with why: it goes to dead letters. */
+export interface RejectedCommand {
+  record: CommandRecord;
+  /** The feature it names (full name when resolved), or '' when unreadable. */
+  feature: string;
+  reason: string;
+}
+
+export interface DeadLetterSink {
+  /** Writes the rejected commands (topic and table); resolves only when both hold them. */
+  write(rejected: readonly RejectedCommand[]): Promise<void>;
+}
+
+export interface FeatureResolver {
+  resolve(name: string): Promise<{ definition: FeatureDefinition } | { problem: string }>;
+}
+
+export interface AppliedCommand {
+  record: CommandRecord;
+  command: ValidCommand;
+}
+
+export interface ProcessorHooks {
+  /** After the online write of these commands succeeded (they are readable now). */
+  onApplied?(def: FeatureDefinition, applied: readonly AppliedCommand[], atMs: number): void;
+}
+
+export interface ProcessorStats {
+  received: number;
+  applied: number;
+  rejected: number;
+  /** Online writes retried after a transient failure. */
+  onlineRetries: number;
+  lastError?: string;
+}
+
+export { retrying } from './command-retry.ts';
+
+interface Accepted {
+  record: CommandRecord;
+  def: FeatureDefinition;
+  command: ValidCommand;
+  /** downsyncKeyId of the command's keys, computed once when first needed. */
+  keyId?: string;
+}
+
+function keyIdOf(a: Accepted): string {
+  a.keyId ??= downsyncKeyId(a.def, a.command.keys);
+  return a.keyId;
+}
+
+/**
+ * Turns a batch of command messages into online writes, downsync rows and dead letters. Shared
+ * by the Kafka consumer (and usable without Kafka): decode → resolve the feature → validate →
+ * apply per feature in order → read the merged values back for downsync. A command that cannot
+ * be applied goes to dead letters; a store that fails is retried until it answers.
+ */
+export class CommandProcessor {
+  readonly stats: ProcessorStats = { received: 0, applied: 0, rejected: 0, onlineRetries: 0 };
+  /** Largest event time applied per partition (`topic/partition`), set after each batch. */
+  readonly streamTime = new Map<string, number>();
+
+  constructor(
+    private readonly deps: {
+      online: OnlineStore;
+      resolver: FeatureResolver;
+      downsync: DownsyncPipeline<OffsetHold>;
+      deadLetters: DeadLetterSink;
+      tracker: OffsetTracker;
+      maxCommandBytes?: number;
+      /** Longest wait for the offline write of rows closed before their keys move on (default 5 s). */
+      barrierTimeoutMs?: number;
+      signal?: AbortSignal;
+      hooks?: ProcessorHooks;
+      log?: (message: string) => void;
+    },
+  ) {}
+
+  private log(message: string): void {
+    this.deps.log?.(message);
+  }
+
+  /** Decodes and validates one message; returns the accepted command or the rejection. */
+  async accept(record: CommandRecord): Promise<Accepted | RejectedCommand> {
+    let featureName = '';
+    try {
+      const { command: raw, producer } = decodeCommandMessage(record.value, record.headers, {
+        maxBytes: this.deps.maxCommandBytes,
+      });
+      featureName = raw.featureName;
+      const resolved = await this.onlineRetry('feature registry', () =>
+        this.deps.resolver.resolve(raw.featureName),
+      );
+      if ('problem' in resolved) throw new CommandError(resolved.problem);
+      featureName = resolved.definition.name;
+      const command = validateCommand(raw, resolved.definition, producer);
+      return { record, def: resolved.definition, command };
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      if (!featureName) {
+        // the message is damaged: name the feature it claims, fully when that name is known
+        const claimed = claimedFeatureName(record.value, record.headers, this.deps.maxCommandBytes);
+        const resolved = claimed
+          ? await this.deps.resolver.resolve(claimed).catch(() => undefined)
+          : undefined;
+        featureName = resolved && 'definition' in resolved ? resolved.definition.name : claimed;
+      }
+      return { record, feature: featureName, reason: e.message };
+    }
+  }
+
+  /**
+   * Processes a batch in order. Resolves when every command is in the online store (or in dead
+   * letters) and the downsync holds of its commands are taken; the caller then marks the
+   * batch processed in the offset tracker.
+   */
+  async process(records: readonly CommandRecord[], heartbeat?: () => Promise<void>): Promise<void> {
+    this.stats.received += records.length;
+    const rejected: RejectedCommand[] = [];
+    const byFeature = new Map<string, Accepted[]>();
+    const newest = new Map<string, number>();
+    for (const record of records) {
+      const a = await this.accept(record);
+      if ('reason' in a) {
+        rejected.push(a);
+        continue;
+      }
+      let list = byFeature.get(a.def.name);
+      if (!list) {
+        list = [];
+        byFeature.set(a.def.name, list);
+      }
+      list.push(a);
+      const tp = OffsetTracker.tp(record.topic, record.partition);
+      newest.set(tp, Math.max(newest.get(tp) ?? 0, a.command.eventTimeMs));
+    }
+    const work: Promise<void>[] = [];
+    for (const list of byFeature.values()) work.push(this.applyFeature(list, rejected, heartbeat));
+    await Promise.all(work);
+    // the stream time moves only once the whole batch is applied: a pending row must not close
+    // while a later state of its interval is still waiting further on in the batch
+    for (const [tp, t] of newest) if (t > (this.streamTime.get(tp) ?? 0)) this.streamTime.set(tp, t);
+    if (rejected.length > 0) {
+      await retrying('dead letters', () => this.deps.deadLetters.write(rejected), {
+        signal: this.deps.signal,
+        onRetry: (e, n, wait) =>
+          this.log(`dead-letter write failed (attempt ${n}, retry in ${wait} ms): ${e}`),
+      });
+      this.stats.rejected += rejected.length;
+    }
+  }
+
+  /** Splits one feature's commands where a sampled key moves to a later downsync interval. */
+  private segments(def: FeatureDefinition, list: Accepted[]): Accepted[][] {
+    const interval = def.downsync?.enabled ? def.downsync.minIntervalByKeyMs : -1;
+    if (interval < 0 || list.length < 2) return [list];
+    const out: Accepted[][] = [];
+    let current: Accepted[] = [];
+    const bucketOf = new Map<string, number>();
+    for (const a of list) {
+      const keyId = keyIdOf(a);
+      const bucket = interval > 0 ? Math.floor(a.command.eventTimeMs / interval) : a.command.eventTimeMs;
+      const prev = bucketOf.get(keyId);
+      if (prev !== undefined && prev !== bucket) {
+        out.push(current);
+        current = [];
+        bucketOf.clear();
+      }
+      bucketOf.set(keyId, bucket);
+      current.push(a);
+    }
+    if (current.length > 0) out.push(current);
+    return out;
+  }
+
+  private async applyFeature(
+    list: Accepted[],
+    rejected: RejectedCommand[],
+    heartbeat?: () => Promise<void>,
+  ): Promise<void> {
+    const def = list[0]!.def;
+    const downsync = this.deps.downsync.enabled(def);
+    for (const segment of downsync ? this.segments(def, list) : [list]) {
+      if (downsync) await this.closeAdvancingKeys(def, segment);
+      const applied = await this.applyOnline(def, segment, rejected);
+      this.stats.applied += applied.length;
+      this.deps.hooks?.onApplied?.(def, applied, Date.now());
+      if (downsync && applied.length > 0) await this.downsync(def, applied);
+      await heartbeat?.();
+    }
+  }
+
+  /**
+   * The sampled keys of a segment whose commands move them past their pending downsync interval,
+   * or that have a closed row not written yet: those rows are written before the online value
+   * moves on (see closeBeforeAdvance).
+   */
+  private async closeAdvancingKeys(def: FeatureDefinition, segment: Accepted[]): Promise<void> {
+    const sampler = await this.deps.downsync.sampler(def);
+    // per key: the interval of its first command in the segment
+    const advancing = new Map<string, number>();
+    for (const a of segment) {
+      const keyId = keyIdOf(a);
+      if (advancing.has(keyId)) continue;
+      const bucket = sampler.bucketOf(a.command.eventTimeMs);
+      if (this.deps.downsync.holdsEarlierRow(def, keyId, bucket)) advancing.set(keyId, bucket);
+    }
+    if (advancing.size === 0) return;
+    const written = await this.deps.downsync.closeBeforeAdvance(
+      def,
+      advancing,
+      this.deps.barrierTimeoutMs ?? 5_000,
+    );
+    if (!written)
+      this.log(
+        `${def.name}: downsync rows not written in time before their keys moved on; retried in the background`,
+      );
+  }
+
+  private onlineRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retrying(what, fn, {
+      signal: this.deps.signal,
+      fatal: (e) => e instanceof OnlineStoreInputError,
+      onRetry: (e, n, wait) => {
+        this.stats.onlineRetries++;
+        this.stats.lastError = `${what}: ${(e as Error).message}`;
+        if (n === 1 || n % 10 === 0)
+          this.log(`${what} failed (attempt ${n}, retry in ${wait} ms): ${(e as Error).message}`);
+      },
+    });
+  }
+
+  /** Applies the commands; ones the store refuses as bad input go to `rejected`. Returns the applied ones. */
+  private async applyOnline(
+    def: FeatureDefinition,
+    segment: Accepted[],
+    rejected: RejectedCommand[],
+  ): Promise<Accepted[]> {
+    const commands = segment.map((a) => a.command);
+    try {
+      await this.onlineRetry(`online write of ${def.name}`, () =>
+        applyCommands(this.deps.online, def, commands),
+      );
+      return segment;
+    } catch (e) {
+      if (!(e instanceof OnlineStoreInputError)) throw e;
+    }
+    // one command is bad input and nothing was written: apply one by one to find it
+    const ok: Accepted[] = [];
+    for (const a of segment) {
+      try {
+        await this.onlineRetry(`online write of ${def.name}`, () =>
+          applyCommands(this.deps.online, def, [a.command]),
+        );
+        ok.push(a);
+      } catch (e) {
+        if (!(e instanceof OnlineStoreInputError)) throw e;
+        rejected.push({
+          record: a.record,
+          feature: def.name,
+          reason: `online store refused it: ${e.message}`,
+        });
+      }
+    }
+    return ok;
+  }
+
+  /** Offers the sampled keys of an applied segment to downsync (Object values are read back later). */
+  private async downsync(def: FeatureDefinition, applied: Accepted[]): Promise<void> {
+    const sampler = await this.deps.downsync.sampler(def);
+    // the last command of each sampled key in this segment stands for the key
+    const last = new Map<string, Accepted>();
+    for (const a of applied) {
+      const keyId = keyIdOf(a);
+      if (!sampler.isSampled(keyId)) continue;
+      last.delete(keyId);
+      last.set(keyId, a);
+    }
+    if (last.size === 0) return;
+    const candidates: DownsyncCandidate<OfflineRowValues, OffsetHold>[] = [];
+    for (const [keyId, a] of last) {
+      if (def.featureType === 'Object') {
+        // the key only: the merged value is read back when the interval's row closes
+        candidates.push({
+          keyId,
+          eventTimeMs: a.command.eventTimeMs,
+          row: { ...a.command.keys },
+          hold: this.hold(a.record),
+        });
+        continue;
+      }
+      // History: the appended entry is the row (defaults filled); a deleted key has no row
+      if (a.command.method !== 'APPEND') continue;
+      const row: OfflineRowValues = { ...a.command.keys };
+      for (const f of def.fields) {
+        if (f.isKey) continue;
+        row[f.name] = a.command.values[f.name] ?? coerceValue(f.type, f.defaultValue);
+      }
+      row[eventTimeField] = a.command.eventTimeMs;
+      candidates.push({ keyId, eventTimeMs: a.command.eventTimeMs, row, hold: this.hold(a.record) });
+    }
+    await this.deps.downsync.offer(def, candidates);
+  }
+
+  private hold(record: CommandRecord): OffsetHold {
+    return this.deps.tracker.hold(OffsetTracker.tp(record.topic, record.partition), record.offset);
+  }
+}
