@@ -1,0 +1,270 @@
+import { Rng } from './random.ts';
+import { type MatchRow, sampleMatchRows } from './sample-events.ts';
+import { HOUR, MINUTE, type SampleConfig } from './sample-options.ts';
+import type { SamplePopulation } from './sample-users.ts';
+import { sampleUserId } from './sample-users.ts';
+
+/**
+ * A feature command in the shape producers send over Kafka and the push endpoint
+ * (test/fixtures/seed-commands.ts): `{feature_name, method, keys{...}, values{..., _last_updated_at_ms}}`.
+ */
+export interface SampleCommand {
+  feature_name: string;
+  method: 'UPDATE' | 'APPEND' | 'DELETE';
+  keys: Record<string, string | number>;
+  values: Record<string, unknown> & { _last_updated_at_ms: number };
+}
+
+/** A command with the time its producer sends it (the event time, or a window's end for windowed aggregates). */
+export interface TimedCommand {
+  sentAtMs: number;
+  command: SampleCommand;
+}
+
+/** A live-room domain event, as the live service publishes it (the seed post's `live_room_event`). */
+export interface LiveRoomEvent {
+  liveRoomId: string;
+  userId: number;
+  participantType: 'HOST' | 'GUEST';
+  eventType: 'ENTRANCE' | 'LEAVE';
+  timestampMillis: number;
+}
+
+/** A live room of the sample. */
+export interface SampleLiveRoom {
+  liveRoomId: string;
+  hostUserId: number;
+  startMs: number;
+  /** When the host ends the broadcast (may be at or after endMs: still on air). */
+  endMs: number;
+}
+
+/** Feature names the commands use (the seed's feature definitions in features/). */
+export const sampleCommandFeatures = {
+  liveRoomContext: 'live::live-room-context',
+  realtimeRoomContext: 'live::realtime-room-context',
+  recentMatches: 'azar-match::recent-matches',
+  matchFeature: 'azar-match::match-feature',
+} as const;
+
+const visionTags = [
+  'talk',
+  'music',
+  'dance',
+  'game',
+  'outdoor',
+  'cooking',
+  'pet',
+  'study',
+  'beauty',
+  'travel',
+];
+
+function pickTags(rng: Rng): string[] {
+  const n = rng.int(1, 3);
+  const out = new Set<string>();
+  while (out.size < n) out.add(rng.pick(visionTags));
+  return [...out].sort();
+}
+
+/** Count drawn around a mean (Poisson for small means, normal beyond). */
+function countAround(rng: Rng, mean: number): number {
+  if (mean < 30) return rng.poisson(mean);
+  return Math.max(0, Math.round(mean + Math.sqrt(mean) * rng.normal()));
+}
+
+export interface LiveRoomSample {
+  rooms: SampleLiveRoom[];
+  /** Host and guest entrances and leaves, by time. */
+  events: LiveRoomEvent[];
+  /**
+   * Commands, by send time (here their event time): live::live-room-context from guest entrances and leaves (exactly what
+   * the seed's ksqlDB statements 2-1 and 2-2 emit), and live::realtime-room-context from a stream
+   * job's view of each room: the host and tags when it goes on air, has_guest on guest changes,
+   * viewers and gifts every two minutes, a DELETE when the broadcast ends.
+   */
+  commands: TimedCommand[];
+}
+
+/** The live rooms of the last `liveHours`: who hosts, guests coming and going, viewers and gifts. */
+export function sampleLiveRooms(config: SampleConfig, population: SamplePopulation): LiveRoomSample {
+  const rng = Rng.derive(config.seed, 'live');
+  const rooms: SampleLiveRoom[] = [];
+  const events: LiveRoomEvent[] = [];
+  const timed: { t: number; seq: number; command: SampleCommand }[] = [];
+  let seq = 0;
+  const push = (t: number, command: SampleCommand) => timed.push({ t, seq: seq++, command });
+  const span = config.liveHours * HOUR;
+  for (let r = 0; r < config.liveRooms; r++) {
+    const liveRoomId = `room-${r + 1}`;
+    const startMs = Math.floor(config.endMs - 5 * MINUTE - rng.next() * Math.max(0, span - 5 * MINUTE));
+    const host = population.partner(rng, -1, startMs, 0) ?? population.pick(rng);
+    const hostUserId = sampleUserId(host);
+    const duration = Math.min(6 * HOUR, Math.max(10 * MINUTE, rng.logNormal(75 * MINUTE, 0.6)));
+    const endMs = Math.floor(startMs + duration);
+    rooms.push({ liveRoomId, hostUserId, startMs, endMs });
+    const until = Math.min(endMs, config.endMs);
+    const realtime = (t: number, method: SampleCommand['method'], values: Record<string, unknown>) =>
+      push(t, {
+        feature_name: sampleCommandFeatures.realtimeRoomContext,
+        method,
+        keys: { live_room_id: liveRoomId },
+        values: { ...values, _last_updated_at_ms: t },
+      });
+    const guestCommand = (t: number, hasGuest: boolean) =>
+      push(t, {
+        feature_name: sampleCommandFeatures.liveRoomContext,
+        method: 'UPDATE',
+        keys: { live_room_id: liveRoomId },
+        values: { has_guest: hasGuest, _last_updated_at_ms: t },
+      });
+
+    let tags = pickTags(rng);
+    events.push({
+      liveRoomId,
+      userId: hostUserId,
+      participantType: 'HOST',
+      eventType: 'ENTRANCE',
+      timestampMillis: startMs,
+    });
+    realtime(startMs, 'UPDATE', {
+      host_user_id: String(hostUserId),
+      has_guest: false,
+      viewer_count: 0,
+      recent_10min_gift_count: 0,
+      vision_tags: tags,
+    });
+
+    // guests, one at a time on stage
+    let t = Math.floor(startMs + rng.exp(12 * MINUTE));
+    while (t < until) {
+      const guest = population.partner(rng, host, t, 0.5);
+      if (guest === undefined) break;
+      const guestId = sampleUserId(guest);
+      events.push({
+        liveRoomId,
+        userId: guestId,
+        participantType: 'GUEST',
+        eventType: 'ENTRANCE',
+        timestampMillis: t,
+      });
+      guestCommand(t, true);
+      realtime(t, 'UPDATE', { has_guest: true });
+      const leave = Math.min(endMs - 1_000, Math.floor(t + 30_000 + rng.exp(7 * MINUTE)));
+      if (leave >= config.endMs) break; // still on stage
+      events.push({
+        liveRoomId,
+        userId: guestId,
+        participantType: 'GUEST',
+        eventType: 'LEAVE',
+        timestampMillis: leave,
+      });
+      guestCommand(leave, false);
+      realtime(leave, 'UPDATE', { has_guest: false });
+      t = Math.floor(leave + rng.exp(12 * MINUTE));
+    }
+
+    // the stream job's view every two minutes: viewers (a random walk around the room's pull), gifts
+    const pull = rng.logNormal(35, 1);
+    let viewers = Math.max(1, Math.round(pull * 0.3));
+    for (let s = startMs + 2 * MINUTE; s < until; s += 2 * MINUTE) {
+      viewers = Math.max(0, Math.round(viewers + (pull - viewers) * 0.3 + Math.sqrt(pull) * rng.normal()));
+      if (rng.chance(0.08)) tags = pickTags(rng);
+      realtime(s, 'UPDATE', {
+        viewer_count: viewers,
+        recent_10min_gift_count: countAround(rng, viewers * 0.15),
+        vision_tags: tags,
+      });
+    }
+    if (endMs < config.endMs) {
+      events.push({
+        liveRoomId,
+        userId: hostUserId,
+        participantType: 'HOST',
+        eventType: 'LEAVE',
+        timestampMillis: endMs,
+      });
+      realtime(endMs, 'DELETE', {});
+    }
+  }
+  events.sort((a, b) => a.timestampMillis - b.timestampMillis);
+  timed.sort((a, b) => a.t - b.t || a.seq - b.seq);
+  return { rooms, events, commands: timed.map((x) => ({ sentAtMs: x.t, command: x.command })) };
+}
+
+/**
+ * Commands from the recent matches, by send time:
+ * - azar-match::recent-matches APPEND for each participant of each match in the last
+ *   `recentMatchHours` (a match backend appending the peer and the chat time);
+ * - azar-match::match-feature UPDATE from the seed's ksqlDB example 3: hopping windows of 10
+ *   minutes advancing by 1 minute, EMIT FINAL, for the windows ending in the last
+ *   `matchWindowMinutes` minutes: per user, COUNT(*), AVG(chat_duration) and MAX(ROWTIME), sent
+ *   when the window closes (so its event time is before its send time).
+ */
+export function sampleMatchCommands(config: SampleConfig, population: SamplePopulation): TimedCommand[] {
+  const recentFrom = config.endMs - config.recentMatchHours * HOUR;
+  const lastWindowEnd = Math.floor(config.endMs / MINUTE) * MINUTE;
+  const windowFrom = lastWindowEnd - (config.matchWindowMinutes - 1) * MINUTE - 10 * MINUTE;
+  const recent: MatchRow[] = [];
+  const windowed: MatchRow[] = [];
+  for (const m of sampleMatchRows(config, population)) {
+    if (m.event_time >= recentFrom) recent.push(m);
+    if (config.matchWindowMinutes > 0 && m.event_time >= windowFrom) windowed.push(m);
+  }
+  const byTime = (a: MatchRow, b: MatchRow) =>
+    a.event_time - b.event_time ||
+    Number(a.match_id.slice(1)) - Number(b.match_id.slice(1)) ||
+    a.user_id - b.user_id;
+  recent.sort(byTime);
+  windowed.sort(byTime);
+  const countryOf = (userId: number) => population.countryCode(userId - sampleUserId(0));
+  const timed: { t: number; seq: number; command: SampleCommand }[] = [];
+  let seq = 0;
+  for (const m of recent) {
+    timed.push({
+      t: m.event_time,
+      seq: seq++,
+      command: {
+        feature_name: sampleCommandFeatures.recentMatches,
+        method: 'APPEND',
+        keys: { user_id: m.user_id },
+        values: {
+          peer_user_id: m.peer_user_id,
+          chat_duration_sec: m.chat_duration_sec,
+          peer_country_code: countryOf(m.peer_user_id),
+          _last_updated_at_ms: m.event_time,
+        },
+      },
+    });
+  }
+  for (let k = config.matchWindowMinutes - 1; k >= 0; k--) {
+    const w = lastWindowEnd - k * MINUTE;
+    const perUser = new Map<number, { count: number; sum: number; max: number }>();
+    for (const m of windowed) {
+      if (m.event_time < w - 10 * MINUTE || m.event_time >= w) continue;
+      const s = perUser.get(m.user_id) ?? { count: 0, sum: 0, max: 0 };
+      s.count++;
+      s.sum += m.chat_duration_sec;
+      s.max = Math.max(s.max, m.event_time);
+      perUser.set(m.user_id, s);
+    }
+    for (const [user_id, s] of [...perUser].sort((a, b) => a[0] - b[0])) {
+      timed.push({
+        t: w,
+        seq: seq++,
+        command: {
+          feature_name: sampleCommandFeatures.matchFeature,
+          method: 'UPDATE',
+          keys: { user_id },
+          values: {
+            recent_10min_match_count: s.count,
+            recent_10min_avg_chat_duration: Math.round((s.sum / s.count) * 100) / 100,
+            _last_updated_at_ms: s.max,
+          },
+        },
+      });
+    }
+  }
+  timed.sort((a, b) => a.t - b.t || a.seq - b.seq);
+  return timed.map((x) => ({ sentAtMs: x.t, command: x.command }));
+}
