@@ -17,7 +17,15 @@ async function ferryIn(
   try {
     const { stdout, stderr } = await run(process.execPath, [ferry, ...args], {
       cwd,
-      env: { ...process.env, FERRY_DATA_DIR: path.join(cwd, '.ferry'), FERRY_ONLINE_STORE: 'embedded' },
+      env: {
+        ...process.env,
+        FERRY_DATA_DIR: path.join(cwd, '.ferry'),
+        FERRY_ONLINE_STORE: 'embedded',
+        FERRY_OFFLINE_STORE: 'duckdb',
+        // definitions and tables only: no Temporal schedules, no Kafka topics
+        FERRY_TEMPORAL_ADDRESS: '',
+        FERRY_KAFKA_BROKERS: '',
+      },
     });
     return { code: 0, stdout, stderr };
   } catch (e) {
