@@ -1,0 +1,404 @@
+/**
+ * Upsync throughput (issue 6): one million rows from DuckDB and from the BigQuery emulator into the
+ * embedded online store (LMDB) and into Cassandra, against the raw write loop of each online store
+ * in the same run. Target: upsync at least 0.8 of the raw loop, peak memory under 300 MB.
+ *
+ *   npx tsx bench/upsync.bench.ts [--rows N] [--cases a,b] [--repeat N] [--chunk-rows N] [--page-size N] [--json]
+ *
+ * What is measured: the upsync activities exactly as the worker runs them (planSync, then
+ * syncChunk for chunks of 50,000 rows in pages of 5,000: read the page, check and coerce every row
+ * against the definition, write it, save the cursor, heartbeat; then finishSync), driven in this
+ * process through MockActivityEnvironment as upsyncWorkflow would drive them — the Temporal round
+ * trips (one activity per 50,000 rows) are left out. The baseline is the online store's raw write
+ * loop: the same rows, already in memory as writes, in calls of 5,000.
+ *
+ * Each case runs in a fresh child process (so its peak RSS is its own): the sources are generated
+ * once by the parent (a per-dialect transform), each case starts from an empty online table.
+ * Cases: baseline-embedded, duckdb-embedded, emulator-embedded, baseline-cassandra,
+ * duckdb-cassandra, emulator-cassandra (Cassandra and the emulator must be up: npm run infra:up).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createActivities } from '../activities/index.ts';
+import { readSettings } from '../core/config/settings.ts';
+import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
+import { loadDefinitionsFromText } from '../core/definitions/load-definitions.ts';
+import type { OfflineStore } from '../core/offline/offline-store.ts';
+import type { ObjectWrite, OnlineStore } from '../core/online/online-store.ts';
+import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
+import { syncInProcess } from '../test/unit/workflows-harness.ts';
+
+const cases = [
+  'baseline-embedded',
+  'duckdb-embedded',
+  'emulator-embedded',
+  'baseline-cassandra',
+  'duckdb-cassandra',
+  'emulator-cassandra',
+] as const;
+type CaseName = (typeof cases)[number];
+
+const BASE = 1_700_000_000_000;
+const countries = ['KR', 'JP', 'US', 'DE', 'BR', 'IN', 'FR', 'GB'];
+const emulator = process.env.FERRY_BIGQUERY_ENDPOINT || 'http://127.0.0.1:9050';
+const cassandra = process.env.FERRY_CASSANDRA_CONTACT_POINTS || '127.0.0.1:9042';
+
+/** A typical Object feature: a Long key, five value fields of four types. */
+const featureYaml = (name: string) => `
+${name}:
+  feature_type: Object
+  owner: bench
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    level: { type: Long, default_value: 0 }
+    score: { type: Double, default_value: 0.0 }
+    country: { type: Text, default_value: "XX" }
+    active: { type: Boolean, default_value: false }
+    last_seen_at: { type: Timestamp, default_value: "1970-01-01T00:00:00Z" }
+  upsync:
+    enabled: true
+    incremental_update: true
+    source: { table: bench_upsync_src }
+`;
+
+const genDuckDb = (n: number) => `-- ${n} rows for the upsync benchmark
+-- ferry:destination bench_upsync_src
+SELECT range AS user_id, range % 100 AS level, (range % 1000) / 7.0 AS score,
+  ['${countries.join("','")}'][(range % 8) + 1] AS country, range % 3 = 0 AS active,
+  make_timestamp((${BASE} + range) * 1000) AS last_seen_at, ${BASE} + range AS _last_updated_at_ms
+FROM range(1, ${n + 1})
+`;
+const genBigQuery = (n: number) => `-- ${n} rows for the upsync benchmark
+-- ferry:destination bench_upsync_src
+SELECT n AS user_id, MOD(n, 100) AS level, MOD(n, 1000) / 7.0 AS score,
+  ['${countries.join("','")}'][OFFSET(MOD(n, 8))] AS country, MOD(n, 3) = 0 AS active,
+  TIMESTAMP_MILLIS(${BASE} + n) AS last_seen_at, ${BASE} + n AS _last_updated_at_ms
+FROM UNNEST(GENERATE_ARRAY(1, ${n})) AS n
+`;
+
+function writeOf(i: number): ObjectWrite {
+  return {
+    keys: { user_id: i },
+    values: {
+      level: i % 100,
+      score: (i % 1000) / 7,
+      country: countries[i % 8]!,
+      active: i % 3 === 0,
+      last_seen_at: BASE + i,
+    },
+    eventTimeMs: BASE + i,
+  };
+}
+
+interface Result {
+  case: CaseName;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  /** Peak resident memory of the case's process (maxRSS). */
+  peakRssMb: number;
+  /** Peak of its anonymous part (heap, native allocations) and of its file-backed part (mmap: LMDB, DuckDB). */
+  peakAnonMb: number;
+  peakFileMb: number;
+  deadLettered?: number;
+}
+
+/** Chunk and page size overrides (--chunk-rows, --page-size), for trying other settings. */
+let chunkRows: number | undefined;
+let pageSize: number | undefined;
+
+const peaks = { anon: 0, file: 0 };
+function sampleMemory(): void {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  peaks.anon = Math.max(peaks.anon, kb('RssAnon') / 1024);
+  peaks.file = Math.max(peaks.file, (kb('RssFile') + kb('RssShmem')) / 1024);
+}
+
+async function openOnline(
+  kind: 'embedded' | 'cassandra',
+  dir: string,
+  keyspace: string,
+): Promise<OnlineStore> {
+  if (kind === 'embedded') {
+    const { openEmbeddedOnlineStore } = await import('../core/online/embedded-online-store.ts');
+    return openEmbeddedOnlineStore({ path: path.join(dir, `online-${process.pid}`) });
+  }
+  const { openCassandraOnlineStore } = await import('../core/online/cassandra-online-store.ts');
+  return openCassandraOnlineStore({
+    contactPoints: cassandra.split(','),
+    localDataCenter: 'datacenter1',
+    keyspace,
+    replication: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    consistency: 'ONE',
+  });
+}
+
+async function openOffline(kind: 'duckdb' | 'bigquery', dir: string, dataset: string): Promise<OfflineStore> {
+  const sqlDir = path.join(dir, 'sql');
+  if (kind === 'duckdb') {
+    const { DuckDbOfflineStore } = await import('../core/offline/duckdb-offline-store.ts');
+    return DuckDbOfflineStore.open({ path: path.join(dir, 'offline.duckdb'), sqlDir });
+  }
+  const { BigQueryOfflineStore } = await import('../core/offline/bigquery-offline-store.ts');
+  return BigQueryOfflineStore.open({
+    projectId: 'ferry-local',
+    dataset,
+    location: 'US',
+    endpoint: emulator,
+    sqlDir,
+  });
+}
+
+/** One case, in this (child) process. */
+async function runCase(
+  name: CaseName,
+  rows: number,
+  dir: string,
+  keyspace: string,
+  dataset: string,
+): Promise<Result> {
+  const [source, target] = name.split('-') as ['baseline' | 'duckdb' | 'emulator', 'embedded' | 'cassandra'];
+  const featureName = `bench::upsync-${name}-${process.pid}`;
+  const { definitions } = loadDefinitionsFromText('bench.yaml', featureYaml(featureName));
+  const def = definitions[0]!;
+  const online = await openOnline(target, dir, keyspace);
+  await online.ensureFeature(def);
+  await new DefinitionRegistry(online).record(def);
+  try {
+    const result = source === 'baseline' ? await rawWriteLoop(online, def, rows, name) : await upsync();
+    const [check] = await online.readObjects(def, [{ user_id: rows }]);
+    if (!check?.found || check.values.level !== rows % 100)
+      throw new Error(`row ${rows} is not in the online store`);
+    return result;
+  } finally {
+    await online.close();
+  }
+
+  async function upsync(): Promise<Result> {
+    const offline = await openOffline(source === 'duckdb' ? 'duckdb' : 'bigquery', dir, dataset);
+    try {
+      const settings = readSettings({ FERRY_SQL_DIR: path.join(dir, 'sql') });
+      const acts = createActivities({ online, offline, settings });
+      const t0 = performance.now();
+      const options = { ...(chunkRows ? { chunkRows } : {}), ...(pageSize ? { pageSize } : {}) };
+      const r = await syncInProcess(
+        acts,
+        { feature: def.name, mode: 'full', options },
+        `bench/${process.pid}`,
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      if (r.progress.rowsWritten !== rows) {
+        throw new Error(
+          `wrote ${r.progress.rowsWritten} of ${rows} rows (${r.progress.rowsDeadLettered} dead-lettered)`,
+        );
+      }
+      return {
+        case: name,
+        rows: r.progress.rowsRead,
+        seconds,
+        rowsPerSecond: r.progress.rowsRead / seconds,
+        peakRssMb: 0,
+        peakAnonMb: 0,
+        peakFileMb: 0,
+        deadLettered: r.progress.rowsDeadLettered,
+      };
+    } finally {
+      await offline.close();
+    }
+  }
+}
+
+/** The baseline: the same rows as writes built in memory, written in calls of 5,000. */
+async function rawWriteLoop(
+  online: OnlineStore,
+  def: FeatureDefinition,
+  rows: number,
+  name: CaseName,
+): Promise<Result> {
+  const t0 = performance.now();
+  for (let start = 1; start <= rows; start += 5000) {
+    const batch: ObjectWrite[] = [];
+    for (let i = start; i < start + 5000 && i <= rows; i++) batch.push(writeOf(i));
+    await online.writeObjects(def, batch);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    case: name,
+    rows,
+    seconds,
+    rowsPerSecond: rows / seconds,
+    peakRssMb: 0,
+    peakAnonMb: 0,
+    peakFileMb: 0,
+  };
+}
+
+function child(
+  name: CaseName,
+  rows: number,
+  dir: string,
+  keyspace: string,
+  dataset: string,
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        import.meta.filename,
+        '--child',
+        name,
+        '--rows',
+        String(rows),
+        '--dir',
+        dir,
+        '--keyspace',
+        keyspace,
+        '--dataset',
+        dataset,
+        ...(chunkRows ? ['--chunk-rows', String(chunkRows)] : []),
+        ...(pageSize ? ['--page-size', String(pageSize)] : []),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    p.on('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(7)) as Result);
+      else reject(new Error(`case ${name} failed (exit ${code}):\n${out}`));
+    });
+  });
+}
+
+const fmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rows: { type: 'string', default: '1000000' },
+      'chunk-rows': { type: 'string' },
+      'page-size': { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      cases: { type: 'string' },
+      json: { type: 'boolean' },
+      child: { type: 'string' },
+      dir: { type: 'string' },
+      keyspace: { type: 'string' },
+      dataset: { type: 'string' },
+    },
+  });
+  const rows = Number(values.rows);
+  if (values['chunk-rows']) chunkRows = Number(values['chunk-rows']);
+  if (values['page-size']) pageSize = Number(values['page-size']);
+  const repeat = Math.max(1, Number(values.repeat));
+  if (values.child) {
+    const sampler = setInterval(sampleMemory, 20);
+    const r = await runCase(values.child as CaseName, rows, values.dir!, values.keyspace!, values.dataset!);
+    clearInterval(sampler);
+    sampleMemory();
+    r.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+    r.peakAnonMb = Math.round(peaks.anon);
+    r.peakFileMb = Math.round(peaks.file);
+    console.log(`RESULT ${JSON.stringify(r)}`);
+    process.exit(0);
+  }
+  const wanted = (values.cases?.split(',') ?? [...cases]) as CaseName[];
+  for (const c of wanted)
+    if (!cases.includes(c)) throw new Error(`unknown case ${c} (known: ${cases.join(', ')})`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-upsync-'));
+  const tag = `${Date.now().toString(36)}${process.pid}`;
+  const keyspace = `ferry_bench_${tag}`;
+  const dataset = `ferry_bench_${tag}`;
+  mkdirSync(path.join(dir, 'sql', 'bench'), { recursive: true });
+  writeFileSync(path.join(dir, 'sql', 'bench', 'gen.duckdb.sql'), genDuckDb(rows));
+  writeFileSync(path.join(dir, 'sql', 'bench', 'gen.bigquery.sql'), genBigQuery(rows));
+  const results: Result[] = [];
+  try {
+    for (const kind of ['duckdb', 'bigquery'] as const) {
+      if (!wanted.some((c) => c.startsWith(kind === 'duckdb' ? 'duckdb' : 'emulator'))) continue;
+      const t0 = performance.now();
+      const store = await openOffline(kind, dir, dataset);
+      const r = await store.runTransform('bench/gen.sql', { logicalDate: '2024-03-10' });
+      await store.close();
+      console.error(
+        `source ${kind}: ${fmt.format(r.rowsWritten)} rows generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+    }
+    for (let round = 0; round < repeat; round++)
+      for (const c of wanted) {
+        const r = await child(c, rows, dir, keyspace, dataset);
+        results.push(r);
+        console.error(
+          `${c}: ${fmt.format(r.rowsPerSecond)} rows/s, ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMb} MB ` +
+            `(anonymous ${r.peakAnonMb} MB, file-backed ${r.peakFileMb} MB)`,
+        );
+      }
+  } finally {
+    if (wanted.some((c) => c.startsWith('emulator'))) {
+      const store = (await openOffline('bigquery', dir, dataset)) as OfflineStore & {
+        dropDataset(): Promise<void>;
+      };
+      await store.dropDataset().catch(() => undefined);
+      await store.close();
+    }
+    if (wanted.some((c) => c.endsWith('cassandra'))) {
+      const store = (await openOnline('cassandra', dir, keyspace)) as OnlineStore & {
+        client: { execute(q: string): Promise<unknown> };
+      };
+      await store.client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => undefined);
+      await store.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // one line per case: the median run by rows/s (runs alternate between cases, so the machine's
+  // load at the time weighs on the baseline and the upsync alike), the highest peak memory
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  const byCase = new Map<CaseName, Result[]>();
+  for (const r of results) byCase.set(r.case, [...(byCase.get(r.case) ?? []), r]);
+  const summary = [...byCase.entries()].map(([c, runs]) => {
+    const rps = median(runs.map((r) => r.rowsPerSecond));
+    const mid = runs.find((r) => r.rowsPerSecond === rps)!;
+    return {
+      case: c,
+      runs: runs.length,
+      rows: mid.rows,
+      seconds: mid.seconds,
+      rowsPerSecond: rps,
+      allRowsPerSecond: runs.map((r) => Math.round(r.rowsPerSecond)),
+      peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
+      peakAnonMb: Math.max(...runs.map((r) => r.peakAnonMb)),
+      peakFileMb: Math.max(...runs.map((r) => r.peakFileMb)),
+    };
+  });
+  const table = summary.map((r) => {
+    const b = summary.find((x) => x.case === `baseline-${r.case.split('-')[1]}`)?.rowsPerSecond;
+    return { ...r, ratio: r.case.startsWith('baseline') || !b ? undefined : r.rowsPerSecond / b };
+  });
+  if (values.json) {
+    console.log(JSON.stringify(table, null, 2));
+    return;
+  }
+  console.log(
+    '| case | runs | rows | seconds | rows/s (median) | all runs (rows/s) | vs raw write loop | peak RSS (MB) | anonymous (MB) | file-backed (MB) |',
+  );
+  console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|');
+  for (const r of table) {
+    console.log(
+      `| ${r.case} | ${r.runs} | ${fmt.format(r.rows)} | ${r.seconds.toFixed(1)} | ${fmt.format(r.rowsPerSecond)} | ${r.allRowsPerSecond
+        .map((x) => fmt.format(x))
+        .join(
+          ', ',
+        )} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakFileMb} |`,
+    );
+  }
+}
+
+await main();
