@@ -19,7 +19,10 @@ export const configCommand: Command = {
   run: (args) =>
     runCommand('config', usage, async () => {
       const { values } = parseOptions(args, { json: { type: 'boolean' } }, false);
-      const specs: [string, SettingSpec][] = [...Object.entries(settingSpecs), ...Object.entries(readerSettingSpecs)];
+      const specs: [string, SettingSpec][] = [
+        ...Object.entries(settingSpecs),
+        ...Object.entries(readerSettingSpecs),
+      ];
       const inForce = specs.map(([name, spec]) => {
         const value = process.env[spec.env] ?? spec.default;
         return { name, env: spec.env, value: secrets.has(spec.env) && value !== '' ? '(set)' : value };

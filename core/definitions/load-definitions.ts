@@ -105,7 +105,12 @@ export async function listTransforms(sqlDir: string): Promise<Set<string>> {
     return new Set(
       files
         .filter((f) => f.endsWith('.sql'))
-        .map((f) => f.split(path.sep).join('/').replace(/\.(duckdb|bigquery)\.sql$/, '.sql')),
+        .map((f) =>
+          f
+            .split(path.sep)
+            .join('/')
+            .replace(/\.(duckdb|bigquery)\.sql$/, '.sql'),
+        ),
     );
   } catch {
     return new Set();

@@ -37,7 +37,8 @@ export class DefinitionRegistry {
   /** Records a definition as applied (a new revision when it differs from the last one). */
   async record(def: FeatureDefinition, nowMs = Date.now()): Promise<AppliedFeature> {
     const previous = await this.get(def.name);
-    if (previous && previous.retiredAtMs === undefined && sameDefinition(previous.definition, def)) return previous;
+    if (previous && previous.retiredAtMs === undefined && sameDefinition(previous.definition, def))
+      return previous;
     const avroSchema = valueRecordSchema(def);
     const fingerprint = schemaFingerprint(avroSchema);
     const entry: AppliedFeature = {
