@@ -243,10 +243,12 @@ export class CassandraOnlineStore implements OnlineStore {
   private async loadState(def: FeatureDefinition): Promise<FeatureState> {
     let st = this.states.get(def);
     if (st) {
-      // a field of the definition without a column: another process may have added it since
+      // a field of the definition without a column: this or another process may have added it
+      const complete = (s: FeatureState) => s.compiled.valueFields.every((f) => s.table.columns.has(f.name));
+      st.complete = complete(st);
       if (!st.complete && st.table.checkedAtMs + refreshAfterMs < Date.now()) {
         await this.loadTable(def);
-        st.complete = st.compiled.valueFields.every((f) => st!.table.columns.has(f.name));
+        st.complete = complete(st);
       }
       return st;
     }
