@@ -53,7 +53,7 @@ export interface CommandConsumerDeps {
 }
 
 export interface CommandConsumerStats extends ProcessorStats {
-  downsync: DownsyncWriterStats & { pending: number; buffered: number };
+  downsync: DownsyncWriterStats & { pending: number; buffered: number; movedOn: number };
   sampling: Record<string, SamplerStats>;
   /** Offsets held back by rows not yet written offline. */
   heldOffsets: number;
@@ -261,6 +261,7 @@ export class CommandConsumer {
         ...pipeline.writer.stats,
         pending: pipeline.pendingCount(),
         buffered: pipeline.writer.bufferedRows,
+        movedOn: pipeline.movedOn,
       },
       sampling: pipeline.samplerStats(),
       heldOffsets: this.tracker.heldCount(),

@@ -177,15 +177,19 @@ export class CommandProcessor {
   }
 
   /** Splits one feature's commands where a sampled key moves to a later downsync interval. */
-  private segments(def: FeatureDefinition, list: Accepted[]): Accepted[][] {
-    const interval = def.downsync?.enabled ? def.downsync.minIntervalByKeyMs : -1;
-    if (interval < 0 || list.length < 2) return [list];
+  private async segments(def: FeatureDefinition, list: Accepted[]): Promise<Accepted[][]> {
+    if (list.length < 2) return [list];
+    const sampler = await this.deps.downsync.sampler(def);
     const out: Accepted[][] = [];
     let current: Accepted[] = [];
     const bucketOf = new Map<string, number>();
     for (const a of list) {
       const keyId = keyIdOf(a);
-      const bucket = interval > 0 ? Math.floor(a.command.eventTimeMs / interval) : a.command.eventTimeMs;
+      if (!sampler.isSampled(keyId)) {
+        current.push(a);
+        continue;
+      }
+      const bucket = sampler.bucketOf(keyId, a.command.eventTimeMs);
       const prev = bucketOf.get(keyId);
       if (prev !== undefined && prev !== bucket) {
         out.push(current);
@@ -206,7 +210,7 @@ export class CommandProcessor {
   ): Promise<void> {
     const def = list[0]!.def;
     const downsync = this.deps.downsync.enabled(def);
-    for (const segment of downsync ? this.segments(def, list) : [list]) {
+    for (const segment of downsync ? await this.segments(def, list) : [list]) {
       if (downsync) await this.closeAdvancingKeys(def, segment);
       const applied = await this.applyOnline(def, segment, rejected);
       this.stats.applied += applied.length;
@@ -228,7 +232,7 @@ export class CommandProcessor {
     for (const a of segment) {
       const keyId = keyIdOf(a);
       if (advancing.has(keyId)) continue;
-      const bucket = sampler.bucketOf(a.command.eventTimeMs);
+      const bucket = sampler.bucketOf(keyId, a.command.eventTimeMs);
       if (this.deps.downsync.holdsEarlierRow(def, keyId, bucket)) advancing.set(keyId, bucket);
     }
     if (advancing.size === 0) return;

@@ -43,7 +43,12 @@ interface ReadChunk<H> {
 export function downsyncPolicy(def: FeatureDefinition, latenessMs: number): DownsyncPolicy | undefined {
   const d = def.downsync;
   if (!d?.enabled) return undefined;
-  return { minIntervalMs: d.minIntervalByKeyMs, samplingRatio: d.randomSamplingRatio, latenessMs };
+  return {
+    minIntervalMs: d.minIntervalByKeyMs,
+    samplingRatio: d.randomSamplingRatio,
+    latenessMs,
+    phased: true,
+  };
 }
 
 /**
@@ -65,6 +70,8 @@ export class DownsyncPipeline<H> {
   private readonly readBackChunk: number;
   private readonly readBackConcurrency: number;
   private readonly queue: ReadChunk<H>[] = [];
+  /** Closed rows dropped because the key's online value had moved to a later interval. */
+  movedOn = 0;
   private reading = 0;
 
   constructor(
@@ -201,10 +208,19 @@ export class DownsyncPipeline<H> {
           },
         },
       );
-      const ready = chunk.rows.map((r, j) => {
+      const ready: EmittedRow<OfflineRowValues, H>[] = [];
+      chunk.rows.forEach((r, j) => {
         const v = results[j]!;
         const eventTimeMs = v.lastUpdatedAtMs ?? r.eventTimeMs;
-        return { ...r, eventTimeMs, row: { ...r.row, ...v.values, [eventTimeField]: eventTimeMs } };
+        if (f.sampler.bucketOf(r.keyId, eventTimeMs) > r.bucket) {
+          // the online value is already in a later interval: commands replayed after a restart
+          // (the row of this interval was written before the key moved on), or another writer
+          // (an upsync) moved it on. The later interval's row will carry that state.
+          this.movedOn++;
+          this.release(r.hold);
+          return;
+        }
+        ready.push({ ...r, eventTimeMs, row: { ...r.row, ...v.values, [eventTimeField]: eventTimeMs } });
       });
       this.writer.add(def, f.table, ready, this.suspect, Date.now());
     } catch (e) {

@@ -8,9 +8,10 @@ import type { FeatureDefinition } from '../definitions/feature-definition.ts';
  *   the ratio. The hash depends only on the key values (not on the feature), so a kept key keeps
  *   its whole sequence, and every feature with a ratio of at least r keeps the keys that ratio r
  *   keeps: training can join sampled features on the same users.
- * - Interval (`min_interval_by_key`): intervals are aligned to event time (bucket =
- *   floor(event time / interval)). Per key and bucket one row is written: the latest state of
- *   that bucket. It is held as *pending* until the bucket is closed, which happens when a row of
+ * - Interval (`min_interval_by_key`): intervals are fixed windows of event time (bucket =
+ *   floor((event time + phase) / interval), where the phase comes from the key's hash so that
+ *   the keys' windows do not all end at once; without phases they align to the epoch). Per key
+ *   and bucket one row is written: the latest state of that bucket. It is held as *pending* until the bucket is closed, which happens when a row of
  *   a later bucket arrives for the key, or when the caller's clock for that key passes the bucket
  *   end plus the lateness allowance (so the last state before a quiet period is written too).
  *   A state arriving for a bucket already written (later than the lateness allowance) is dropped
@@ -27,10 +28,33 @@ export function downsyncKeyId(
   return JSON.stringify(def.keyFields.map((k) => keys[k] ?? null));
 }
 
-/** A number in [0, 1) from the key id: the first 52 bits of its SHA-256, stable across runs and machines. */
-export function keySampleValue(keyId: string): number {
+/**
+ * Two numbers in [0, 1) from the key id's SHA-256 (stable across runs, machines and languages:
+ * `SHA256(key_json)` in SQL gives the same): `sample` from its first 52 bits decides sampling,
+ * `phase` from bits 64..111 shifts the key's intervals.
+ */
+export function keyHashValues(keyId: string): { sample: number; phase: number } {
   const h = createHash('sha256').update(keyId).digest();
-  return (h.readUIntBE(0, 6) * 16 + (h[6]! >> 4)) / 2 ** 52;
+  return { sample: (h.readUIntBE(0, 6) * 16 + (h[6]! >> 4)) / 2 ** 52, phase: h.readUIntBE(8, 6) / 2 ** 48 };
+}
+
+/** The sampling value of a key id: in [0, 1); a key is kept when it is below the ratio. */
+export function keySampleValue(keyId: string): number {
+  return keyHashValues(keyId).sample;
+}
+
+/**
+ * Where a key's intervals start within the interval length, in ms. With phases, every key has
+ * intervals of the same length but they do not all end at the same moment: the rows of all
+ * keys do not close (and hit the warehouse) at once on every whole minute.
+ */
+export function keyPhaseMs(keyId: string, intervalMs: number): number {
+  return Math.floor(keyHashValues(keyId).phase * intervalMs);
+}
+
+/** The interval a state of a key falls in: floor((event time + phase) / interval); the event time itself without an interval. */
+export function intervalOf(eventTimeMs: number, intervalMs: number, phaseMs = 0): number {
+  return intervalMs > 0 ? Math.floor((eventTimeMs + phaseMs) / intervalMs) : eventTimeMs;
 }
 
 /** Whether downsync keeps the key at this sampling ratio (every key when the ratio is 1). */
@@ -45,6 +69,8 @@ export interface DownsyncPolicy {
   samplingRatio: number;
   /** How long after its bucket ends a pending row still takes later states of that bucket. */
   latenessMs: number;
+  /** Shift each key's intervals by its phase (keyPhaseMs); aligned to the epoch when false. */
+  phased?: boolean;
 }
 
 /** A merged state offered for downsync: the row and the token that holds its source offset. */
@@ -110,7 +136,7 @@ export class DownsyncSampler<R, H> {
   private readonly byClose = new Map<number, Map<string, Pending<R, H>>>();
   /** The last written bucket and event time of each key (bounded, oldest forgotten first). */
   private readonly written = new Map<string, { bucket: number; eventTimeMs: number }>();
-  private readonly sampledCache = new Map<string, boolean>();
+  private readonly keyCache = new Map<string, { sampled: boolean; phaseMs: number }>();
 
   constructor(
     readonly policy: DownsyncPolicy,
@@ -127,20 +153,29 @@ export class DownsyncSampler<R, H> {
     return this.pending.size;
   }
 
-  bucketOf(eventTimeMs: number): number {
-    return this.policy.minIntervalMs > 0 ? Math.floor(eventTimeMs / this.policy.minIntervalMs) : eventTimeMs;
+  private keyInfo(keyId: string): { sampled: boolean; phaseMs: number } {
+    let info = this.keyCache.get(keyId);
+    if (!info) {
+      const { sample, phase } = keyHashValues(keyId);
+      info = {
+        sampled: this.policy.samplingRatio >= 1 || sample < this.policy.samplingRatio,
+        phaseMs: this.policy.phased ? Math.floor(phase * this.policy.minIntervalMs) : 0,
+      };
+      // the hash is the costly part of a command's downsync: keep recent keys
+      if (this.keyCache.size >= 200_000) this.keyCache.clear();
+      this.keyCache.set(keyId, info);
+    }
+    return info;
   }
 
-  /** Whether the key is kept (cached: the hash is the costly part of a command's downsync). */
+  /** The interval of a key's state at this event time. */
+  bucketOf(keyId: string, eventTimeMs: number): number {
+    return intervalOf(eventTimeMs, this.policy.minIntervalMs, this.keyInfo(keyId).phaseMs);
+  }
+
+  /** Whether the key is kept. */
   isSampled(keyId: string): boolean {
-    if (this.policy.samplingRatio >= 1) return true;
-    let kept = this.sampledCache.get(keyId);
-    if (kept === undefined) {
-      kept = isKeySampled(keyId, this.policy.samplingRatio);
-      if (this.sampledCache.size >= 200_000) this.sampledCache.clear();
-      this.sampledCache.set(keyId, kept);
-    }
-    return kept;
+    return this.keyInfo(keyId).sampled;
   }
 
   /** Offers a state; returns the rows that it closes (the key's pending row of an earlier bucket, or itself without an interval). */
@@ -151,7 +186,7 @@ export class DownsyncSampler<R, H> {
       this.release(c.hold);
       return [];
     }
-    const bucket = this.bucketOf(c.eventTimeMs);
+    const bucket = this.bucketOf(c.keyId, c.eventTimeMs);
     const out: EmittedRow<R, H>[] = [];
     const p = this.pending.get(c.keyId);
     if (p) {
@@ -194,7 +229,7 @@ export class DownsyncSampler<R, H> {
       eventTimeMs: c.eventTimeMs,
       row: c.row,
       hold: c.hold,
-      closeAtMs: (bucket + 1) * this.policy.minIntervalMs + this.policy.latenessMs,
+      closeAtMs: this.closeAt(c.keyId, bucket),
     };
     this.pending.set(c.keyId, entry);
     let group = this.byClose.get(entry.closeAtMs);
@@ -255,6 +290,13 @@ export class DownsyncSampler<R, H> {
   /** Forgets which buckets were written (after a reassignment the new owner may write them again). */
   forgetWritten(): void {
     this.written.clear();
+  }
+
+  /** When a pending row of this bucket closes: its end plus the lateness (phased: rounded up to 100 ms, to group rows). */
+  private closeAt(keyId: string, bucket: number): number {
+    const end =
+      (bucket + 1) * this.policy.minIntervalMs - this.keyInfo(keyId).phaseMs + this.policy.latenessMs;
+    return this.policy.phased ? Math.ceil(end / 100) * 100 : end;
   }
 
   private unlink(p: Pending<R, H>): void {

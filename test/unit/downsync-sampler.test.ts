@@ -3,7 +3,9 @@ import {
   DownsyncSampler,
   downsyncKeyId,
   type EmittedRow,
+  intervalOf,
   isKeySampled,
+  keyPhaseMs,
   keySampleValue,
 } from '../../core/downsync/downsync-sampler.ts';
 
@@ -189,5 +191,60 @@ describe('downsync min_interval_by_key', () => {
     expect(s.dropWhere((h) => h === 10)).toBe(1);
     expect(released).toEqual([10]);
     expect(s.drain().map((r) => r.keyId)).toEqual(['b']);
+  });
+});
+
+describe('downsync intervals shifted by a phase per key', () => {
+  function phased(samplingRatio = 1) {
+    const released: number[] = [];
+    const s = new DownsyncSampler<Row, number>(
+      { minIntervalMs: min, samplingRatio, latenessMs: 0, phased: true },
+      (h) => released.push(h),
+    );
+    return { s, released };
+  }
+
+  it('pins the phase of a key (changing the hash would move every key’s intervals)', () => {
+    expect(keyPhaseMs('[1001]', 60_000)).toBe(1_087);
+    expect(keyPhaseMs('["room-42"]', 30_000)).toBe(12_402);
+    expect(intervalOf(120_000 - 1_088, 60_000, 1_087)).toBe(1);
+    expect(intervalOf(120_000 - 1_087, 60_000, 1_087)).toBe(2);
+  });
+
+  it('still writes one row per key and interval, the latest of it: exact counts', () => {
+    const { s } = phased(0.5);
+    const rows: EmittedRow<Row, number>[] = [];
+    const expected: string[] = [];
+    let hold = 0;
+    for (let k = 0; k < 300; k++) {
+      const keyId = JSON.stringify([k]);
+      const times = Array.from({ length: 40 }, (_, i) => 1_000 * (i * (5 + (k % 11)) + (k % 7)));
+      if (isKeySampled(keyId, 0.5)) {
+        const last = new Map<number, number>();
+        for (const t of times) last.set(intervalOf(t, min, keyPhaseMs(keyId, min)), t);
+        for (const t of last.values()) expected.push(`${keyId}@${t}`);
+      }
+      for (const t of times) rows.push(...s.offer({ keyId, eventTimeMs: t, row: { v: t }, hold: hold++ }));
+    }
+    rows.push(...s.due(() => Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
+    expect(ids(rows).sort()).toEqual(expected.sort());
+    expect(expected).toHaveLength(1_003);
+    expect(new Set(rows.map((r) => `${r.keyId}/${r.bucket}`)).size).toBe(rows.length);
+  });
+
+  it('spreads the closing of the rows over the interval instead of closing them all on the minute', () => {
+    const { s } = phased();
+    for (let k = 0; k < 6_000; k++)
+      s.offer({ keyId: JSON.stringify([k]), eventTimeMs: 600_000, row: { v: k }, hold: k });
+    const perSecond: number[] = [];
+    for (let t = 600_000; t <= 720_000; t += 1_000) perSecond.push(s.due(() => t, t).length);
+    expect(perSecond.reduce((a, b) => a + b, 0)).toBe(6_000);
+    // about 100 a second over the minute; never more than a few percent at once
+    expect(Math.max(...perSecond)).toBeLessThan(200);
+    expect(perSecond.filter((n) => n > 0).length).toBeGreaterThan(55);
+    const aligned = sampler(min).s;
+    for (let k = 0; k < 6_000; k++)
+      aligned.offer({ keyId: JSON.stringify([k]), eventTimeMs: 600_000, row: { v: k }, hold: k });
+    expect(aligned.due(() => 660_000, 660_000)).toHaveLength(6_000);
   });
 });
