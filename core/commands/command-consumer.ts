@@ -312,7 +312,9 @@ export class CommandConsumer {
     let lastCommitAt = 0;
     const tick = () => {
       const now = Date.now();
-      pipeline.tick(clock, now, now).catch((e: Error) => this.log(`downsync flush: ${e.message}`));
+      pipeline
+        .tick(clock, now, now, (def, keyId) => processor.isParked(def, keyId))
+        .catch((e: Error) => this.log(`downsync flush: ${e.message}`));
       if (now - lastCommitAt >= (o.commitIntervalMs ?? 500)) {
         lastCommitAt = now;
         void commit();
@@ -393,10 +395,11 @@ export class CommandConsumer {
       }
       clearInterval(timer);
       timer = undefined;
-      await Promise.race([
-        pipeline.settle(),
-        new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
-      ]);
+      // commands waiting for a downsync row are applied; rows being read back reach the writer
+      const untilDeadline = () =>
+        new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref());
+      await Promise.race([processor.settle(), untilDeadline()]);
+      await Promise.race([pipeline.settle(), untilDeadline()]);
       const flushed = await pipeline.writer.flushAll(deadline);
       if (!flushed) this.log('stopped with downsync rows unwritten: their offsets stay uncommitted');
       await retrying(

@@ -54,6 +54,8 @@ export interface ProcessorHooks {
 export interface ProcessorStats {
   received: number;
   applied: number;
+  /** Commands that waited for a downsync row of their key to be written before being applied. */
+  parked: number;
   rejected: number;
   /** Online writes retried after a transient failure. */
   onlineRetries: number;
@@ -70,6 +72,11 @@ interface Accepted {
   keyId?: string;
 }
 
+interface ApplyBatch {
+  runs: { run: Accepted[] }[];
+  scheduled: Promise<{ ok: Set<Accepted>; bad: RejectedCommand[] }> | undefined;
+}
+
 function keyIdOf(a: Accepted): string {
   a.keyId ??= downsyncKeyId(a.def, a.command.keys);
   return a.keyId;
@@ -82,7 +89,10 @@ function keyIdOf(a: Accepted): string {
  * be applied goes to dead letters; a store that fails is retried until it answers.
  */
 export class CommandProcessor {
-  readonly stats: ProcessorStats = { received: 0, applied: 0, rejected: 0, onlineRetries: 0 };
+  readonly stats: ProcessorStats = { received: 0, applied: 0, parked: 0, rejected: 0, onlineRetries: 0 };
+  /** Keys with commands waiting, per feature and key: the chain that applies them in order. */
+  private readonly parked = new Map<string, { tail: Promise<void>; count: number }>();
+  private readonly applyQueue = new Map<string, ApplyBatch>();
   /** Largest event time applied per partition (`topic/partition`), set after each batch. */
   readonly streamTime = new Map<string, number>();
 
@@ -211,8 +221,10 @@ export class CommandProcessor {
     const def = list[0]!.def;
     const downsync = this.deps.downsync.enabled(def);
     for (const segment of downsync ? await this.segments(def, list) : [list]) {
-      if (downsync) await this.closeAdvancingKeys(def, segment);
-      const applied = await this.applyOnline(def, segment, rejected);
+      // keys that must first write a downsync row of an earlier interval wait aside (parked),
+      // in order, while the rest of the segment is applied now
+      const now = downsync ? await this.parkWaiting(def, segment) : segment;
+      const applied = await this.applyOnline(def, now, rejected);
       this.stats.applied += applied.length;
       this.deps.hooks?.onApplied?.(def, applied, Date.now());
       if (downsync && applied.length > 0) await this.downsync(def, applied);
@@ -220,31 +232,123 @@ export class CommandProcessor {
     }
   }
 
+  private parkId(def: FeatureDefinition, keyId: string): string {
+    return `${def.name}\u0000${keyId}`;
+  }
+
+  /** Whether commands of this key wait to be applied (its downsync row must not close yet). */
+  isParked(def: FeatureDefinition, keyId: string): boolean {
+    return this.parked.has(this.parkId(def, keyId));
+  }
+
   /**
-   * The sampled keys of a segment whose commands move them past their pending downsync interval,
-   * or that have a closed row not written yet: those rows are written before the online value
-   * moves on (see closeBeforeAdvance).
+   * Takes out of a segment the commands of sampled keys that may not be applied yet: keys with a
+   * row of an earlier interval still to be written (their online value must not move on before
+   * it is durable) and keys that already have commands waiting (order per key). Those commands
+   * hold their offsets and are applied once the rows are written; returns the others.
    */
-  private async closeAdvancingKeys(def: FeatureDefinition, segment: Accepted[]): Promise<void> {
+  private async parkWaiting(def: FeatureDefinition, segment: Accepted[]): Promise<Accepted[]> {
     const sampler = await this.deps.downsync.sampler(def);
-    // per key: the interval of its first command in the segment
-    const advancing = new Map<string, number>();
+    const now: Accepted[] = [];
+    const waiting = new Map<string, Accepted[]>();
     for (const a of segment) {
       const keyId = keyIdOf(a);
-      if (advancing.has(keyId)) continue;
-      const bucket = sampler.bucketOf(keyId, a.command.eventTimeMs);
-      if (this.deps.downsync.holdsEarlierRow(def, keyId, bucket)) advancing.set(keyId, bucket);
+      let list = waiting.get(keyId);
+      if (
+        !list &&
+        sampler.isSampled(keyId) &&
+        (this.isParked(def, keyId) ||
+          this.deps.downsync.holdsEarlierRow(def, keyId, sampler.bucketOf(keyId, a.command.eventTimeMs)))
+      ) {
+        list = [];
+        waiting.set(keyId, list);
+      }
+      if (list) list.push(a);
+      else now.push(a);
     }
-    if (advancing.size === 0) return;
-    const written = await this.deps.downsync.closeBeforeAdvance(
-      def,
-      advancing,
-      this.deps.barrierTimeoutMs ?? 5_000,
-    );
-    if (!written)
-      this.log(
-        `${def.name}: downsync rows not written in time before their keys moved on; retried in the background`,
-      );
+    for (const [keyId, commands] of waiting) this.park(def, keyId, commands);
+    return now;
+  }
+
+  private park(def: FeatureDefinition, keyId: string, commands: Accepted[]): void {
+    const id = this.parkId(def, keyId);
+    const holds = commands.map((a) => this.hold(a.record));
+    this.stats.parked += commands.length;
+    let entry = this.parked.get(id);
+    if (!entry) {
+      entry = { tail: Promise.resolve(), count: 0 };
+      this.parked.set(id, entry);
+    }
+    entry.count += commands.length;
+    const e = entry;
+    e.tail = e.tail
+      .then(() => this.applyParked(def, keyId, commands))
+      .catch((err: Error) =>
+        this.log(`${def.name}: waiting commands of ${keyId} not applied: ${err.message}`),
+      )
+      .finally(() => {
+        for (const h of holds) this.deps.tracker.release(h);
+        e.count -= commands.length;
+        if (e.count === 0 && this.parked.get(id) === e) this.parked.delete(id);
+      });
+  }
+
+  /** Applies one key's waiting commands, interval by interval, each after its barrier. */
+  private async applyParked(def: FeatureDefinition, keyId: string, commands: Accepted[]): Promise<void> {
+    const sampler = await this.deps.downsync.sampler(def);
+    let i = 0;
+    while (i < commands.length) {
+      const bucket = sampler.bucketOf(keyId, commands[i]!.command.eventTimeMs);
+      let j = i + 1;
+      while (j < commands.length && sampler.bucketOf(keyId, commands[j]!.command.eventTimeMs) === bucket) j++;
+      const run = commands.slice(i, j);
+      if (this.deps.downsync.holdsEarlierRow(def, keyId, bucket))
+        await this.deps.downsync.advance(def, keyId, bucket, this.deps.barrierTimeoutMs ?? 5_000);
+      const rejected: RejectedCommand[] = [];
+      const applied = await this.applyBatched(def, run, rejected);
+      this.stats.applied += applied.length;
+      this.deps.hooks?.onApplied?.(def, applied, Date.now());
+      if (applied.length > 0) await this.downsync(def, applied);
+      if (rejected.length > 0) {
+        await retrying('dead letters', () => this.deps.deadLetters.write(rejected), {
+          signal: this.deps.signal,
+        });
+        this.stats.rejected += rejected.length;
+      }
+      i = j;
+    }
+  }
+
+  /** Gathers the waiting commands that are ready (of many keys) into one online write. */
+  private applyBatched(
+    def: FeatureDefinition,
+    run: Accepted[],
+    rejected: RejectedCommand[],
+  ): Promise<Accepted[]> {
+    let batch = this.applyQueue.get(def.name);
+    if (!batch) {
+      const created: ApplyBatch = { runs: [], scheduled: undefined };
+      batch = created;
+      this.applyQueue.set(def.name, created);
+      created.scheduled = new Promise((r) => setImmediate(r)).then(async () => {
+        this.applyQueue.delete(def.name);
+        const all = created.runs.flatMap((x) => x.run);
+        const bad: RejectedCommand[] = [];
+        const ok = new Set(await this.applyOnline(def, all, bad));
+        return { ok, bad };
+      });
+    }
+    batch.runs.push({ run });
+    return batch.scheduled!.then(({ ok, bad }) => {
+      const mine = new Set(run);
+      rejected.push(...bad.filter((r) => run.some((a) => a.record === r.record)));
+      return [...mine].filter((a) => ok.has(a));
+    });
+  }
+
+  /** Resolves when no command waits to be applied. */
+  async settle(): Promise<void> {
+    while (this.parked.size > 0) await Promise.all([...this.parked.values()].map((e) => e.tail));
   }
 
   private onlineRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {

@@ -39,6 +39,15 @@ interface ReadChunk<H> {
   resolve(): void;
 }
 
+/** Keys waiting to move on to a later interval, gathered for one write. */
+interface Barrier {
+  def: FeatureDefinition;
+  keys: Map<string, number>;
+  waiters: (() => void)[];
+  scheduled: boolean;
+  inflight: number;
+}
+
 /** The policy downsync applies to a feature, or undefined when its downsync is off. */
 export function downsyncPolicy(def: FeatureDefinition, latenessMs: number): DownsyncPolicy | undefined {
   const d = def.downsync;
@@ -70,6 +79,7 @@ export class DownsyncPipeline<H> {
   private readonly readBackChunk: number;
   private readonly readBackConcurrency: number;
   private readonly queue: ReadChunk<H>[] = [];
+  private readonly barriers = new Map<string, Barrier>();
   /** Closed rows dropped because the key's online value had moved to a later interval. */
   movedOn = 0;
   private reading = 0;
@@ -281,6 +291,53 @@ export class DownsyncPipeline<H> {
     return this.writer.writeKeysNow(f.table, new Set(keys.keys()), Date.now() + timeoutMs);
   }
 
+  /**
+   * Waits until the key may move to `bucket` online: its rows of earlier intervals are written
+   * (see closeBeforeAdvance). Requests of many keys are gathered and served together: one
+   * read-back and one write for all the keys that arrive while the previous round runs.
+   */
+  advance(def: FeatureDefinition, keyId: string, bucket: number, timeoutMs: number): Promise<void> {
+    let b = this.barriers.get(def.name);
+    if (!b) {
+      b = { def, keys: new Map(), waiters: [], scheduled: false, inflight: 0 };
+      this.barriers.set(def.name, b);
+    }
+    b.def = def;
+    const prev = b.keys.get(keyId);
+    if (prev === undefined || bucket > prev) b.keys.set(keyId, bucket);
+    const done = new Promise<void>((resolve) => b.waiters.push(resolve));
+    this.scheduleBarrier(b, timeoutMs);
+    return done;
+  }
+
+  /** Starts a round for the gathered keys on the next turn of the event loop (at most 3 rounds at once). */
+  private scheduleBarrier(b: Barrier, timeoutMs: number): void {
+    if (b.scheduled || b.inflight >= 3 || b.keys.size === 0) return;
+    b.scheduled = true;
+    setImmediate(() => {
+      b.scheduled = false;
+      if (b.keys.size === 0) return;
+      const keys = b.keys;
+      const waiters = b.waiters;
+      b.keys = new Map();
+      b.waiters = [];
+      b.inflight++;
+      this.closeBeforeAdvance(b.def, keys, timeoutMs)
+        .then((written) => {
+          if (!written)
+            this.log(
+              `${b.def.name}: downsync rows not written in time before their keys moved on; retried in the background`,
+            );
+        })
+        .catch((e: Error) => this.log(`${b.def.name}: downsync barrier: ${e.message}`))
+        .finally(() => {
+          for (const w of waiters) w();
+          b.inflight--;
+          this.scheduleBarrier(b, timeoutMs);
+        });
+    });
+  }
+
   /** Whether the key has a row of an earlier interval not written yet (pending, being read back, or buffered). */
   holdsEarlierRow(def: FeatureDefinition, keyId: string, bucket: number): boolean {
     const f = this.features.get(def.name);
@@ -297,9 +354,14 @@ export class DownsyncPipeline<H> {
    * Closes the pending rows whose interval ended (see DownsyncSampler.due), starts reading them
    * back, and starts the writes that are due.
    */
-  tick(clock: (hold: H) => number, maxClock: number, nowMs = Date.now()): Promise<void> {
+  tick(
+    clock: (hold: H) => number,
+    maxClock: number,
+    nowMs = Date.now(),
+    skip?: (def: FeatureDefinition, keyId: string) => boolean,
+  ): Promise<void> {
     for (const f of this.features.values()) {
-      const rows = f.sampler.due(clock, maxClock);
+      const rows = f.sampler.due(clock, maxClock, skip && ((k) => skip(f.def, k)));
       // read back in the background; the keys count as unwritten from now on
       if (rows.length > 0)
         this.materialize(f, rows).catch((e: Error) => this.log(`downsync of ${f.def.name}: ${e.message}`));

@@ -244,13 +244,15 @@ export class DownsyncSampler<R, H> {
   /**
    * Closes the pending rows whose bucket has ended: `clock(hold)` is the time of the stream the
    * row came from (wall clock when it is caught up, its event-time progress while it replays a
-   * backlog); `maxClock` bounds every clock value and lets whole groups be skipped.
+   * backlog); `maxClock` bounds every clock value and lets whole groups be skipped; `skip` keeps
+   * the rows of keys whose next commands wait to be applied.
    */
-  due(clock: (hold: H) => number, maxClock: number): EmittedRow<R, H>[] {
+  due(clock: (hold: H) => number, maxClock: number, skip?: (keyId: string) => boolean): EmittedRow<R, H>[] {
     const out: EmittedRow<R, H>[] = [];
     for (const [closeAt, group] of this.byClose) {
       if (closeAt > maxClock) continue;
-      for (const p of group.values()) if (clock(p.hold) >= closeAt) out.push(this.emit(p));
+      for (const p of group.values())
+        if (clock(p.hold) >= closeAt && !skip?.(p.keyId)) out.push(this.emit(p));
     }
     return out;
   }

@@ -233,6 +233,54 @@ describe('command processor (embedded stores)', () => {
   });
 });
 
+describe('commands of a key whose downsync row is not written yet wait; the others do not', () => {
+  it('applies the rest of the batch at once and the waiting key once its row is written', async () => {
+    const d = byName('live::live-room-context'); // 30 s interval, every key kept
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let gated = false;
+    const slow: typeof offline = Object.create(offline);
+    slow.appendRows = async (table, rows, o) => {
+      if (gated) await gate;
+      return offline.appendRows(table, rows, o);
+    };
+    const h = harness(online, slow, defs);
+    const t0 = 1_900_000_000_000 - (1_900_000_000_000 % 60_000);
+    const cmd = (room: string, t: number, guest: boolean) =>
+      commandText(d, {
+        method: 'UPDATE',
+        keys: { live_room_id: room },
+        values: { has_guest: guest },
+        eventTimeMs: t,
+      });
+    await h.process(records([cmd('wait-a', t0, true)]));
+    gated = true;
+    // 'wait-a' moves to its next interval (its first row must be written first); 'free-b' is new
+    await h.process(
+      records([cmd('wait-a', t0 + 120_000, false), cmd('free-b', t0 + 120_000, true)], { firstOffset: 1 }),
+      false,
+    );
+    const [a, b] = await online.readObjects(d, [{ live_room_id: 'wait-a' }, { live_room_id: 'free-b' }]);
+    expect(a!.values.has_guest).toBe(true);
+    expect(b!.found).toBe(true);
+    expect(h.processor.isParked(d, '["wait-a"]')).toBe(true);
+    expect(h.tracker.toCommit()).toEqual([{ tp, offset: 0 }]);
+    open();
+    await h.processor.settle();
+    const [a2] = await online.readObjects(d, [{ live_room_id: 'wait-a' }]);
+    expect(a2!.values.has_guest).toBe(false);
+    expect(h.processor.stats.parked).toBe(1);
+    const rows = (await offline.readRows('live__live_room_context')).filter(
+      (r) => r.live_room_id === 'wait-a',
+    );
+    expect(rows.map((r) => r.has_guest)).toEqual([true]);
+    // the row of wait-a's first interval is written: only the pending rows hold offsets now
+    expect(h.tracker.toCommit()).toEqual([{ tp, offset: 1 }]);
+  });
+});
+
 describe('crash and replay (embedded stores)', () => {
   it.each([3, 7, 11, 15])(
     'a consumer that dies after batch %i and restarts from its committed offset writes each interval’s row once',

@@ -84,11 +84,15 @@ export function harness(
     tracker,
     hooks: options.hooks,
   });
-  /** Processes a batch and marks it processed, as the consumer does. */
-  const process = async (batch: CommandRecord[]) => {
+  /**
+   * Processes a batch and marks it processed, as the consumer does; then (unless `settle` is
+   * false) waits for the commands that waited for a downsync row of their key.
+   */
+  const process = async (batch: CommandRecord[], settle = true) => {
     await processor.process(batch);
     const last = batch[batch.length - 1];
     if (last) tracker.processed(OffsetTracker.tp(last.topic, last.partition), last.offset);
+    if (settle) await processor.settle();
   };
   return { tracker, deadLetters, pipeline, processor, process };
 }
