@@ -46,6 +46,11 @@ export const settingSpecs = {
     default: 'LOCAL_QUORUM',
     description: 'Consistency of reads and writes (ONE for a single local node)',
   },
+  cassandraKeysPerRead: {
+    env: 'FERRY_CASSANDRA_KEYS_PER_READ',
+    default: '20',
+    description: 'Keys per `IN` select of a many-key read (single-column keys; 1: one select per key)',
+  },
   cassandraUsername: {
     env: 'FERRY_CASSANDRA_USERNAME',
     default: '',

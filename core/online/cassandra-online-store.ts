@@ -85,6 +85,12 @@ export interface CassandraOnlineStoreOptions {
   password?: string;
   /** Most requests of one call in flight at once (default 64). */
   maxInFlight?: number;
+  /**
+   * Keys per read request of a many-key Object read when the key is one column: one
+   * `SELECT … WHERE key IN ?` per group instead of one select per key (default 20; 1 reads
+   * each key by itself, as composite keys always are).
+   */
+  keysPerRead?: number;
 }
 
 interface FeatureState {
@@ -103,6 +109,8 @@ interface ReadPlan {
   /** The table's columns version the plan was made for. */
   version: number;
   cql: string;
+  /** The same fields for a group of keys (`key IN ?`, the key returned as `k`); single-column keys only. */
+  manyCql: string | undefined;
   fields: readonly CompiledField[];
   /** Per field: the result column of its value, or undefined when the table has no such column. */
   valueColumn: (string | undefined)[];
@@ -156,6 +164,28 @@ function pushKey(params: unknown[], feature: CompiledFeature, key: KeyTuple): un
   return params;
 }
 
+/** One selected row of an Object read plan, as the result: expired cells read as missing. */
+function decodeObjectRow(
+  feature: CompiledFeature,
+  plan: ReadPlan,
+  row: types.Row,
+  now: number,
+): ObjectReadResult {
+  const b = new ObjectResultBuilder();
+  const { fields, valueColumn, timeColumn } = plan;
+  for (let i = 0; i < fields.length; i++) {
+    const v = valueColumn[i];
+    const cell = v === undefined ? null : (row[v] as Buffer | null);
+    if (cell === null) {
+      b.add(fields[i]!, undefined, 0);
+      continue;
+    }
+    const t = Math.floor(Number(row[timeColumn[i]!] as bigint) / 1000);
+    b.add(fields[i]!, isExpired(feature, t, now) ? undefined : cell, t);
+  }
+  return b.result();
+}
+
 function ttlSeconds(feature: CompiledFeature, eventTimeMs: number, nowMs: number): number {
   if (feature.retentionMs === undefined) return 0;
   const left = eventTimeMs + feature.retentionMs - nowMs;
@@ -171,6 +201,7 @@ export class CassandraOnlineStore implements OnlineStore {
   private readonly states = new WeakMap<FeatureDefinition, FeatureState>();
   private readonly ks: string;
   private readonly maxInFlight: number;
+  private readonly keysPerRead: number;
   /** Options of every data statement: prepared, the configured consistency, safe to retry. */
   readonly queryOptions: QueryOptions;
 
@@ -179,9 +210,11 @@ export class CassandraOnlineStore implements OnlineStore {
     readonly keyspace: string,
     consistency: number,
     maxInFlight: number,
+    keysPerRead: number,
   ) {
     this.ks = q(keyspace);
     this.maxInFlight = maxInFlight;
+    this.keysPerRead = Math.max(1, Math.floor(keysPerRead));
     this.queryOptions = { prepare: true, consistency, isIdempotent: true };
   }
 
@@ -207,7 +240,13 @@ export class CassandraOnlineStore implements OnlineStore {
       await client.shutdown().catch(() => {});
       throw e;
     }
-    return new CassandraOnlineStore(client, keyspace, consistency, options.maxInFlight ?? 64);
+    return new CassandraOnlineStore(
+      client,
+      keyspace,
+      consistency,
+      options.maxInFlight ?? 64,
+      options.keysPerRead ?? 20,
+    );
   }
 
   // ---------------------------------------------------------------- tables
@@ -370,9 +409,14 @@ export class CassandraOnlineStore implements OnlineStore {
     const columns = st.table.columns;
     const stored = fields.filter((f) => columns.has(f.name));
     const select = stored.flatMap((f, i) => [`${q(f.name)} AS v${i}`, `WRITETIME(${q(f.name)}) AS t${i}`]);
+    const keys = keyColumns(st.compiled.def);
     const plan: ReadPlan = {
       version: st.table.version,
       cql: `SELECT ${select.join(', ')} FROM ${st.table.ref} WHERE ${this.keyWhere(st.compiled.def)}`,
+      manyCql:
+        keys.length === 1
+          ? `SELECT ${q(keys[0]!.name)} AS k, ${select.join(', ')} FROM ${st.table.ref} WHERE ${q(keys[0]!.name)} IN ?`
+          : undefined,
       fields,
       valueColumn: fields.map((f) => (stored.includes(f) ? `v${stored.indexOf(f)}` : undefined)),
       timeColumn: fields.map((f) => (stored.includes(f) ? `t${stored.indexOf(f)}` : undefined)),
@@ -395,27 +439,35 @@ export class CassandraOnlineStore implements OnlineStore {
     const tuples = prepareKeys(feature, keys);
     if (plan.empty) return tuples.map(() => objectNotFound(plan.fields));
     if (tuples.length === 1) return [await this.readOne(feature, plan, tuples[0]!)];
-    return mapLimit(tuples, this.maxInFlight * 4, (key) => this.readOne(feature, plan, key));
+    if (plan.manyCql === undefined || this.keysPerRead === 1)
+      return mapLimit(tuples, this.maxInFlight * 4, (key) => this.readOne(feature, plan, key));
+    const groups: KeyTuple[][] = [];
+    for (let i = 0; i < tuples.length; i += this.keysPerRead)
+      groups.push(tuples.slice(i, i + this.keysPerRead));
+    const found = new Map<string, ObjectReadResult>();
+    await mapLimit(groups, this.maxInFlight, (group) => this.readGroup(feature, plan, group, found));
+    return tuples.map((key) => found.get(String(key[0])) ?? objectNotFound(plan.fields));
   }
 
   private async readOne(feature: CompiledFeature, plan: ReadPlan, key: KeyTuple): Promise<ObjectReadResult> {
     const rs = await this.client.execute(plan.cql, pushKey([], feature, key), this.queryOptions);
     const row = rs.rows[0];
-    if (!row) return objectNotFound(plan.fields);
+    return row ? decodeObjectRow(feature, plan, row, Date.now()) : objectNotFound(plan.fields);
+  }
+
+  /** One `IN` select for a group of single-column keys; each found row lands in `found` by its key. */
+  private async readGroup(
+    feature: CompiledFeature,
+    plan: ReadPlan,
+    group: readonly KeyTuple[],
+    found: Map<string, ObjectReadResult>,
+  ): Promise<void> {
+    // the same key twice in one IN list comes back once: ask for each distinct key
+    const distinct = [...new Set(group.map((k) => k[0]!))].map((k) => [k]);
+    const values = distinct.map((k) => pushKey([], feature, k)[0]);
+    const rs = await this.client.execute(plan.manyCql!, [values], this.queryOptions);
     const now = Date.now();
-    const b = new ObjectResultBuilder();
-    const { fields, valueColumn, timeColumn } = plan;
-    for (let i = 0; i < fields.length; i++) {
-      const v = valueColumn[i];
-      const cell = v === undefined ? null : (row[v] as Buffer | null);
-      if (cell === null) {
-        b.add(fields[i]!, undefined, 0);
-        continue;
-      }
-      const t = Math.floor(Number(row[timeColumn[i]!] as bigint) / 1000);
-      b.add(fields[i]!, isExpired(feature, t, now) ? undefined : cell, t);
-    }
-    return b.result();
+    for (const row of rs.rows) found.set(String(row.k), decodeObjectRow(feature, plan, row, now));
   }
 
   // ---------------------------------------------------------------- History features

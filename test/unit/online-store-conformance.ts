@@ -845,6 +845,34 @@ conformance::room-seat:
       });
     });
 
+    it('a many-key read answers each key as a one-key read does: repeats, missing keys, projection', async () => {
+      const ids = Array.from({ length: 30 }, () => freshId());
+      await store.writeObjects(
+        profile,
+        ids
+          .filter((_, i) => i % 3 !== 0)
+          .map((id, i) => ({
+            keys: { user_id: id },
+            eventTimeMs: 2_000 + i,
+            values:
+              i % 2 === 0
+                ? { level: id, tags: [`t${id}`] }
+                : { gender: `g${id}`, avatar: Buffer.from([id % 256]) },
+          })),
+      );
+      // every key twice, spread apart, and a few keys never written
+      const asked = [...ids, ...ids.slice().reverse(), freshId(), ids[5]!, freshId()];
+      for (const fields of [undefined, ['level', 'avatar']]) {
+        const many = await store.readObjects(
+          profile,
+          asked.map((id) => ({ user_id: id })),
+          fields ? { fields } : undefined,
+        );
+        const one = await Promise.all(asked.map((id) => read1(profile, { user_id: id }, fields)));
+        expect(many).toEqual(one);
+      }
+    });
+
     describe('delete key', () => {
       it('removes older values; a newer write survives and an older one does not come back', async () => {
         const keys = { user_id: freshId() };
