@@ -1,4 +1,4 @@
-import type { KeyValues, OnlineStore } from '../core/online/online-store.ts';
+import type { KeyValues, ObjectReadResult, OnlineStore } from '../core/online/online-store.ts';
 import { OnlineStoreInputError } from '../core/online/online-store.ts';
 import { StoreUnavailableError } from './api-error.ts';
 import type { FeatureCounters, ReaderMetrics } from './metrics.ts';
@@ -39,16 +39,35 @@ function newFlight(): Flight {
   return { promise, resolve, reject };
 }
 
+/** One caller's share of a coalesced Object read. */
+interface PendingPart {
+  keys: KeyValues[];
+  resolve(results: ObjectReadResult[]): void;
+  reject(e: unknown): void;
+}
+
+/** Object reads of one feature and projection that arrived in the same turn of the event loop. */
+interface ReadBatch {
+  feature: ServedFeature;
+  fields: readonly string[] | undefined;
+  parts: PendingPart[];
+  keyCount: number;
+}
+
 /**
  * The read path of the reader: the in-process cache, then (for features that use it) the
  * shared Redis cache, then the online store, with a timeout on every store call and a bound
  * on the keys in flight (StoreGate). Concurrent
  * misses of one key share one read (single-flight): the first miss starts a read of all
  * the keys it lacks, later ones wait for it. Store results are converted to JSON form
- * once, as they arrive, and cached in that form.
+ * once, as they arrive, and cached in that form. Object reads of one feature (and projection)
+ * that arrive in the same turn of the event loop go to the store as one call (for Cassandra:
+ * `IN` selects instead of one select per key), so many concurrent single-key lookups cost the
+ * store what one batch does.
  */
 export class FeatureReader {
   private readonly inflight = new Map<string, Flight>();
+  private readonly batches = new Map<string, ReadBatch>();
 
   constructor(
     private readonly store: OnlineStore,
@@ -275,10 +294,7 @@ export class FeatureReader {
         const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
         return r.map((x) => historyRow(feature, x));
       }
-      const { result, waitedMs } = await this.gate.run(keys.length, this.timeoutMs, () =>
-        this.store.readObjects(feature.def, keys, fields === undefined ? undefined : options),
-      );
-      const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
+      const r = await this.readObjectsCoalesced(feature, keys, fields);
       return r.map((x) => objectRow(feature, x));
     } catch (e) {
       if (e instanceof OnlineStoreInputError) throw e;
@@ -289,6 +305,60 @@ export class FeatureReader {
       counters.storeErrors++;
       throw new StoreUnavailableError(feature.name, 'error', e);
     }
+  }
+
+  /** Joins the Object read of this turn for the feature and projection (one store call for all). */
+  private readObjectsCoalesced(
+    feature: ServedFeature,
+    keys: KeyValues[],
+    fields: readonly string[] | undefined,
+  ): Promise<ObjectReadResult[]> {
+    const id = fields === undefined ? feature.name : `${feature.name}\u0000${fields.join('\u0000')}`;
+    let batch = this.batches.get(id);
+    if (batch === undefined || batch.keyCount + keys.length > this.gate.maxKeys) {
+      const created: ReadBatch = { feature, fields, parts: [], keyCount: 0 };
+      batch = created;
+      this.batches.set(id, created);
+      setImmediate(() => this.flushBatch(id, created));
+    }
+    batch.keyCount += keys.length;
+    const parts = batch.parts;
+    return new Promise((resolve, reject) => parts.push({ keys, resolve, reject }));
+  }
+
+  private flushBatch(id: string, batch: ReadBatch): void {
+    if (this.batches.get(id) === batch) this.batches.delete(id);
+    const { parts } = batch;
+    const keys = parts.length === 1 ? parts[0]!.keys : parts.flatMap((p) => p.keys);
+    this.readObjectsNow(batch.feature, keys, batch.fields).then(
+      (results) => {
+        let at = 0;
+        for (const p of parts) {
+          p.resolve(parts.length === 1 ? results : results.slice(at, at + p.keys.length));
+          at += p.keys.length;
+        }
+      },
+      (e: unknown) => {
+        // a key the store refuses must not fail the other callers: each asks alone again
+        if (e instanceof OnlineStoreInputError && parts.length > 1) {
+          for (const p of parts)
+            this.readObjectsNow(batch.feature, p.keys, batch.fields).then(p.resolve, p.reject);
+          return;
+        }
+        for (const p of parts) p.reject(e);
+      },
+    );
+  }
+
+  private async readObjectsNow(
+    feature: ServedFeature,
+    keys: KeyValues[],
+    fields: readonly string[] | undefined,
+  ): Promise<ObjectReadResult[]> {
+    const { result, waitedMs } = await this.gate.run(keys.length, this.timeoutMs, () =>
+      this.store.readObjects(feature.def, keys, fields === undefined ? undefined : { fields }),
+    );
+    return withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
   }
 
   /** Forgets cached rows of these keys here and in the shared cache (after a push changed them). */

@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { openEmbeddedOnlineStore } from '../../core/online/embedded-online-store.ts';
+import type { KeyValues, OnlineStore, ReadOptions } from '../../core/online/online-store.ts';
+import type { AppliedFeature } from '../../core/registry/applied-feature.ts';
+import { FeatureReader } from '../../reader/feature-reader.ts';
+import { ReaderMetrics } from '../../reader/metrics.ts';
+import { readReaderConfig } from '../../reader/reader-config.ts';
+import { serveFeature } from '../../reader/served-features.ts';
+import { StoreGate } from '../../reader/store-gate.ts';
+
+const { definitions } = loadDefinitionsFromText(
+  'c.yaml',
+  `
+coalesce::profile:
+  feature_type: Object
+  owner: t
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    level: { type: Long, default_value: -1 }
+    name: { type: Text, default_value: "" }
+`,
+);
+const def = definitions[0]!;
+const feature = serveFeature(
+  { name: def.name, revision: 1, fingerprint: 'f', definition: def } as unknown as AppliedFeature,
+  readReaderConfig({}).cache,
+);
+
+describe('reader: Object reads of one turn go to the store as one call', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ferry-coalesce-'));
+  let store: OnlineStore;
+  const calls: { keys: number; fields?: readonly string[] }[] = [];
+  let reader: FeatureReader;
+
+  beforeAll(async () => {
+    const embedded = await openEmbeddedOnlineStore({ path: dir });
+    await embedded.ensureFeature(def);
+    await embedded.writeObjects(
+      def,
+      Array.from({ length: 50 }, (_, i) => ({
+        keys: { user_id: i },
+        eventTimeMs: 1_000,
+        values: { level: i, name: `u${i}` },
+      })),
+    );
+    // the real store, counting the calls that reach it
+    store = new Proxy(embedded, {
+      get(target, prop, receiver) {
+        if (prop === 'readObjects')
+          return (d: typeof def, keys: readonly KeyValues[], options?: ReadOptions) => {
+            calls.push({ keys: keys.length, ...(options?.fields ? { fields: options.fields } : {}) });
+            return target.readObjects(d, keys, options);
+          };
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const metrics = new ReaderMetrics(() => ({
+      cacheEntries: 0,
+      cacheBytes: 0,
+      cacheEvictions: 0,
+      inflight: 0,
+      storeKeysInFlight: 0,
+    }));
+    reader = new FeatureReader(store, null, null, metrics, 1_000, new StoreGate(64));
+  });
+
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ref = (id: number | string) => ({ values: { user_id: id } as KeyValues, id: String(id) });
+
+  it('forty concurrent single-key lookups: one store call, each caller gets its own row', async () => {
+    calls.length = 0;
+    const got = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => reader.read(feature, [ref(i)], undefined, undefined)),
+    );
+    expect(calls).toEqual([{ keys: 40 }]);
+    got.forEach((r, i) => {
+      expect(r.rows).toHaveLength(1);
+      expect(r.rows[0]!.values).toEqual({ level: i, name: `u${i}` });
+    });
+  });
+
+  it('groups by projection and stays within the keys-in-flight bound', async () => {
+    calls.length = 0;
+    const reads = [
+      ...Array.from({ length: 50 }, (_, i) =>
+        reader.read(feature, [ref(i), ref(i + 1000)], undefined, undefined),
+      ),
+      reader.read(feature, [ref(3)], ['level'], undefined),
+      reader.read(feature, [ref(4)], ['level'], undefined),
+    ];
+    const got = await Promise.all(reads);
+    // 100 keys without projection in calls of at most 64 keys; the projected ones together
+    expect(calls).toEqual([{ keys: 64 }, { keys: 36 }, { keys: 2, fields: ['level'] }]);
+    expect(got[7]!.rows.map((r) => r.found)).toEqual([true, false]);
+    expect(got[50]!.rows[0]!.values).toEqual({ level: 3 });
+  });
+
+  it('a key the store refuses fails only its own caller', async () => {
+    calls.length = 0;
+    const results = await Promise.allSettled([
+      reader.read(feature, [ref(1)], undefined, undefined),
+      reader.read(feature, [ref('not-a-number')], undefined, undefined),
+      reader.read(feature, [ref(2)], undefined, undefined),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.message).toMatch(/user_id/);
+    expect(calls[0]).toEqual({ keys: 3 });
+  });
+});
