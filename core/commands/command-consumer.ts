@@ -151,6 +151,8 @@ export class CommandConsumer {
   private readonly caughtUp = new Map<string, boolean>();
   /** When a fetch from the broker last succeeded (empty or not). */
   private lastFetchAt = 0;
+  /** Since when fetches have succeeded without a gap (an outage or a stall starts it anew). */
+  private fetchingSince = 0;
   private assigned = new Set<string>();
   private commits = 0;
   private rebalances = 0;
@@ -247,8 +249,14 @@ export class CommandConsumer {
         }
       this.commits++;
     });
+    // fetches follow each other within maxWaitTime when the partitions are quiet; a longer gap
+    // is a broker that could not be reached (or a stalled consumer): what came before it is not
+    // evidence of quiet
+    const fetchGapMs = Math.max(2_000, 3 * (o.maxWaitTimeMs ?? 100));
     consumer.on(consumer.events.FETCH, () => {
-      this.lastFetchAt = Date.now();
+      const now = Date.now();
+      if (now - this.lastFetchAt > fetchGapMs) this.fetchingSince = now;
+      this.lastFetchAt = now;
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) fatal?.(e.payload.error);
@@ -293,9 +301,10 @@ export class CommandConsumer {
 
     // A partition's downsync clock is its stream time (the newest event time applied from it), so
     // a backlog or a replay of old commands closes intervals by event time. Once the partition is
-    // caught up and quiet for `idleMs` (with fetches from the broker succeeding all along, so an
-    // outage or a rebalance is not taken for quiet), the wall clock closes what is left: the
-    // last state before a quiet period.
+    // caught up and quiet for `idleMs`, with fetches from the broker succeeding without a gap for
+    // at least `idleMs` up to now (so an outage, or the first fetch after one, is not taken for
+    // quiet: producers may still be sending what the outage held back), the wall clock closes
+    // what is left: the last state before a quiet period.
     const idleMs = o.downsyncIdleMs ?? 2_000;
     const clock = (h: OffsetHold): number => {
       const now = Date.now();
@@ -306,7 +315,8 @@ export class CommandConsumer {
         this.caughtUp.get(h.tp) === true &&
         !this.busy.get(h.tp) &&
         now - quietSince >= idleMs &&
-        this.lastFetchAt - quietSince >= idleMs;
+        now - this.fetchingSince >= idleMs &&
+        now - this.lastFetchAt <= fetchGapMs;
       return idle ? now : streamTime;
     };
     let lastCommitAt = 0;
