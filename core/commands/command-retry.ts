@@ -22,15 +22,15 @@ export async function retrying<T>(
       const wait = Math.min(max, initial * 2 ** Math.min(attempt - 1, 20));
       options.onRetry?.(e, attempt, wait);
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        options.signal?.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
+        const onAbort = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          options.signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, wait);
+        options.signal?.addEventListener('abort', onAbort, { once: true });
       });
     }
   }

@@ -165,8 +165,12 @@ export class DownsyncWriter<H> {
   waitForRoom(signal?: AbortSignal): Promise<void> {
     if (this.buffered < this.options.maxBufferedRows || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      this.roomWaiters.push(resolve);
-      signal?.addEventListener('abort', () => resolve(), { once: true });
+      const onAbort = () => resolve();
+      this.roomWaiters.push(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
