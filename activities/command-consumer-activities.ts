@@ -1,4 +1,4 @@
-import { CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { CommandConsumer, type CommandConsumerStats } from '../core/commands/command-consumer.ts';
 import { deadLetterTopicOf, kafkaBrokersOf } from '../core/commands/command-kafka.ts';
 import type { FeatureResolver } from '../core/commands/command-processor.ts';
@@ -123,9 +123,15 @@ export function createCommandConsumerActivities(deps: CommandConsumerActivityDep
         const stats = await consumer.run(stop.signal, { onProgress: beat });
         if (stoppedBy === 'cancel' && ctx.cancellationSignal.aborted) {
           const reason = ctx.cancellationSignal.reason;
-          throw reason instanceof CancelledFailure
-            ? reason
-            : new CancelledFailure(String(reason ?? 'cancelled'));
+          const message = reason instanceof Error ? reason.message : String(reason ?? 'cancelled');
+          // a worker that shuts down: the consumer stopped cleanly; start it again elsewhere now
+          // (a retryable failure) instead of waiting for the heartbeat timeout
+          if (message === 'WORKER_SHUTDOWN')
+            throw ApplicationFailure.retryable(
+              'the worker shut down; the consumer stopped cleanly',
+              'WorkerShutdown',
+            );
+          throw reason instanceof CancelledFailure ? reason : new CancelledFailure(message);
         }
         return { stoppedBy, stats };
       } finally {
