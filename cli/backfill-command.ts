@@ -4,15 +4,7 @@ import type { SyncProgress } from '../workflows/types.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
-import {
-  connectClient,
-  formatWatermark,
-  parseTime,
-  resolveFeature,
-  startOrJoin,
-  summary,
-  waitWithProgress,
-} from './upsync-command.ts';
+import { formatWatermark, parseTime, resolveFeature, runWorkflowFromCli, summary } from './workflow-cli.ts';
 
 const usage = `Usage: ferry backfill <feature> --from <time> --to <time> [--wait] [--json]
 
@@ -49,34 +41,17 @@ export const backfillCommand: Command = {
       const settings = readSettings();
       const feature = await resolveFeature(settings, positionals[0]!);
       const workflowId = backfillWorkflowId(feature, fromMs, toMs);
-      const { client, close } = await connectClient(settings);
-      try {
-        const { handle, joined, runId } = await startOrJoin(client, 'backfillWorkflow', {
-          workflowId,
-          taskQueue: settings.temporalTaskQueue,
-          args: [{ feature, fromMs, toMs }],
-        });
-        const what = `${joined ? 'joined the backfill already running' : 'started'} ${workflowId} (run ${runId}): watermarks ${formatWatermark(fromMs)} to ${formatWatermark(toMs)}`;
-        if (!values.wait) {
-          if (values.json) console.log(JSON.stringify({ workflowId, runId, joined }, null, 2));
-          else console.log(what);
-          return 0;
-        }
-        if (!values.json) console.error(what);
-        try {
-          const done = await waitWithProgress<SyncProgress>(handle, workflowId);
-          if (values.json) console.log(JSON.stringify({ workflowId, runId, joined, result: done }, null, 2));
-          else console.log(summary(done));
-          return 0;
-        } catch (e) {
-          const message = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
-          if (values.json)
-            console.log(JSON.stringify({ workflowId, runId, joined, error: message }, null, 2));
-          else console.error(`ferry backfill: ${message}`);
-          return 1;
-        }
-      } finally {
-        await close();
-      }
+      return runWorkflowFromCli<SyncProgress>({
+        command: 'backfill',
+        settings,
+        workflowType: 'backfillWorkflow',
+        workflowId,
+        args: [{ feature, fromMs, toMs }],
+        wait: values.wait === true,
+        json: values.json === true,
+        describe: (joined, runId) =>
+          `${joined ? 'joined the backfill already running' : 'started'} ${workflowId} (run ${runId}): watermarks ${formatWatermark(fromMs)} to ${formatWatermark(toMs)}`,
+        summarize: summary,
+      });
     }),
 };

@@ -4,7 +4,7 @@ import type { ReplayProgress } from '../workflows/types.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
-import { connectClient, parseTime, resolveFeature, startOrJoin, waitWithProgress } from './upsync-command.ts';
+import { parseTime, resolveFeature, runWorkflowFromCli } from './workflow-cli.ts';
 
 const usage = `Usage: ferry replay <feature> [--from <time>] [--to <time>] [--wait] [--json]
 
@@ -44,41 +44,22 @@ export const replayCommand: Command = {
       const settings = readSettings();
       const feature = await resolveFeature(settings, positionals[0]!);
       const workflowId = replayWorkflowId(feature);
-      const { client, close } = await connectClient(settings);
-      try {
-        const { handle, joined, runId } = await startOrJoin(client, 'replayDeadLettersWorkflow', {
-          workflowId,
-          taskQueue: settings.temporalTaskQueue,
-          args: [
-            { feature, ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) },
-          ],
-        });
-        const what = `${joined ? 'joined the replay already running' : 'started'} ${workflowId} (run ${runId})`;
-        if (!values.wait) {
-          if (values.json) console.log(JSON.stringify({ workflowId, runId, joined }, null, 2));
-          else console.log(what);
-          return 0;
-        }
-        if (!values.json) console.error(what);
-        try {
-          const done = await waitWithProgress<ReplayProgress>(handle, workflowId);
-          if (values.json) console.log(JSON.stringify({ workflowId, runId, joined, result: done }, null, 2));
-          else
-            console.log(
-              `replay of ${feature}: ${done.read} dead letters read, ${done.applied} applied and removed, ` +
-                `${done.stillFailing} still failing (kept with their reason)` +
-                (done.skipped ? `, ${done.skipped} of other origins left alone` : ''),
-            );
-          return 0;
-        } catch (e) {
-          const message = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
-          if (values.json)
-            console.log(JSON.stringify({ workflowId, runId, joined, error: message }, null, 2));
-          else console.error(`ferry replay: ${message}`);
-          return 1;
-        }
-      } finally {
-        await close();
-      }
+      return runWorkflowFromCli<ReplayProgress>({
+        command: 'replay',
+        settings,
+        workflowType: 'replayDeadLettersWorkflow',
+        workflowId,
+        args: [
+          { feature, ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) },
+        ],
+        wait: values.wait === true,
+        json: values.json === true,
+        describe: (joined, runId) =>
+          `${joined ? 'joined the replay already running' : 'started'} ${workflowId} (run ${runId})`,
+        summarize: (done) =>
+          `replay of ${feature}: ${done.read} dead letters read, ${done.applied} applied and removed, ` +
+          `${done.stillFailing} still failing (kept with their reason)` +
+          (done.skipped ? `, ${done.skipped} of other origins left alone` : ''),
+      });
     }),
 };

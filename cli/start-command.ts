@@ -715,7 +715,7 @@ async function runPipeline(
   workflowId: string,
   say: (l: string) => void,
 ): Promise<{ progress?: PipelineProgress; error?: string }> {
-  const { startOrJoin } = await import('./upsync-command.ts');
+  const { startOrJoin } = await import('./workflow-cli.ts');
   const { handle } = await startOrJoin(client, 'transformAndUpsyncWorkflow', {
     workflowId,
     taskQueue: settings.temporalTaskQueue,
