@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import {
   bundleWorkflowCode,
@@ -10,8 +12,8 @@ import {
   type Worker,
 } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrJoin } from '../../cli/upsync-command.ts';
 import { createFerryWorker, workflowsPath } from '../../cli/worker-command.ts';
+import { startOrJoin } from '../../cli/workflow-cli.ts';
 import { featureTableName } from '../../core/offline/column-types.ts';
 import type { ColumnSpec } from '../../core/offline/offline-store.ts';
 import {
@@ -74,6 +76,7 @@ const defs = definitionsOf(
     feature('from-broken', '{ transform: e2e/broken.sql }'),
     feature('from-table', '{ table: e2e_table_src }'),
     feature('bf', '{ table: e2e_bf }'),
+    feature('cli', '{ table: e2e_cli }'),
     `${feature('ret', '{ table: e2e_ret }')}  retention:\n    online: 1h\n    offline: 1d\n`,
   ].join(''),
 );
@@ -125,6 +128,31 @@ async function eventually<T>(
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `ferry <args>` as a user runs it, against this file's worker (its task queue) and stores. */
+async function ferry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [path.resolve('bin/ferry.js'), ...args],
+      {
+        env: {
+          ...process.env,
+          FERRY_DATA_DIR: env.dir,
+          FERRY_ONLINE_STORE: 'embedded',
+          FERRY_TEMPORAL_ADDRESS: address,
+          FERRY_TEMPORAL_NAMESPACE: 'default',
+          FERRY_TEMPORAL_TASK_QUEUE: taskQueue,
+        },
+        timeout: 120_000,
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
   }
 }
 
@@ -406,5 +434,74 @@ describe('workflows on Temporal with the embedded stores', () => {
     expect((await env.offline.readDeadLetters(d.name)).map((l) => l.reason)).toEqual([
       'values.level: expected Long, got "x"',
     ]);
+  });
+
+  it('ferry upsync, backfill and replay start the workflows from the shell and report the end as JSON', async () => {
+    await env.offline.ensureTable('e2e_cli', columns);
+    await env.offline.appendRows('e2e_cli', rows(1, 40));
+    const name = `${ns}::cli`;
+    // the short name resolves when one namespace has it
+    const up = await ferry('upsync', 'cli', '--wait', '--json');
+    expect(up.code, up.stderr).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({
+      workflowId: upsyncWorkflowId(name),
+      joined: false,
+      result: { state: 'done', rowsRead: 40, rowsWritten: 40, watermark: T0 + 40 },
+    });
+    expect(await levels('cli', [1, 40])).toEqual([10, 400]);
+
+    // a backfill of a range rewrites those rows (here with new levels) and leaves the watermark
+    await env.offline.appendRows(
+      'e2e_cli',
+      rows(41, 60).map((r) => ({ ...r, level: 7 })),
+    );
+    const bf = await ferry(
+      'backfill',
+      name,
+      '--from',
+      String(T0 + 41),
+      '--to',
+      String(T0 + 51),
+      '--wait',
+      '--json',
+    );
+    expect(bf.code, bf.stderr).toBe(0);
+    expect(JSON.parse(bf.stdout).result).toMatchObject({
+      workflow: 'backfill',
+      state: 'done',
+      rowsWritten: 10,
+    });
+    expect(await levels('cli', [41, 50, 51])).toEqual([7, 7, undefined]);
+    expect(JSON.parse((await env.online.getMeta(upsyncStateKey(name)))!).watermark).toBe(T0 + 40);
+
+    await env.offline.writeDeadLetters([
+      {
+        feature: name,
+        origin: 'upsync',
+        reason: 'old reason',
+        payload: JSON.stringify({ user_id: 900, level: 9, _last_updated_at_ms: T0 }),
+        occurredAtMs: Date.now() - 1000,
+      },
+    ]);
+    const replay = await ferry('replay', name, '--wait', '--json');
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(JSON.parse(replay.stdout).result).toMatchObject({
+      state: 'done',
+      read: 1,
+      applied: 1,
+      stillFailing: 0,
+    });
+    expect(await levels('cli', [900])).toEqual([9]);
+
+    // without --wait: the ids, at once; bad usage: exit 2 naming the problem
+    const started = await ferry('upsync', name, '--json');
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(started.stdout)).toMatchObject({ workflowId: upsyncWorkflowId(name) });
+    const bad = await ferry('backfill', name, '--from', 'yesterday', '--to', '2024-01-01');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--from must be a date/);
+    const unknown = await ferry('upsync', 'no-such-feature');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/no-such-feature/);
   });
 });
