@@ -17,9 +17,11 @@ const args = JSON.parse(process.argv[2] ?? '{}') as {
   rate: number;
   count: number;
   keys: number;
+  /** match-feature (downsync on, the default) or user-profile (no downsync). */
+  feature?: 'azar-match::match-feature' | 'azar::user-profile';
 };
 const { definitions } = await loadDefinitions(['features']);
-const def = definitions.find((d) => d.name === 'azar-match::match-feature')!;
+const def = definitions.find((d) => d.name === (args.feature ?? 'azar-match::match-feature'))!;
 const producer = await CommandProducer.connect({
   brokers: args.brokers ?? ['127.0.0.1:9092'],
   topic: args.topic,
@@ -32,10 +34,13 @@ const message = (now: number) =>
     feature: def.name,
     method: 'UPDATE',
     keys: { user_id: Math.floor(Math.random() * args.keys) },
-    values: {
-      recent_10min_match_count: seq++ % 50,
-      recent_10min_avg_chat_duration: Math.round(Math.random() * 6000) / 10,
-    },
+    values:
+      def.name === 'azar::user-profile'
+        ? { level: seq++ % 50, avg_chat_sec: Math.round(Math.random() * 6000) / 10 }
+        : {
+            recent_10min_match_count: seq++ % 50,
+            recent_10min_avg_chat_duration: Math.round(Math.random() * 6000) / 10,
+          },
     eventTimeMs: now,
   });
 

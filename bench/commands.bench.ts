@@ -1,10 +1,12 @@
 /**
  * Commands benchmark (issue 7): Kafka → command consumer → Cassandra (online), with the downsync
- * of the seed's match-feature (half the keys, 1-minute interval) to the BigQuery emulator,
- * next to a raw kafkajs consume loop (eachBatch + JSON.parse, no store) as the baseline.
+ * of the seed's match-feature (half the keys, 1-minute interval) to the BigQuery emulator
+ * (`ferry`), the same without downsync (`ferry-no-downsync`: user-profile, updates of two
+ * fields), next to a raw kafkajs consume loop (eachBatch + JSON.parse, no store) as the baseline.
  *
  *   npx tsx bench/commands.bench.ts [--seconds=75] [--rate=5000] [--drain=100000] [--keys=100000]
- *                                   [--sustained-seconds=40] [--only=raw,ferry] [--warmup=3]
+ *                                   [--sustained-seconds=40] [--only=raw,ferry,ferry-no-downsync]
+ *                                   [--warmup=3]
  *                                   [--max-rate=15000]
  *
  * The steady run lasts over a minute so that it crosses at least one boundary of match-feature's
@@ -43,7 +45,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '5000' },
     drain: { type: 'string', default: '100000' },
     keys: { type: 'string', default: '100000' },
-    only: { type: 'string', default: 'raw,ferry' },
+    only: { type: 'string', default: 'raw,ferry,ferry-no-downsync' },
     warmup: { type: 'string', default: '3' },
     'max-rate': { type: 'string', default: '15000' },
   },
@@ -73,9 +75,12 @@ const settings = readSettings({
 
 const { definitions } = await loadDefinitions(['features']);
 const def = definitions.find((d) => d.name === 'azar-match::match-feature')!;
+/** The same path without downsync: the seed's user-profile (no downsync block). */
+const plainDef = definitions.find((d) => d.name === 'azar::user-profile')!;
 const online = await openOnlineStore(settings);
 const offline = await openOfflineStore(settings);
 await online.ensureFeature(def);
+await online.ensureFeature({ ...plainDef, retention: {} });
 const admin = createKafka(brokers, 'ferry-bench-admin').admin();
 await admin.connect();
 const topics: string[] = [];
@@ -95,14 +100,19 @@ async function freshTopic(name: string): Promise<string> {
 }
 
 /** Runs the producer process to the end. */
-function produce(topic: string, r: number, count: number): Promise<{ sent: number; ms: number }> {
+function produce(
+  topic: string,
+  r: number,
+  count: number,
+  feature = def.name,
+): Promise<{ sent: number; ms: number }> {
   const child = spawn(
     process.execPath,
     [
       '--import',
       'tsx',
       fileURLToPath(new URL('./commands-producer.ts', import.meta.url)),
-      JSON.stringify({ brokers, topic, rate: r, count, keys }),
+      JSON.stringify({ brokers, topic, rate: r, count, keys, feature }),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -151,7 +161,7 @@ type RecordFn = (eventTimeMs: number, atMs: number) => void;
 async function startFerry(topic: string, record: RecordFn): Promise<Consumer> {
   const stop = new AbortController();
   const consumer = new CommandConsumer(
-    { online, offline, resolver: staticResolver([def]) },
+    { online, offline, resolver: staticResolver([def, { ...plainDef, retention: {} }]) },
     { brokers, topic, groupId: `ferry-bench-${topic}`, sessionTimeoutMs: 10_000, log: (_l, m) => log(m) },
   );
   let joined!: () => void;
@@ -202,9 +212,10 @@ async function startRaw(topic: string, record: RecordFn): Promise<Consumer> {
   return { stop: () => consumer.disconnect() };
 }
 
-type Kind = 'raw' | 'ferry';
+type Kind = 'raw' | 'ferry' | 'ferry-no-downsync';
 const start = (kind: Kind, topic: string, record: RecordFn) =>
-  kind === 'ferry' ? startFerry(topic, record) : startRaw(topic, record);
+  kind === 'raw' ? startRaw(topic, record) : startFerry(topic, record);
+const featureOf = (kind: Kind) => (kind === 'ferry-no-downsync' ? plainDef.name : def.name);
 
 /** Collects freshness; with `warmupMs`, the commands produced in the first moments of a run are counted but not measured. */
 function recorder(total: number, warmupMs = 0) {
@@ -251,9 +262,9 @@ async function steady(kind: Kind, r: number, runSeconds = seconds): Promise<Run>
   const total = Math.round(r * runSeconds);
   const rec = recorder(total, warmupMs);
   const consumer = await start(kind, topic, rec.record);
-  const produced = await produce(topic, r, total);
+  const produced = await produce(topic, r, total, featureOf(kind));
   await within(rec.done, 120_000, `${kind} steady ${r}/s`).catch((e: Error) => log(e.message));
-  await consumer.stop();
+  await within(consumer.stop(), 120_000, `${kind} consumer stop`).catch((e: Error) => log(e.message));
   const out = rec.result();
   log(
     `${kind} steady ${r}/s: produced at ${Math.round((produced.sent / produced.ms) * 1000)}/s; ${JSON.stringify(out)}`,
@@ -264,12 +275,12 @@ async function steady(kind: Kind, r: number, runSeconds = seconds): Promise<Run>
 /** Backlog first, then the consumer: its drain rate is its maximum. */
 async function drain(kind: Kind): Promise<Run> {
   const topic = await freshTopic(`${kind}-drain`);
-  const produced = await produce(topic, 0, drainCount);
+  const produced = await produce(topic, 0, drainCount, featureOf(kind));
   log(`${kind} drain: ${produced.sent} produced in ${produced.ms} ms`);
   const rec = recorder(drainCount);
   const consumer = await start(kind, topic, rec.record);
   await within(rec.done, 600_000, `${kind} drain`).catch((e: Error) => log(e.message));
-  await consumer.stop();
+  await within(consumer.stop(), 120_000, `${kind} consumer stop`).catch((e: Error) => log(e.message));
   const out = rec.result();
   log(`${kind} drain: ${JSON.stringify(out)}`);
   return out;
@@ -277,7 +288,7 @@ async function drain(kind: Kind): Promise<Run> {
 
 const results: { [k: string]: Run } = {};
 try {
-  for (const kind of ['raw', 'ferry'] as Kind[]) {
+  for (const kind of ['raw', 'ferry', 'ferry-no-downsync'] as Kind[]) {
     if (!only.has(kind)) continue;
     results[`${kind} steady`] = { ...(await steady(kind, rate)), rate };
     const max = await drain(kind);
@@ -293,18 +304,26 @@ try {
     }
   }
 } finally {
-  await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.disconnect();
-  await online.close();
-  await (offline as BigQueryOfflineStore).dropDataset?.().catch(() => {});
-  await offline.close();
+  // each step bounded: a server that hangs must not keep the benchmark from reporting
+  const step = (what: string, p: Promise<unknown>) =>
+    within(p, 60_000, `cleanup: ${what}`).catch((e: Error) => log(e.message));
+  await step('topics', admin.deleteTopics({ topics }));
+  await step('admin', admin.disconnect());
+  await step('online store', online.close());
+  await step('dataset', (offline as BigQueryOfflineStore).dropDataset?.() ?? Promise.resolve());
+  await step('offline store', offline.close());
   const c = new CassandraClient({
     contactPoints: [settings.cassandraContactPoints],
     localDataCenter: settings.cassandraLocalDc,
   });
-  await c.connect();
-  await c.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandraKeyspace}`).catch(() => {});
-  await c.shutdown();
+  await step(
+    'keyspace',
+    (async () => {
+      await c.connect();
+      await c.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandraKeyspace}`);
+      await c.shutdown();
+    })(),
+  );
 }
 
 const ms = (x: number) => (x < 10 ? x.toFixed(1) : Math.round(x).toString());
@@ -325,3 +344,6 @@ console.log(
     .map((x) => x.toFixed(1))
     .join(' ')}`,
 );
+
+// a client that did not close must not keep the process alive
+process.exit(0);
