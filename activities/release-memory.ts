@@ -1,5 +1,6 @@
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { readSettings } from '../core/config/settings.ts';
 
 let gc: (() => void) | undefined | null;
 
@@ -25,4 +26,26 @@ export function releaseNativeMemory(): void {
     }
   }
   gc?.();
+}
+
+/**
+ * Soft heap limit of bulk copies (upsync, backfill): above it, a page boundary runs a full
+ * collection. V8 sizes its heap for throughput (on a large machine it lets the garbage of
+ * promoted pages pile up to hundreds of MB before collecting), while a worker copying a million
+ * rows needs about 40 MB of live heap. FERRY_WORKER_HEAP_SOFT_LIMIT_MB (0 turns it off).
+ */
+const softLimitBytes = (() => {
+  const raw = readSettings().workerHeapSoftLimitMb.trim();
+  const mb = Number(raw);
+  if (raw === '' || !Number.isFinite(mb) || mb < 0)
+    throw new Error(`FERRY_WORKER_HEAP_SOFT_LIMIT_MB must be a number of MB (0: off), not "${raw}"`);
+  return mb * 2 ** 20;
+})();
+
+/** Runs a full collection when the V8 heap has grown past the soft limit (cheap check otherwise). */
+export function collectIfHeapAboveSoftLimit(): boolean {
+  if (softLimitBytes === 0) return false;
+  if (getHeapStatistics().total_heap_size <= softLimitBytes) return false;
+  releaseNativeMemory();
+  return true;
 }

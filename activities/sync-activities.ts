@@ -23,7 +23,7 @@ import type {
 import { deadLetterId, rowPayload } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { releaseNativeMemory } from './release-memory.ts';
+import { collectIfHeapAboveSoftLimit, releaseNativeMemory } from './release-memory.ts';
 import { eventTimeColumnOf, rowConverter } from './row-to-write.ts';
 import { type ChunkMark, type Lane, maxOf, readState, type StateRecord, writeState } from './sync-state.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -393,6 +393,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         pending = stored;
         await before;
         rowsSeen += rows.length;
+        collectIfHeapAboveSoftLimit();
         if (reachedEnd) break;
         if (rowsSeen >= plan.chunkRows || Date.now() - started >= plan.chunkSeconds * 1000) {
           // the chunk's budget is spent; when the source ends right here the sync is done

@@ -22,6 +22,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { getHeapStatistics } from 'node:v8';
 import { createActivities } from '../activities/index.ts';
 import { readSettings } from '../core/config/settings.ts';
 import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
@@ -103,6 +104,8 @@ interface Result {
   /** Peak of its anonymous part (heap, native allocations) and of its file-backed part (mmap: LMDB, DuckDB). */
   peakAnonMb: number;
   peakFileMb: number;
+  /** Peak of the V8 heap (part of the anonymous memory). */
+  peakHeapMb: number;
   deadLettered?: number;
 }
 
@@ -110,8 +113,9 @@ interface Result {
 let chunkRows: number | undefined;
 let pageSize: number | undefined;
 
-const peaks = { anon: 0, file: 0 };
+const peaks = { anon: 0, file: 0, heap: 0 };
 function sampleMemory(): void {
+  peaks.heap = Math.max(peaks.heap, getHeapStatistics().total_heap_size / 2 ** 20);
   const status = readFileSync('/proc/self/status', 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
   peaks.anon = Math.max(peaks.anon, kb('RssAnon') / 1024);
@@ -204,6 +208,7 @@ async function runCase(
         peakRssMb: 0,
         peakAnonMb: 0,
         peakFileMb: 0,
+        peakHeapMb: 0,
         deadLettered: r.progress.rowsDeadLettered,
       };
     } finally {
@@ -234,6 +239,7 @@ async function rawWriteLoop(
     peakRssMb: 0,
     peakAnonMb: 0,
     peakFileMb: 0,
+    peakHeapMb: 0,
   };
 }
 
@@ -307,6 +313,7 @@ async function main(): Promise<void> {
     r.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     r.peakAnonMb = Math.round(peaks.anon);
     r.peakFileMb = Math.round(peaks.file);
+    r.peakHeapMb = Math.round(peaks.heap);
     console.log(`RESULT ${JSON.stringify(r)}`);
     process.exit(0);
   }
@@ -338,7 +345,7 @@ async function main(): Promise<void> {
         results.push(r);
         console.error(
           `${c}: ${fmt.format(r.rowsPerSecond)} rows/s, ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMb} MB ` +
-            `(anonymous ${r.peakAnonMb} MB, file-backed ${r.peakFileMb} MB)`,
+            `(anonymous ${r.peakAnonMb} MB of which V8 heap ${r.peakHeapMb} MB, file-backed ${r.peakFileMb} MB)`,
         );
       }
   } finally {
@@ -376,6 +383,7 @@ async function main(): Promise<void> {
       peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
       peakAnonMb: Math.max(...runs.map((r) => r.peakAnonMb)),
       peakFileMb: Math.max(...runs.map((r) => r.peakFileMb)),
+      peakHeapMb: Math.max(...runs.map((r) => r.peakHeapMb)),
     };
   });
   const table = summary.map((r) => {
@@ -387,16 +395,16 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    '| case | runs | rows | seconds | rows/s (median) | all runs (rows/s) | vs raw write loop | peak RSS (MB) | anonymous (MB) | file-backed (MB) |',
+    '| case | runs | rows | seconds | rows/s (median) | all runs (rows/s) | vs raw write loop | peak RSS (MB) | anonymous (MB) | V8 heap (MB) | file-backed (MB) |',
   );
-  console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|');
   for (const r of table) {
     console.log(
       `| ${r.case} | ${r.runs} | ${fmt.format(r.rows)} | ${r.seconds.toFixed(1)} | ${fmt.format(r.rowsPerSecond)} | ${r.allRowsPerSecond
         .map((x) => fmt.format(x))
         .join(
           ', ',
-        )} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakFileMb} |`,
+        )} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakHeapMb} | ${r.peakFileMb} |`,
     );
   }
 }

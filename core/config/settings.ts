@@ -93,6 +93,12 @@ export const settingSpecs = {
     default: 'ferry',
     description: 'Task queue of Ferry workers',
   },
+  workerHeapSoftLimitMb: {
+    env: 'FERRY_WORKER_HEAP_SOFT_LIMIT_MB',
+    default: '96',
+    description:
+      'V8 heap size above which bulk copies (upsync, backfill) collect garbage at a page boundary (0: off)',
+  },
   kafkaBrokers: {
     env: 'FERRY_KAFKA_BROKERS',
     default: '',
