@@ -3,7 +3,8 @@
  * baselines in the same run: the same handler (same ReaderApi, cache and store) on Node's
  * `http` module, and a bare uWebSockets.js app answering a fixed body of the same size.
  *
- *   npx tsx bench/reader.bench.ts [--seconds=10] [--connections=50] [--light-connections=4]
+ *   npx tsx bench/reader.bench.ts [--seconds=10] [--connections=50] [--moderate-connections=16]
+ *                                 [--light-connections=4]
  *                                 [--only=cached-1,cassandra-1,cached-100,cassandra-100]
  *
  * Load comes from Debian's `wrk` in a separate process (-t1, bench/reader-wrk.lua), on
@@ -37,9 +38,11 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'cached-1,cassandra-1,cached-100,cassandra-100' },
     keys: { type: 'string', default: '20000' },
     'light-connections': { type: 'string', default: '4' },
+    'moderate-connections': { type: 'string', default: '16' },
   },
 });
 const lightConnections = Number(args['light-connections']);
+const moderateConnections = Number(args['moderate-connections']);
 const seconds = Number(args.seconds);
 const connections = Number(args.connections);
 const only = new Set(args.only!.split(','));
@@ -350,11 +353,15 @@ console.error(
 );
 const store = await prepare();
 try {
-  if (only.has('cached-1')) await scenario('single key, cached', 1, true, store);
-  if (only.has('cached-100')) await scenario('100-key batch, cached', 100, true, store);
-  if (only.has('cassandra-1') && hasCassandra) {
-    await settled(store);
-    await scenario('single key, Cassandra', 1, false, store);
+  // each at a moderate load (closed loop: latency with little queueing) and at the full one
+  // (throughput; latency then is mostly the wait of 50 connections for two cores)
+  for (const conns of [moderateConnections, connections]) {
+    if (only.has('cached-1')) await scenario('single key, cached', 1, true, store, conns);
+    if (only.has('cached-100')) await scenario('100-key batch, cached', 100, true, store, conns);
+    if (only.has('cassandra-1') && hasCassandra) {
+      await settled(store);
+      await scenario('single key, Cassandra', 1, false, store, conns);
+    }
   }
   if (only.has('cassandra-100') && hasCassandra) {
     // first at a light load (latency without queueing behind other batches), then at c50,
