@@ -1,5 +1,6 @@
 import type { Consumer, EachBatchPayload, IHeaders, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
+import { DownsyncJournal } from '../downsync/downsync-journal.ts';
 import { DownsyncPipeline, type DownsyncPipelineOptions } from '../downsync/downsync-pipeline.ts';
 import type { SamplerStats } from '../downsync/downsync-sampler.ts';
 import type { DownsyncWriterStats } from '../downsync/downsync-writer.ts';
@@ -201,6 +202,7 @@ export class CommandConsumer {
       o.downsync,
       (m) => this.log(m),
       hardStop.signal,
+      new DownsyncJournal(this.deps.online),
     );
     const processor = new CommandProcessor({
       online: this.deps.online,

@@ -3,6 +3,7 @@ import { eventTimeField, type FeatureDefinition } from '../definitions/feature-d
 import { featureTableName } from '../offline/column-types.ts';
 import type { OfflineStore } from '../offline/offline-store.ts';
 import type { OnlineStore } from '../online/online-store.ts';
+import type { DownsyncJournal } from './downsync-journal.ts';
 import {
   type DownsyncCandidate,
   type DownsyncPolicy,
@@ -80,6 +81,8 @@ export class DownsyncPipeline<H> {
   private readonly readBackConcurrency: number;
   private readonly queue: ReadChunk<H>[] = [];
   private readonly barriers = new Map<string, Barrier>();
+  /** Tables whose journal this pipeline has read. */
+  private readonly recovered = new Set<string>();
   /** Closed rows dropped because the key's online value had moved to a later interval. */
   movedOn = 0;
   private reading = 0;
@@ -93,11 +96,48 @@ export class DownsyncPipeline<H> {
     options: DownsyncPipelineOptions = {},
     private readonly log: (message: string) => void = () => {},
     private readonly signal?: AbortSignal,
+    /**
+     * Where rows of keys that move on are made durable when the warehouse is slower (see
+     * closeBeforeAdvance); without one, those keys wait for the warehouse write.
+     */
+    private readonly journal?: DownsyncJournal,
   ) {
     this.latenessMs = options.latenessMs ?? 2_000;
     this.readBackChunk = options.readBackChunk ?? 500;
     this.readBackConcurrency = options.readBackConcurrency ?? 4;
     this.writer = new DownsyncWriter(offline, release, options, log);
+    if (journal) {
+      this.writer.onJournaledDone = (table, row) => {
+        journal
+          .remove(table, [row])
+          .catch((e: Error) =>
+            this.log(
+              `downsync journal: could not remove a written row of ${table} (kept, checked on restart): ${e.message}`,
+            ),
+          );
+      };
+    }
+  }
+
+  /** Writes what a stopped consumer left in the feature's journal (once per feature and process). */
+  private recover(f: FeatureSampler<H>): void {
+    const journal = this.journal;
+    if (!journal || this.recovered.has(f.table)) return;
+    this.recovered.add(f.table);
+    const { def, table } = f;
+    retrying(`downsync journal of ${table}`, () => journal.load(table), {
+      signal: this.signal,
+      onRetry: (e, n, wait) => {
+        if (n === 1 || n % 10 === 0)
+          this.log(`downsync journal of ${table} unreadable (attempt ${n}, retry in ${wait} ms): ${e}`);
+      },
+    })
+      .then((rows) => {
+        if (rows.length === 0) return;
+        this.log(`downsync journal of ${table}: writing ${rows.length} row(s) a stopped consumer left`);
+        this.writer.addRecovered(def, table, rows, Date.now());
+      })
+      .catch((e: Error) => this.log(`downsync journal of ${table}: ${e.message}`));
   }
 
   enabled(def: FeatureDefinition): boolean {
@@ -132,6 +172,7 @@ export class DownsyncPipeline<H> {
     }
     f.def = def;
     f.table = table;
+    this.recover(f);
     return f;
   }
 
@@ -262,11 +303,12 @@ export class DownsyncPipeline<H> {
 
   /**
    * Before commands that move these keys into a later interval are applied online: closes the
-   * keys' pending rows, reads them back and writes them. Once the online value has moved on, a
-   * pending row could not be rebuilt after a crash, so it is made durable first. A slow offline
-   * store holds the caller back; a failing one holds it at most `timeoutMs`, then the rows stay
-   * buffered (retried) and the caller goes on, so an offline outage does not stop the online path
-   * (a crash during the outage may then lose the interval rows of keys that moved on).
+   * keys' pending rows and reads them back. Once the online value has moved on, a pending row
+   * could not be rebuilt after a crash, so it is made durable first: with a journal, in the
+   * journal (the online store, milliseconds; the warehouse write follows in the background and
+   * removes the entry); without one, by writing it to the warehouse, which holds the caller back
+   * while the warehouse is slow and at most `timeoutMs` once a write has failed (then the rows
+   * stay buffered and a crash during the outage may lose the rows of keys that moved on).
    */
   async closeBeforeAdvance(
     def: FeatureDefinition,
@@ -288,7 +330,22 @@ export class DownsyncPipeline<H> {
     } else {
       await this.materialize(f, closed);
     }
-    return this.writer.writeKeysNow(f.table, new Set(keys.keys()), Date.now() + timeoutMs);
+    const keyIds = new Set(keys.keys());
+    if (this.journal) {
+      const journal = this.journal;
+      const rows = this.writer.unwrittenRows(f.table, keyIds).filter((r) => !r.journaled);
+      if (rows.length === 0) return true;
+      await retrying(`downsync journal of ${f.table}`, () => journal.save(f.table, rows), {
+        signal: this.signal,
+        onRetry: (e, n, wait) => {
+          if (n === 1 || n % 10 === 0)
+            this.log(`downsync journal write failed (attempt ${n}, retry in ${wait} ms): ${e}`);
+        },
+      });
+      this.writer.markJournaled(f.table, rows);
+      return true;
+    }
+    return this.writer.writeKeysNow(f.table, keyIds, Date.now() + timeoutMs);
   }
 
   /**

@@ -44,9 +44,14 @@ interface Buffered<H> {
   keyId: string;
   eventTimeMs: number;
   row: OfflineRowValues;
-  hold: H;
+  /** What the row keeps from being released (a Kafka offset); none for rows from the journal. */
+  hold: H | undefined;
   /** May already be in the table (replayed after a restart, or retried after a failed write). */
   suspect: boolean;
+  /** Kept in the downsync journal until written. */
+  journaled?: boolean;
+  /** Written, deduplicated or dead-lettered. */
+  done?: boolean;
 }
 
 interface TableBuffer<H> {
@@ -61,6 +66,8 @@ interface TableBuffer<H> {
   known?: { fromMs: number; ids: Set<string> };
   /** Writes of this table under way. */
   writing: Set<Promise<boolean>>;
+  /** The rows of those writes. */
+  inflight: Set<Buffered<H>>;
 }
 
 export interface DownsyncWriterStats {
@@ -109,6 +116,46 @@ export class DownsyncWriter<H> {
     this.options = { ...defaultWriterOptions, ...options };
   }
 
+  /** Called with each journaled row once it is done (written, deduplicated or dead-lettered). */
+  onJournaledDone: ((table: string, row: { keyId: string; eventTimeMs: number }) => void) | undefined;
+
+  /** The rows of these keys not written yet (buffered or in a write under way). */
+  unwrittenRows(table: string, keyIds: ReadonlySet<string>): Buffered<H>[] {
+    const b = this.buffers.get(table);
+    if (!b) return [];
+    const out = new Set<Buffered<H>>();
+    for (const r of b.rows) if (keyIds.has(r.keyId)) out.add(r);
+    for (const r of b.inflight) if (keyIds.has(r.keyId) && !r.done) out.add(r);
+    return [...out];
+  }
+
+  /** Marks rows as kept in the journal; one already done is reported done at once. */
+  markJournaled(table: string, rows: readonly Buffered<H>[]): void {
+    for (const r of rows) {
+      r.journaled = true;
+      if (r.done) this.onJournaledDone?.(table, r);
+    }
+  }
+
+  /** Adds rows read back from the journal after a restart: no hold, checked against the table. */
+  addRecovered(
+    def: FeatureDefinition,
+    table: string,
+    rows: readonly { keyId: string; eventTimeMs: number; row: OfflineRowValues }[],
+    nowMs: number,
+  ): void {
+    if (rows.length === 0) return;
+    this.add(
+      def,
+      table,
+      rows.map((r) => ({ ...r, hold: undefined as H, bucket: 0 }) as EmittedRow<OfflineRowValues, H>),
+      () => true,
+      nowMs,
+    );
+    const b = this.buffers.get(table)!;
+    for (let i = b.rows.length - rows.length; i < b.rows.length; i++) b.rows[i]!.journaled = true;
+  }
+
   get bufferedRows(): number {
     return this.buffered;
   }
@@ -139,7 +186,16 @@ export class DownsyncWriter<H> {
     if (rows.length === 0) return;
     let buf = this.buffers.get(table);
     if (!buf) {
-      buf = { def, table, rows: [], firstAtMs: nowMs, failures: 0, nextAttemptAtMs: 0, writing: new Set() };
+      buf = {
+        def,
+        table,
+        rows: [],
+        firstAtMs: nowMs,
+        failures: 0,
+        nextAttemptAtMs: 0,
+        writing: new Set(),
+        inflight: new Set(),
+      };
       this.buffers.set(table, buf);
     }
     buf.def = def;
@@ -229,7 +285,9 @@ export class DownsyncWriter<H> {
 
   /** A row is done (written, or never to be): its hold goes, its key has one row fewer waiting. */
   private finish(table: string, r: Buffered<H>): void {
-    this.release(r.hold);
+    r.done = true;
+    if (r.hold !== undefined) this.release(r.hold);
+    if (r.journaled) this.onJournaledDone?.(table, r);
     const byKey = this.unwritten.get(table);
     const n = byKey?.get(r.keyId) ?? 0;
     if (n <= 1) byKey?.delete(r.keyId);
@@ -277,9 +335,13 @@ export class DownsyncWriter<H> {
    * rejects; true when every row is written (or deduplicated, or dead-lettered).
    */
   private writeBatch(b: TableBuffer<H>, batch: Buffered<H>[]): Promise<boolean> {
+    for (const r of batch) b.inflight.add(r);
     const run = this.writeRows(b, batch);
     b.writing.add(run);
-    void run.finally(() => b.writing.delete(run));
+    void run.finally(() => {
+      b.writing.delete(run);
+      for (const r of batch) b.inflight.delete(r);
+    });
     return run;
   }
 
@@ -295,6 +357,9 @@ export class DownsyncWriter<H> {
       const id = rowId(r.keyId, r.eventTimeMs);
       const prev = unique.get(id);
       if (prev) {
+        // the same journal entry (table, key, event time) now waits for r
+        r.journaled ||= prev.journaled;
+        prev.journaled = false;
         this.finish(b.table, prev);
         this.stats.deduplicated++;
         unique.delete(id);

@@ -339,6 +339,83 @@ describe('crash and replay (embedded stores)', () => {
   );
 });
 
+describe('downsync journal (embedded stores)', () => {
+  it.each([5, 12])(
+    'keys move on while the warehouse hangs; a consumer that dies after batch %i leaves rows in the journal and the next one writes each interval row once',
+    async (crashAfter) => {
+      const d = byName('live::live-room-context'); // 30 s interval, every key kept
+      const table = 'live__live_room_context';
+      const base = 1_800_000_000_000 - (1_800_000_000_000 % 30_000) + (crashAfter + 100) * 3_600_000;
+      const room = (k: number) => `journal-${crashAfter}-${k}`;
+      const all = records(
+        Array.from({ length: 30 * 20 }, (_, i) => {
+          const j = Math.floor(i / 20);
+          const k = i % 20;
+          return commandText(d, {
+            method: 'UPDATE',
+            keys: { live_room_id: room(k) },
+            values: { has_guest: j % 2 === 0 },
+            eventTimeMs: base + j * 10_000 + k,
+          });
+        }),
+      );
+      const batches = (from: number) =>
+        Array.from({ length: Math.ceil((all.length - from) / 37) }, (_, b) =>
+          all.slice(from + b * 37, from + (b + 1) * 37),
+        );
+      // the first consumer's warehouse never answers an append of this table
+      let appendsSeen = 0;
+      const hanging = new Proxy(offline, {
+        get(target, prop, receiver) {
+          if (prop === 'appendRows')
+            return (t: string, rows: readonly Record<string, unknown>[]) => {
+              if (t !== table) return target.appendRows(t, rows);
+              appendsSeen++;
+              return new Promise<never>(() => {});
+            };
+          return Reflect.get(target, prop, receiver);
+        },
+      }) as OfflineStore;
+      const first = harness(online, hanging, defs, { journal: true });
+      let done = 0;
+      for (const [b, batch] of batches(0).slice(0, crashAfter).entries()) {
+        // without the journal this would wait for the warehouse as soon as a key moves on
+        await first.process(batch);
+        if (b % 4 === 0) void first.pipeline.writer.flushDue(Number.POSITIVE_INFINITY);
+        done = batch[batch.length - 1]!.offset + 1;
+      }
+      const journaled = await online.listMeta(`downsync-journal/${table}/`);
+      expect(journaled.length).toBeGreaterThan(0);
+      expect(appendsSeen).toBeGreaterThan(0);
+      // killed: nothing reached the warehouse; no offset past the unwritten rows was allowed
+      const committed = first.tracker.toCommit()[0]?.offset ?? 0;
+      expect(committed).toBeLessThan(done);
+
+      const second = harness(online, offline, defs, { suspect: (h) => h.offset < done, journal: true });
+      for (const batch of batches(committed)) await second.process(batch);
+      await second.pipeline.drainPending();
+      expect(await second.pipeline.writer.flushAll()).toBe(true);
+      expect(second.tracker.toCommit()).toEqual([{ tp, offset: all.length }]);
+
+      const rows = (await offline.readRows(table)).filter((r) =>
+        String(r.live_room_id).startsWith(`journal-${crashAfter}-`),
+      );
+      const expected: string[] = [];
+      for (let k = 0; k < 20; k++) {
+        const phase = keyPhaseMs(JSON.stringify([room(k)]), 30_000);
+        const last = new Map<number, number>();
+        for (let j = 0; j < 30; j++) last.set(intervalOf(base + j * 10_000 + k, 30_000, phase), j);
+        for (const j of last.values()) expected.push(`${room(k)}@${base + j * 10_000 + k}=${j % 2 === 0}`);
+      }
+      const got = rows.map((r) => `${r.live_room_id}@${r._last_updated_at_ms}=${r.has_guest}`);
+      expect(got.sort()).toEqual(expected.sort());
+      // every journal entry is removed once its row is written
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await online.listMeta(`downsync-journal/${table}/`)).toEqual([]);
+    },
+  );
+});
+
 describe('offset tracker', () => {
   it('commits up to the oldest held offset, in any release order', () => {
     const t = new OffsetTracker();

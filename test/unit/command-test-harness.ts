@@ -11,6 +11,7 @@ import type { ValidCommand } from '../../core/commands/feature-command.ts';
 import { staticResolver } from '../../core/commands/feature-resolver.ts';
 import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
 import { loadDefinitions } from '../../core/definitions/load-definitions.ts';
+import { DownsyncJournal } from '../../core/downsync/downsync-journal.ts';
 import { DownsyncPipeline, type DownsyncPipelineOptions } from '../../core/downsync/downsync-pipeline.ts';
 import type { OfflineStore } from '../../core/offline/offline-store.ts';
 import type { OnlineStore } from '../../core/online/online-store.ts';
@@ -65,6 +66,8 @@ export function harness(
     downsync?: DownsyncPipelineOptions;
     suspect?: (h: OffsetHold) => boolean;
     hooks?: ProcessorHooks;
+    /** Keep rows of keys that move on in the online store's journal (as the Kafka consumer does). */
+    journal?: boolean;
   } = {},
 ) {
   const tracker = new OffsetTracker();
@@ -75,6 +78,9 @@ export function harness(
     (h) => tracker.release(h),
     options.suspect ?? (() => false),
     options.downsync,
+    undefined,
+    undefined,
+    options.journal ? new DownsyncJournal(online) : undefined,
   );
   const processor = new CommandProcessor({
     online,
