@@ -281,30 +281,51 @@ describe('commands of a key whose downsync row is not written yet wait; the othe
   });
 });
 
+/**
+ * 20 live rooms (`<prefix>-<k>`), a state every 10 s for 5 minutes (3 states per 30 s interval),
+ * as Kafka records in batches of 37; and, computed independently, the offline rows downsync must
+ * leave: per room, the last state of each of its (phase-shifted) 30 s intervals.
+ */
+function roomWorkload(prefix: string, base: number) {
+  const d = byName('live::live-room-context'); // 30 s interval, every key kept
+  const room = (k: number) => `${prefix}-${k}`;
+  const all = records(
+    Array.from({ length: 30 * 20 }, (_, i) => {
+      const j = Math.floor(i / 20);
+      const k = i % 20;
+      return commandText(d, {
+        method: 'UPDATE',
+        keys: { live_room_id: room(k) },
+        values: { has_guest: j % 2 === 0 },
+        eventTimeMs: base + j * 10_000 + k,
+      });
+    }),
+  );
+  const batches = (from: number) =>
+    Array.from({ length: Math.ceil((all.length - from) / 37) }, (_, b) =>
+      all.slice(from + b * 37, from + (b + 1) * 37),
+    );
+  const expected: string[] = [];
+  for (let k = 0; k < 20; k++) {
+    const phase = keyPhaseMs(JSON.stringify([room(k)]), 30_000);
+    const last = new Map<number, number>();
+    for (let j = 0; j < 30; j++) last.set(intervalOf(base + j * 10_000 + k, 30_000, phase), j);
+    for (const j of last.values()) expected.push(`${room(k)}@${base + j * 10_000 + k}=${j % 2 === 0}`);
+  }
+  /** The rows of these rooms in the offline table, as `room@event time=has_guest`. */
+  const stored = async () =>
+    (await offline.readRows('live__live_room_context'))
+      .filter((r) => String(r.live_room_id).startsWith(`${prefix}-`))
+      .map((r) => `${r.live_room_id}@${r._last_updated_at_ms}=${r.has_guest}`);
+  return { all, batches, expected, stored };
+}
+
 describe('crash and replay (embedded stores)', () => {
   it.each([3, 7, 11, 15])(
     'a consumer that dies after batch %i and restarts from its committed offset writes each interval’s row once',
     async (crashAfter) => {
-      const d = byName('live::live-room-context'); // 30 s interval, every key kept
       const base = 1_800_000_000_000 - (1_800_000_000_000 % 30_000) + crashAfter * 3_600_000;
-      const room = (k: number) => `crash-${crashAfter}-${k}`;
-      // 20 rooms, a state every 10 s for 5 minutes: 3 states per interval
-      const all = records(
-        Array.from({ length: 30 * 20 }, (_, i) => {
-          const j = Math.floor(i / 20);
-          const k = i % 20;
-          return commandText(d, {
-            method: 'UPDATE',
-            keys: { live_room_id: room(k) },
-            values: { has_guest: j % 2 === 0 },
-            eventTimeMs: base + j * 10_000 + k,
-          });
-        }),
-      );
-      const batches = (from: number) =>
-        Array.from({ length: Math.ceil((all.length - from) / 37) }, (_, b) =>
-          all.slice(from + b * 37, from + (b + 1) * 37),
-        );
+      const { all, batches, expected, stored } = roomWorkload(`crash-${crashAfter}`, base);
       const first = harness(online, offline, defs);
       let done = 0;
       for (const [b, batch] of batches(0).slice(0, crashAfter).entries()) {
@@ -322,19 +343,7 @@ describe('crash and replay (embedded stores)', () => {
       expect(await second.pipeline.writer.flushAll()).toBe(true);
       expect(second.tracker.toCommit()).toEqual([{ tp, offset: all.length }]);
 
-      const rows = (await offline.readRows('live__live_room_context')).filter((r) =>
-        String(r.live_room_id).startsWith(`crash-${crashAfter}-`),
-      );
-      // independently: per room, the last state of each of its (phase-shifted) 30 s intervals
-      const expected: string[] = [];
-      for (let k = 0; k < 20; k++) {
-        const phase = keyPhaseMs(JSON.stringify([room(k)]), 30_000);
-        const last = new Map<number, number>();
-        for (let j = 0; j < 30; j++) last.set(intervalOf(base + j * 10_000 + k, 30_000, phase), j);
-        for (const j of last.values()) expected.push(`${room(k)}@${base + j * 10_000 + k}=${j % 2 === 0}`);
-      }
-      const got = rows.map((r) => `${r.live_room_id}@${r._last_updated_at_ms}=${r.has_guest}`);
-      expect(got.sort()).toEqual(expected.sort());
+      expect((await stored()).sort()).toEqual(expected.sort());
     },
   );
 });
@@ -343,26 +352,9 @@ describe('downsync journal (embedded stores)', () => {
   it.each([5, 12])(
     'keys move on while the warehouse hangs; a consumer that dies after batch %i leaves rows in the journal and the next one writes each interval row once',
     async (crashAfter) => {
-      const d = byName('live::live-room-context'); // 30 s interval, every key kept
       const table = 'live__live_room_context';
       const base = 1_800_000_000_000 - (1_800_000_000_000 % 30_000) + (crashAfter + 100) * 3_600_000;
-      const room = (k: number) => `journal-${crashAfter}-${k}`;
-      const all = records(
-        Array.from({ length: 30 * 20 }, (_, i) => {
-          const j = Math.floor(i / 20);
-          const k = i % 20;
-          return commandText(d, {
-            method: 'UPDATE',
-            keys: { live_room_id: room(k) },
-            values: { has_guest: j % 2 === 0 },
-            eventTimeMs: base + j * 10_000 + k,
-          });
-        }),
-      );
-      const batches = (from: number) =>
-        Array.from({ length: Math.ceil((all.length - from) / 37) }, (_, b) =>
-          all.slice(from + b * 37, from + (b + 1) * 37),
-        );
+      const { all, batches, expected, stored } = roomWorkload(`journal-${crashAfter}`, base);
       // the first consumer's warehouse never answers an append of this table
       let appendsSeen = 0;
       const hanging = new Proxy(offline, {
@@ -397,18 +389,7 @@ describe('downsync journal (embedded stores)', () => {
       expect(await second.pipeline.writer.flushAll()).toBe(true);
       expect(second.tracker.toCommit()).toEqual([{ tp, offset: all.length }]);
 
-      const rows = (await offline.readRows(table)).filter((r) =>
-        String(r.live_room_id).startsWith(`journal-${crashAfter}-`),
-      );
-      const expected: string[] = [];
-      for (let k = 0; k < 20; k++) {
-        const phase = keyPhaseMs(JSON.stringify([room(k)]), 30_000);
-        const last = new Map<number, number>();
-        for (let j = 0; j < 30; j++) last.set(intervalOf(base + j * 10_000 + k, 30_000, phase), j);
-        for (const j of last.values()) expected.push(`${room(k)}@${base + j * 10_000 + k}=${j % 2 === 0}`);
-      }
-      const got = rows.map((r) => `${r.live_room_id}@${r._last_updated_at_ms}=${r.has_guest}`);
-      expect(got.sort()).toEqual(expected.sort());
+      expect((await stored()).sort()).toEqual(expected.sort());
       // every journal entry is removed once its row is written
       await new Promise((r) => setTimeout(r, 100));
       expect(await online.listMeta(`downsync-journal/${table}/`)).toEqual([]);
