@@ -62,6 +62,12 @@ export const settingSpecs = {
     default: 'duckdb',
     description: 'Offline store: duckdb or bigquery',
   },
+  duckdbMemoryLimit: {
+    env: 'FERRY_DUCKDB_MEMORY_LIMIT',
+    default: '64MB',
+    description:
+      "DuckDB's working memory in the embedded offline store (beyond it DuckDB spills to disk), e.g. 32MB, 1GB",
+  },
   bigqueryProject: {
     env: 'FERRY_BIGQUERY_PROJECT',
     default: 'ferry-local',

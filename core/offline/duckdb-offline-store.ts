@@ -85,8 +85,9 @@ export interface DuckDbOfflineStoreOptions {
 /**
  * DuckDB's working memory in the embedded store. It bounds what an incremental read's sort (and a
  * transform's joins and aggregations) hold in memory; beyond it DuckDB spills to `<file>.tmp/`. At
- * 64 MB an incremental read of 1M rows keeps the whole process under 300 MB resident
- * (BENCHMARKS.md); DuckDB's own default is 80% of the machine's memory.
+ * 64 MB an incremental read of 1M rows peaks at about 285 MB resident for the whole process
+ * (BENCHMARKS.md); DuckDB's own default is 80% of the machine's memory. FERRY_DUCKDB_MEMORY_LIMIT
+ * sets it (core/offline/open-offline-store.ts).
  */
 export const defaultDuckDbMemoryLimit = '64MB';
 

@@ -9,6 +9,14 @@ export interface OpenOfflineStoreOptions {
   dataset?: string;
 }
 
+/** FERRY_DUCKDB_MEMORY_LIMIT as DuckDB reads it: a number and a unit (KB, MB, GB). */
+function duckDbMemoryLimit(text: string): string {
+  const t = text.trim();
+  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i.test(t))
+    throw new Error(`FERRY_DUCKDB_MEMORY_LIMIT must be a size such as 64MB or 1GB, not "${text}"`);
+  return t;
+}
+
 /**
  * Opens the offline store the settings name: `duckdb` (the embedded default, the file
  * `<dataDir>/offline.duckdb`) or `bigquery` (project, dataset and location from the settings;
@@ -26,6 +34,7 @@ export async function openOfflineStore(
         path: path.resolve(cwd, settings.dataDir, duckDbFileName),
         sqlDir: settings.sqlDir,
         cwd,
+        config: { memory_limit: duckDbMemoryLimit(settings.duckdbMemoryLimit) },
       });
     }
     case 'bigquery': {
