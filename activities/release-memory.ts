@@ -42,10 +42,18 @@ const softLimitBytes = (() => {
   return mb * 2 ** 20;
 })();
 
-/** Runs a full collection when the V8 heap has grown past the soft limit (cheap check otherwise). */
+/** Heap size that triggers the next collection: the soft limit, or twice what the last one kept. */
+let nextCollectionAt = softLimitBytes;
+
+/**
+ * Runs a full collection when the V8 heap has grown past the soft limit (a cheap check
+ * otherwise). When much of the heap is live (many writes in flight), collecting again at once
+ * would only burn CPU: the next collection then waits until the heap is twice what survived.
+ */
 export function collectIfHeapAboveSoftLimit(): boolean {
   if (softLimitBytes === 0) return false;
-  if (getHeapStatistics().total_heap_size <= softLimitBytes) return false;
+  if (getHeapStatistics().total_heap_size <= nextCollectionAt) return false;
   releaseNativeMemory();
+  nextCollectionAt = Math.max(softLimitBytes, 2 * getHeapStatistics().used_heap_size);
   return true;
 }
