@@ -2,9 +2,15 @@ import { readSettings } from '../core/config/settings.ts';
 import { backfillWorkflowId } from '../workflows/ids.ts';
 import type { SyncProgress } from '../workflows/types.ts';
 import type { Command } from './command.ts';
-import { parseOptions, UsageError } from './parse-options.ts';
+import { UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
-import { formatWatermark, parseTime, resolveFeature, runWorkflowFromCli, summary } from './workflow-cli.ts';
+import {
+  formatWatermark,
+  parseRangeCommand,
+  resolveFeature,
+  runWorkflowFromCli,
+  summary,
+} from './workflow-cli.ts';
 
 const usage = `Usage: ferry backfill <feature> --from <time> --to <time> [--wait] [--json]
 
@@ -27,19 +33,11 @@ export const backfillCommand: Command = {
   usage,
   run: (args) =>
     runCommand('backfill', usage, async () => {
-      const { values, positionals } = parseOptions(args, {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        wait: { type: 'boolean' },
-        json: { type: 'boolean' },
-      });
-      if (positionals.length !== 1) throw new UsageError('name one feature');
-      const fromMs = parseTime('--from', values.from);
-      const toMs = parseTime('--to', values.to);
+      const range = parseRangeCommand(args);
+      const { fromMs, toMs } = range;
       if (fromMs === undefined || toMs === undefined) throw new UsageError('--from and --to are required');
-      if (fromMs >= toMs) throw new UsageError(`--from must be before --to`);
       const settings = readSettings();
-      const feature = await resolveFeature(settings, positionals[0]!);
+      const feature = await resolveFeature(settings, range.feature);
       const workflowId = backfillWorkflowId(feature, fromMs, toMs);
       return runWorkflowFromCli<SyncProgress>({
         command: 'backfill',
@@ -47,8 +45,8 @@ export const backfillCommand: Command = {
         workflowType: 'backfillWorkflow',
         workflowId,
         args: [{ feature, fromMs, toMs }],
-        wait: values.wait === true,
-        json: values.json === true,
+        wait: range.wait,
+        json: range.json,
         describe: (joined, runId) =>
           `${joined ? 'joined the backfill already running' : 'started'} ${workflowId} (run ${runId}): watermarks ${formatWatermark(fromMs)} to ${formatWatermark(toMs)}`,
         summarize: summary,

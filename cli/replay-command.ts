@@ -2,9 +2,8 @@ import { readSettings } from '../core/config/settings.ts';
 import { replayWorkflowId } from '../workflows/ids.ts';
 import type { ReplayProgress } from '../workflows/types.ts';
 import type { Command } from './command.ts';
-import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
-import { parseTime, resolveFeature, runWorkflowFromCli } from './workflow-cli.ts';
+import { parseRangeCommand, resolveFeature, runWorkflowFromCli } from './workflow-cli.ts';
 
 const usage = `Usage: ferry replay <feature> [--from <time>] [--to <time>] [--wait] [--json]
 
@@ -29,20 +28,10 @@ export const replayCommand: Command = {
   usage,
   run: (args) =>
     runCommand('replay', usage, async () => {
-      const { values, positionals } = parseOptions(args, {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        wait: { type: 'boolean' },
-        json: { type: 'boolean' },
-      });
-      if (positionals.length !== 1) throw new UsageError('name one feature');
-      const fromMs = parseTime('--from', values.from);
-      const toMs = parseTime('--to', values.to);
-      if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) {
-        throw new UsageError('--from must be before --to');
-      }
+      const range = parseRangeCommand(args);
+      const { fromMs, toMs } = range;
       const settings = readSettings();
-      const feature = await resolveFeature(settings, positionals[0]!);
+      const feature = await resolveFeature(settings, range.feature);
       const workflowId = replayWorkflowId(feature);
       return runWorkflowFromCli<ReplayProgress>({
         command: 'replay',
@@ -52,8 +41,8 @@ export const replayCommand: Command = {
         args: [
           { feature, ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) },
         ],
-        wait: values.wait === true,
-        json: values.json === true,
+        wait: range.wait,
+        json: range.json,
         describe: (joined, runId) =>
           `${joined ? 'joined the replay already running' : 'started'} ${workflowId} (run ${runId})`,
         summarize: (done) =>

@@ -5,7 +5,7 @@ import { openOnlineStore } from '../core/online/open-online-store.ts';
 import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
 import { FeatureCatalog } from '../core/registry/feature-catalog.ts';
 import type { SyncProgress } from '../workflows/types.ts';
-import { UsageError } from './parse-options.ts';
+import { parseOptions, UsageError } from './parse-options.ts';
 
 // Shared by `ferry upsync`, `ferry backfill` and `ferry replay`: connecting, resolving feature names,
 // starting (or joining) a workflow, and showing its `progress` query while waiting.
@@ -227,4 +227,29 @@ export async function runWorkflowFromCli<P>(o: {
   } finally {
     await close();
   }
+}
+
+/**
+ * The arguments of `ferry backfill | replay`: one feature, an optional `--from`/`--to` time range
+ * (from before to), `--wait` and `--json`.
+ */
+export function parseRangeCommand(args: readonly string[]): {
+  feature: string;
+  fromMs: number | undefined;
+  toMs: number | undefined;
+  wait: boolean;
+  json: boolean;
+} {
+  const { values, positionals } = parseOptions([...args], {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    wait: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length !== 1) throw new UsageError('name one feature');
+  const fromMs = parseTime('--from', values.from);
+  const toMs = parseTime('--to', values.to);
+  if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs)
+    throw new UsageError('--from must be before --to');
+  return { feature: positionals[0]!, fromMs, toMs, wait: values.wait === true, json: values.json === true };
 }
