@@ -38,7 +38,6 @@ import { writeIsolating } from './write-rows.ts';
  */
 export const defaultChunkRows = 1_000_000;
 export const defaultChunkSeconds = 600;
-export const defaultPageSize = 5_000;
 /** A chunk under a throughput limit lasts about this long, so retries and progress stay fine-grained. */
 const chunkSecondsUnderLimit = 300;
 const heartbeatEveryMs = 5_000;
@@ -153,7 +152,8 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
     await requireOnlineFeature(def);
 
     const o = input.options ?? {};
-    let pageSize = Math.max(1, Math.floor(o.pageSize ?? defaultPageSize));
+    // rows per page: what suits the online store's writes unless the options say otherwise
+    let pageSize = Math.max(1, Math.floor(o.pageSize ?? online.bulkWriteRows));
     let chunkRows = Math.max(1, Math.floor(o.chunkRows ?? defaultChunkRows));
     const chunkSeconds = Math.max(1, o.chunkSeconds ?? defaultChunkSeconds);
     const rate = u.maxRowsPerSecond;

@@ -217,7 +217,10 @@ async function runCase(
   }
 }
 
-/** The baseline: the same rows as writes built in memory, written in calls of 5,000. */
+/**
+ * The baseline: the same rows as writes built in memory, written in calls of the size upsync's pages
+ * have (the store's `bulkWriteRows`, or `--page-size`).
+ */
 async function rawWriteLoop(
   online: OnlineStore,
   def: FeatureDefinition,
@@ -225,9 +228,10 @@ async function rawWriteLoop(
   name: CaseName,
 ): Promise<Result> {
   const t0 = performance.now();
-  for (let start = 1; start <= rows; start += 5000) {
+  const size = pageSize ?? online.bulkWriteRows;
+  for (let start = 1; start <= rows; start += size) {
     const batch: ObjectWrite[] = [];
-    for (let i = start; i < start + 5000 && i <= rows; i++) batch.push(writeOf(i));
+    for (let i = start; i < start + size && i <= rows; i++) batch.push(writeOf(i));
     await online.writeObjects(def, batch);
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -254,6 +258,8 @@ function child(
     const p = spawn(
       process.execPath,
       [
+        // e.g. FERRY_BENCH_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a case
+        ...(process.env.FERRY_BENCH_CHILD_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
         '--import',
         'tsx',
         import.meta.filename,

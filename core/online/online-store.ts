@@ -82,6 +82,12 @@ export class OnlineStoreInputError extends Error {
 export interface OnlineStore {
   readonly kind: 'embedded' | 'cassandra';
   /**
+   * Rows per `writeObjects` call that suit a bulk copy (an upsync page): the embedded store commits
+   * each call as one LMDB transaction and keeps up best with calls of about a thousand rows;
+   * Cassandra sends every row as its own request and wants many in flight.
+   */
+  readonly bulkWriteRows: number;
+  /**
    * Creates what the feature needs (tables, TTL settings) and adds columns for added fields;
    * idempotent. Throws OnlineStoreInputError when the stored feature has other key fields or
    * another feature type (such changes need a new feature version). Writes of a field refuse

@@ -92,12 +92,14 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class CountingStore implements OnlineStore {
   readonly kind: OnlineStore['kind'];
+  readonly bulkWriteRows: number;
   readonly reads = new Map<string, number>();
   mode: 'ok' | 'fail' | 'hang' = 'ok';
   delayMs = 0;
 
   constructor(readonly inner: OnlineStore) {
     this.kind = inner.kind;
+    this.bulkWriteRows = inner.bulkWriteRows;
   }
 
   readsOf(feature: string): number {
