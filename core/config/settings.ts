@@ -84,6 +84,18 @@ export const settingSpecs = {
     default: '',
     description: 'API endpoint; set to the emulator (http://127.0.0.1:9050) to skip Google credentials',
   },
+  bigqueryReadApi: {
+    env: 'FERRY_BIGQUERY_READ_API',
+    default: 'storage',
+    description:
+      'How incremental reads (upsync) fetch a query result: storage (Storage Read API, Arrow over gRPC) or rest (jobs.getQueryResults pages)',
+  },
+  bigqueryStorageEndpoint: {
+    env: 'FERRY_BIGQUERY_STORAGE_ENDPOINT',
+    default: '',
+    description:
+      'host:port of the Storage Read API (empty: the emulator host with port 9060 when FERRY_BIGQUERY_ENDPOINT is set, else bigquerystorage.googleapis.com:443)',
+  },
   temporalAddress: {
     env: 'FERRY_TEMPORAL_ADDRESS',
     default: '127.0.0.1:7233',

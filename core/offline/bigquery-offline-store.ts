@@ -12,6 +12,7 @@ import {
   type TransformResult,
 } from '../transforms/transform-file.ts';
 import type { FieldValue } from '../values/coerce-value.ts';
+import { BigQueryStorageReadClient, storageEndpoint, type TableReference } from './bigquery-storage-read.ts';
 import {
   type BigQueryField,
   bigQueryField,
@@ -58,7 +59,22 @@ export interface BigQueryOfflineStoreOptions {
   cwd?: string;
   /** Rows per insertAll request (default 1,000; the API allows up to 50,000 and 10 MB). */
   insertBatchSize?: number;
+  /**
+   * How readIncremental reads its query's result: `storage` (default) streams the result table
+   * through the BigQuery Storage Read API in Arrow format; `rest` pages through jobs.getQueryResults.
+   */
+  readApi?: BigQueryReadApi;
+  /**
+   * host:port of the Storage Read API. Empty or absent: next to an emulator `endpoint` (its host,
+   * port 9060), else bigquerystorage.googleapis.com:443. Insecure exactly when `endpoint` is set.
+   */
+  storageEndpoint?: string;
+  /** Storage Read API: rows per ReadRows call (the stream is split into pieces; default 100,000). */
+  storageRowsPerRead?: number;
 }
+
+export type BigQueryReadApi = 'storage' | 'rest';
+export const bigQueryReadApis: readonly BigQueryReadApi[] = ['storage', 'rest'];
 
 /** A query parameter as the REST API takes it. */
 interface QueryParameter {
@@ -150,14 +166,16 @@ function jsonValue(field: ColumnSpec, v: FieldValue): unknown {
 /**
  * The production offline store: BigQuery. Feature tables are partitioned by the day of
  * `_event_time` and clustered by their keys; dead letters by day of `occurred_at` and feature.
- * Rows are appended with insertAll (streaming), read with one query job whose result is paged
- * through jobs.getQueryResults.
+ * Rows are appended with insertAll (streaming). An incremental read runs one ordered query job and
+ * streams its result table through the Storage Read API (one stream keeps the ORDER BY), or with
+ * `readApi: 'rest'` pages through jobs.getQueryResults, as every other read (readRows, counts) does.
  */
 export class BigQueryOfflineStore implements OfflineStore {
   readonly kind = 'bigquery' as const;
   readonly dialect = 'bigquery' as const;
   private deadLettersReady = false;
   private closed = false;
+  private storageClient: BigQueryStorageReadClient | undefined;
 
   private constructor(
     private readonly client: BigQuery,
@@ -167,6 +185,10 @@ export class BigQueryOfflineStore implements OfflineStore {
     private readonly sqlDir: string,
     private readonly cwd: string,
     private readonly insertBatchSize: number,
+    private readonly readApi: BigQueryReadApi,
+    private readonly storageEndpoint: string | undefined,
+    private readonly restEndpoint: string | undefined,
+    private readonly storageRowsPerRead: number | undefined,
   ) {}
 
   /** The client: against an emulator when `endpoint` is set (no credentials), else the real API. */
@@ -200,6 +222,10 @@ export class BigQueryOfflineStore implements OfflineStore {
       options.sqlDir,
       options.cwd ?? process.cwd(),
       options.insertBatchSize ?? 1000,
+      options.readApi ?? 'storage',
+      options.storageEndpoint,
+      options.endpoint,
+      options.storageRowsPerRead,
     );
   }
 
@@ -268,6 +294,35 @@ export class BigQueryOfflineStore implements OfflineStore {
       });
       if (r.jobComplete !== false) return r;
     }
+  }
+
+  /** The Storage Read API client, created on first use (a store that never streams opens no channel). */
+  private storage(): BigQueryStorageReadClient {
+    if (this.closed) throw new Error('offline store is closed');
+    this.storageClient ??= new BigQueryStorageReadClient({
+      endpoint: storageEndpoint(this.restEndpoint, this.storageEndpoint),
+    });
+    return this.storageClient;
+  }
+
+  /**
+   * Waits for a query job and returns its result table (`configuration.query.destinationTable`:
+   * an anonymous table on BigQuery, `_results.<job id>` on the emulator) and its row count.
+   */
+  private async resultTable(
+    jobId: string,
+  ): Promise<{ table: TableReference; totalRows: number | undefined }> {
+    const done = await this.results(jobId, 0);
+    const job = await this.request<{
+      status?: { errorResult?: { message?: string } };
+      configuration?: { query?: { destinationTable?: TableReference } };
+    }>({ uri: `/jobs/${jobId}`, qs: this.location ? { location: this.location } : {} });
+    const failed = job.status?.errorResult;
+    if (failed) throw Object.assign(new Error(failed.message ?? 'query failed'), { errors: [failed] });
+    const table = job.configuration?.query?.destinationTable;
+    if (!table?.projectId || !table.datasetId || !table.tableId)
+      throw new Error(`query job ${jobId} has no destination table to read`);
+    return { table, totalRows: done.totalRows === undefined ? undefined : Number(done.totalRows) };
   }
 
   /** Runs a statement to completion; returns the first page of rows (small results only) and DML count. */
@@ -484,7 +539,23 @@ export class BigQueryOfflineStore implements OfflineStore {
     );
     const fetchSize = Math.min(Math.max(options.pageSize, 1000), 50_000);
     const self = this;
-    async function* batches(): AsyncGenerator<OfflineRow[]> {
+    async function* stream(): AsyncGenerator<OfflineRow[]> {
+      const { table: result, totalRows } = await self.resultTable(jobId);
+      let received = 0;
+      for await (const rows of self.storage().readTable(result, {
+        parent: self.projectId,
+        rowsPerBatch: fetchSize,
+        ...(self.storageRowsPerRead !== undefined ? { rowsPerRead: self.storageRowsPerRead } : {}),
+      })) {
+        received += rows.length;
+        yield rows;
+      }
+      if (totalRows !== undefined && received !== totalRows)
+        throw new Error(
+          `${table}: the Storage Read API returned ${received} rows of a ${totalRows}-row query result`,
+        );
+    }
+    async function* pages(): AsyncGenerator<OfflineRow[]> {
       let token: string | undefined;
       let parse: ((row: RawRow) => OfflineRow) | undefined;
       do {
@@ -495,7 +566,7 @@ export class BigQueryOfflineStore implements OfflineStore {
         token = r.pageToken;
       } while (token);
     }
-    yield* paginate(batches(), {
+    yield* paginate(this.readApi === 'rest' ? pages() : stream(), {
       pageSize: options.pageSize,
       watermarkColumn: options.watermarkColumn,
       tieBreaker: read.tieBreaker.map((c) => c.name),
@@ -665,5 +736,7 @@ export class BigQueryOfflineStore implements OfflineStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.storageClient?.close();
+    this.storageClient = undefined;
   }
 }

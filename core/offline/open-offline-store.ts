@@ -20,7 +20,8 @@ function duckDbMemoryLimit(text: string): string {
 /**
  * Opens the offline store the settings name: `duckdb` (the embedded default, the file
  * `<dataDir>/offline.duckdb`) or `bigquery` (project, dataset and location from the settings;
- * `bigqueryEndpoint` switches to an emulator without Google credentials). Drivers load on demand.
+ * `bigqueryEndpoint` switches to an emulator without Google credentials, `bigqueryReadApi` picks how
+ * incremental reads fetch results). Drivers load on demand.
  */
 export async function openOfflineStore(
   settings: Settings,
@@ -38,12 +39,19 @@ export async function openOfflineStore(
       });
     }
     case 'bigquery': {
-      const { BigQueryOfflineStore } = await import('./bigquery-offline-store.ts');
+      const { BigQueryOfflineStore, bigQueryReadApis } = await import('./bigquery-offline-store.ts');
+      const readApi = bigQueryReadApis.find((api) => api === settings.bigqueryReadApi.trim());
+      if (!readApi)
+        throw new Error(
+          `FERRY_BIGQUERY_READ_API must be ${bigQueryReadApis.join(' or ')}, not "${settings.bigqueryReadApi}"`,
+        );
       return BigQueryOfflineStore.open({
         projectId: settings.bigqueryProject,
         dataset: options.dataset ?? settings.bigqueryDataset,
         location: settings.bigqueryLocation,
         ...(settings.bigqueryEndpoint ? { endpoint: settings.bigqueryEndpoint } : {}),
+        readApi,
+        ...(settings.bigqueryStorageEndpoint ? { storageEndpoint: settings.bigqueryStorageEndpoint } : {}),
         sqlDir: settings.sqlDir,
         cwd,
       });

@@ -1,10 +1,11 @@
 import { beforeAll } from 'vitest';
 import { BigQueryOfflineStore } from '../../core/offline/bigquery-offline-store.ts';
 import { describeOfflineStoreConformance } from '../unit/offline-store-conformance.ts';
-import { bigqueryProject, requireServer, servers } from './servers.ts';
+import { bigqueryProject, bigqueryStorageEndpoint, requireServer, servers } from './servers.ts';
 
 // The shared offline-store suite against the BigQuery emulator (infra/services/bigquery.sh), in a
-// dataset of its own that is dropped afterwards.
+// dataset of its own that is dropped afterwards. Incremental reads go through the Storage Read API
+// (the default); bigquery-storage-read.test.ts compares them with the REST path.
 const endpoint = `http://${servers.bigquery.host}:${servers.bigquery.port}`;
 const dataset = `ferry_conformance_${Date.now()}_${process.pid}`;
 
@@ -19,6 +20,7 @@ describeOfflineStoreConformance('BigQuery (emulator)', () => {
         dataset,
         location: 'US',
         endpoint,
+        storageEndpoint: bigqueryStorageEndpoint,
         sqlDir,
       });
       return store;

@@ -14,6 +14,9 @@ export type ServerName = keyof typeof servers;
 
 export const bigqueryProject = process.env.FERRY_BIGQUERY_PROJECT ?? 'ferry-local';
 
+/** The emulator's gRPC port (Storage Read/Write API), started with its REST port by infra/up.sh bigquery. */
+export const bigqueryStorageEndpoint = `127.0.0.1:${process.env.FERRY_BIGQUERY_GRPC_PORT ?? 9060}`;
+
 function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });

@@ -161,7 +161,8 @@ const tieColumns: ColumnSpec[] = [
   { name: 'payload', type: L('Text') },
 ];
 
-function typeDef(): FeatureDefinition {
+/** A feature with every scalar type and a list of each (conformance::all-types). */
+export function typeDef(): FeatureDefinition {
   const schema = [
     '    user_id: { type: Long, is_key_field: true }',
     ...scalarTypes.map((s) => `    v_${s.toLowerCase()}: { type: ${s} }`),
