@@ -21,6 +21,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { createActivities } from '../activities/index.ts';
@@ -106,6 +107,10 @@ interface Result {
   peakFileMb: number;
   /** Peak of the V8 heap (part of the anonymous memory). */
   peakHeapMb: number;
+  /** Time spent in garbage collection: full (mark-compact) and young-generation collections. */
+  gcMajorMs?: number;
+  gcMajorCount?: number;
+  gcMinorMs?: number;
   deadLettered?: number;
 }
 
@@ -114,6 +119,18 @@ let chunkRows: number | undefined;
 let pageSize: number | undefined;
 
 const peaks = { anon: 0, file: 0, heap: 0 };
+const gcTime = { majorMs: 0, majorCount: 0, minorMs: 0 };
+function watchGc(): void {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        gcTime.majorMs += e.duration;
+        gcTime.majorCount++;
+      } else gcTime.minorMs += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
+}
 function sampleMemory(): void {
   peaks.heap = Math.max(peaks.heap, getHeapStatistics().total_heap_size / 2 ** 20);
   const status = readFileSync('/proc/self/status', 'utf8');
@@ -292,6 +309,34 @@ function child(
 
 const fmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
+/** Busy and total CPU time of the whole machine so far (/proc/stat, in clock ticks). */
+function cpuTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet: Cassandra compacts for a minute or more after a million rows,
+ * on the same two cores, and would slow whichever case comes next. Quiet = under 15% busy over 2 s;
+ * gives up after `maxMs` and says so.
+ */
+async function waitForQuietMachine(maxMs = 180_000): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    const a = cpuTicks();
+    await new Promise((r) => setTimeout(r, 2000));
+    const b = cpuTicks();
+    const busy = (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    if (busy < 0.15) return;
+    if (performance.now() - t0 > maxMs) {
+      console.error(`machine still ${(busy * 100).toFixed(0)}% busy after ${maxMs / 1000} s; going on`);
+      return;
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -313,6 +358,7 @@ async function main(): Promise<void> {
   const repeat = Math.max(1, Number(values.repeat));
   if (values.child) {
     const sampler = setInterval(sampleMemory, 20);
+    watchGc();
     const r = await runCase(values.child as CaseName, rows, values.dir!, values.keyspace!, values.dataset!);
     clearInterval(sampler);
     sampleMemory();
@@ -320,6 +366,9 @@ async function main(): Promise<void> {
     r.peakAnonMb = Math.round(peaks.anon);
     r.peakFileMb = Math.round(peaks.file);
     r.peakHeapMb = Math.round(peaks.heap);
+    r.gcMajorMs = Math.round(gcTime.majorMs);
+    r.gcMajorCount = gcTime.majorCount;
+    r.gcMinorMs = Math.round(gcTime.minorMs);
     console.log(`RESULT ${JSON.stringify(r)}`);
     process.exit(0);
   }
@@ -347,11 +396,13 @@ async function main(): Promise<void> {
     }
     for (let round = 0; round < repeat; round++)
       for (const c of wanted) {
+        await waitForQuietMachine();
         const r = await child(c, rows, dir, keyspace, dataset);
         results.push(r);
         console.error(
           `${c}: ${fmt.format(r.rowsPerSecond)} rows/s, ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMb} MB ` +
-            `(anonymous ${r.peakAnonMb} MB of which V8 heap ${r.peakHeapMb} MB, file-backed ${r.peakFileMb} MB)`,
+            `(anonymous ${r.peakAnonMb} MB of which V8 heap ${r.peakHeapMb} MB, file-backed ${r.peakFileMb} MB); ` +
+            `GC: ${r.gcMajorCount} full ${r.gcMajorMs} ms, young ${r.gcMinorMs} ms`,
         );
       }
   } finally {
