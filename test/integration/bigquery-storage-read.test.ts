@@ -16,7 +16,7 @@ import type {
   IncrementalReadOptions,
   OfflineRow,
 } from '../../core/offline/offline-store.ts';
-import { typeDef } from '../unit/offline-store-conformance.ts';
+import { edgeValuesRow, typeDef } from '../unit/offline-store-conformance.ts';
 import { bigqueryProject, bigqueryStorageEndpoint, requireServer, servers } from './servers.ts';
 
 // readIncremental through the Storage Read API (the default) against the emulator's gRPC server,
@@ -117,26 +117,8 @@ describe('BigQuery Storage Read API (emulator)', () => {
     const def = typeDef();
     const { table: name } = await stores.storage.ensureFeatureTables(def);
     const rows: Record<string, unknown>[] = [
-      {
-        user_id: 1,
-        v_text: 'héllo \'quoted\' "double" \\ 🚀',
-        v_long: Number.MAX_SAFE_INTEGER,
-        v_int: 2 ** 31 - 1,
-        v_double: 0.1,
-        v_float: 1.5,
-        v_boolean: true,
-        v_timestamp: 1710063000250,
-        v_bytes: Buffer.from([0, 1, 2, 253, 254, 255]),
-        l_text: ['a', '', 'c,d'],
-        l_long: [-Number.MAX_SAFE_INTEGER, 0, 42],
-        l_int: [-(2 ** 31), 7],
-        l_double: [1e300, -2.5e-300, 0],
-        l_float: [0.1, -3.25],
-        l_boolean: [true, false, true],
-        l_timestamp: [0, -1, 253402300799999],
-        l_bytes: [],
-        _last_updated_at_ms: 100,
-      },
+      // the emulator's insertAll mangles a list of bytes (the conformance suite's gap): none here
+      { ...edgeValuesRow(), l_bytes: [] },
       {
         user_id: 2,
         v_text: '',

@@ -161,6 +161,30 @@ const tieColumns: ColumnSpec[] = [
   { name: 'payload', type: L('Text') },
 ];
 
+/** Row 1 of the type-mapping case: edge values of every Ferry type, scalars and lists. */
+export function edgeValuesRow(): Record<string, unknown> {
+  return {
+    user_id: 1,
+    v_text: 'héllo \'quoted\' "double" \\ 🚀',
+    v_long: Number.MAX_SAFE_INTEGER,
+    v_int: 2 ** 31 - 1,
+    v_double: 0.1,
+    v_float: 1.5,
+    v_boolean: true,
+    v_timestamp: 1710063000250,
+    v_bytes: Buffer.from([0, 1, 2, 253, 254, 255]),
+    l_text: ['a', '', 'c,d'],
+    l_long: [-Number.MAX_SAFE_INTEGER, 0, 42],
+    l_int: [-(2 ** 31), 7],
+    l_double: [1e300, -2.5e-300, 0],
+    l_float: [0.1, -3.25],
+    l_boolean: [true, false, true],
+    l_timestamp: [0, -1, 253402300799999],
+    l_bytes: [Buffer.from('AA==', 'base64'), Buffer.alloc(0)],
+    _last_updated_at_ms: 100,
+  };
+}
+
 /** A feature with every scalar type and a list of each (conformance::all-types). */
 export function typeDef(): FeatureDefinition {
   const schema = [
@@ -457,26 +481,7 @@ export function describeOfflineStoreConformance(
         const def = typeDef();
         const { table } = await store.ensureFeatureTables(def);
         const rows: Record<string, unknown>[] = [
-          {
-            user_id: 1,
-            v_text: 'héllo \'quoted\' "double" \\ 🚀',
-            v_long: Number.MAX_SAFE_INTEGER,
-            v_int: 2 ** 31 - 1,
-            v_double: 0.1,
-            v_float: 1.5,
-            v_boolean: true,
-            v_timestamp: 1710063000250,
-            v_bytes: Buffer.from([0, 1, 2, 253, 254, 255]),
-            l_text: ['a', '', 'c,d'],
-            l_long: [-Number.MAX_SAFE_INTEGER, 0, 42],
-            l_int: [-(2 ** 31), 7],
-            l_double: [1e300, -2.5e-300, 0],
-            l_float: [0.1, -3.25],
-            l_boolean: [true, false, true],
-            l_timestamp: [0, -1, 253402300799999],
-            l_bytes: [Buffer.from('AA==', 'base64'), Buffer.alloc(0)],
-            _last_updated_at_ms: 100,
-          },
+          edgeValuesRow(),
           {
             user_id: 2,
             v_text: '',
