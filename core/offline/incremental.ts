@@ -13,7 +13,8 @@ import type {
  * Why one streamed query rather than a query per page: a query per page ("WHERE wm > last LIMIT n")
  * skips the rows that share the boundary's watermark unless the ordering is unique, and sees a
  * different snapshot on each page. A single ordered query, read page by page, sees one snapshot
- * and cannot skip or repeat within a read whatever the ties.
+ * and cannot skip or repeat within a read whatever the ties. (DuckDB cuts the read into windows
+ * whose edges fall between watermark values, never inside a run of ties, so the same holds.)
  *
  * Why the cursor looks one row ahead: a page's cursor must be a position a later read can resume
  * from without skipping. "Every row with watermark ≤ W was delivered" is only known once a row with

@@ -177,8 +177,9 @@ export interface OfflineStore {
 
   /**
    * Rows whose watermark sorts after `options.after`, in (watermark, tie-breaker) order, as pages of
-   * `pageSize` rows. One query serves the whole read and is streamed page by page, so the read sees
-   * one snapshot, never loads the result into memory, and never skips or repeats a row across pages.
+   * `pageSize` rows. The result is streamed, never loaded into memory, and no row is skipped or
+   * repeated across pages. BigQuery runs one query (one snapshot); DuckDB one per window of whole
+   * watermark values (~100,000 rows), so a later window may also see rows appended during the read.
    * Rows with a NULL watermark are counted and reported through `onNullWatermarks`.
    */
   readIncremental(table: string, options: IncrementalReadOptions): AsyncIterable<IncrementalPage>;
