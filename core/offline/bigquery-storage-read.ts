@@ -275,15 +275,35 @@ export class BigQueryStorageReadClient {
       },
       max_stream_count: 1,
     };
-    return this.retrying(
+    return this.unary<ReadSessionMessage>(
+      'CreateReadSession',
       `CreateReadSession on ${table}`,
+      request,
+      routing('read_session.table', table),
+      600_000,
+    );
+  }
+
+  /** One unary call, retried on transient failures (see `retrying`). */
+  private unary<T>(
+    method: 'CreateReadSession' | 'SplitReadStream',
+    what: string,
+    request: unknown,
+    metadata: Metadata,
+    timeoutMs: number,
+  ): Promise<T> {
+    return this.retrying(
+      what,
       () =>
-        new Promise<ReadSessionMessage>((resolve, reject) => {
-          this.client().CreateReadSession(
-            request,
-            routing('read_session.table', table),
-            { deadline: Date.now() + 600_000 },
-            (error, session) => (error ? reject(error) : resolve(session!)),
+        new Promise<T>((resolve, reject) => {
+          const call = this.client()[method] as (
+            request: unknown,
+            metadata: Metadata,
+            options: { deadline?: number },
+            callback: (error: ServiceError | null, response?: T) => void,
+          ) => ClientUnaryCall;
+          call.call(this.client(), request, metadata, { deadline: Date.now() + timeoutMs }, (error, r) =>
+            error ? reject(error) : resolve(r!),
           );
         }),
     );
@@ -294,17 +314,12 @@ export class BigQueryStorageReadClient {
     stream: string,
     fraction: number,
   ): Promise<{ primary: string; remainder: string } | undefined> {
-    const response = await this.retrying(
+    const response = await this.unary<SplitReadStreamResponseMessage>(
+      'SplitReadStream',
       `SplitReadStream on ${stream}`,
-      () =>
-        new Promise<SplitReadStreamResponseMessage>((resolve, reject) => {
-          this.client().SplitReadStream(
-            { name: stream, fraction },
-            routing('name', stream),
-            { deadline: Date.now() + 60_000 },
-            (error, r) => (error ? reject(error) : resolve(r!)),
-          );
-        }),
+      { name: stream, fraction },
+      routing('name', stream),
+      60_000,
     );
     const primary = response.primary_stream?.name;
     const remainder = response.remainder_stream?.name;
