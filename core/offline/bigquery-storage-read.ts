@@ -24,6 +24,7 @@ import {
 } from 'apache-arrow';
 import type { FieldValue } from '../values/coerce-value.ts';
 import { integerValue, microsToMillis } from './column-types.ts';
+import { int64Halves, microsHalvesToMillis, safeInt64 } from './int64-halves.ts';
 import type { OfflineRow } from './offline-store.ts';
 
 /**
@@ -526,38 +527,24 @@ function fixed<A extends ArrayLike<unknown>>(get: (values: A, i: number) => Fiel
   });
 }
 
-/**
- * int64 values converted from their 32-bit halves (`hi` signed, `lo` unsigned; a little-endian
- * view of the same memory), so that the common case needs no BigInt.
- */
+/** int64 values from their 32-bit halves (int64-halves.ts), so that the common case needs no BigInt. */
 function int64Column(
-  convert: (hi: number, lo: number, values: BigInt64Array, i: number) => FieldValue,
+  fast: (hi: number, lo: number) => number | undefined,
+  slow: (v: bigint) => FieldValue,
 ): ColumnDecoder {
   return perRow((data) => {
     const values = data.values as BigInt64Array;
-    const halves = new Int32Array(values.buffer, values.byteOffset, values.length * 2);
-    return (i) => convert(halves[2 * i + 1]!, halves[2 * i]! >>> 0, values, i);
+    const halves = int64Halves(values);
+    return (i) => fast(halves[2 * i + 1]!, halves[2 * i]! >>> 0) ?? slow(values[i]!);
   });
 }
 
 /** int64 → number within ±2^53, else its decimal text (integerValue). */
-const int64Decoder = int64Column((hi, lo, values, i) =>
-  // |value| < 2^53 exactly when hi is in [-2^21, 2^21) and the value is not -2^53
-  hi >= -0x200000 && hi < 0x200000 && !(hi === -0x200000 && lo === 0)
-    ? hi * 4294967296 + lo
-    : integerValue(values[i]!),
-);
+const int64Decoder = int64Column(safeInt64, integerValue);
 
 /** Epoch milliseconds, floored (as the REST path: microsToMillis), from a timestamp unit. */
 function timestampMillis(unit: TimeUnit): ColumnDecoder {
-  if (unit === TimeUnit.MICROSECOND) {
-    return int64Column((hi, lo, values, i) =>
-      // micros = hi·2^32 + lo = 1000·(hi·4294967) + (hi·296 + lo): exact in doubles for |hi| < 2^30
-      hi > -0x40000000 && hi < 0x40000000
-        ? hi * 4294967 + Math.floor((hi * 296 + lo) / 1000)
-        : microsToMillis(values[i]!),
-    );
-  }
+  if (unit === TimeUnit.MICROSECOND) return int64Column(microsHalvesToMillis, microsToMillis);
   return fixed<BigInt64Array>((values, i) => microsToMillis(toMicros(values[i]!, unit)));
 }
 

@@ -260,12 +260,13 @@ export function prepareRows(
 }
 
 /** An integer from a warehouse: a number when within ±2^53, else its decimal text. */
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER);
+const minSafe = BigInt(Number.MIN_SAFE_INTEGER);
+
 export function integerValue(v: bigint | number | string): number | string {
   if (typeof v === 'number') return v;
   const b = typeof v === 'bigint' ? v : BigInt(v);
-  return b <= BigInt(Number.MAX_SAFE_INTEGER) && b >= BigInt(Number.MIN_SAFE_INTEGER)
-    ? Number(b)
-    : b.toString();
+  return b <= maxSafe && b >= minSafe ? Number(b) : b.toString();
 }
 
 /** Floor division of microseconds to milliseconds (right for times before 1970 too). */

@@ -53,6 +53,7 @@ import {
   sameStorage,
   toDeadLetter,
 } from './column-types.ts';
+import { fillInt64Column, type Int64Kind, isInt64Vector } from './duckdb-int64-column.ts';
 import { checkRead, paginate } from './incremental.ts';
 import {
   type ColumnSpec,
@@ -231,6 +232,15 @@ async function* chunksOf(result: DuckDBResult): AsyncGenerator<OfflineRow[]> {
   const types = result.columnTypes();
   const readers = types.map(readerFor);
   const lists = types.map((t) => t.typeId === DuckDBTypeId.LIST || t.typeId === DuckDBTypeId.ARRAY);
+  // int64 columns are read from their bytes (no bigint per value); the same values as `readers`
+  const int64Kinds = types.map((t): Int64Kind | undefined =>
+    t.typeId === DuckDBTypeId.BIGINT
+      ? 'integer'
+      : t.typeId === DuckDBTypeId.TIMESTAMP || t.typeId === DuckDBTypeId.TIMESTAMP_TZ
+        ? 'micros-to-millis'
+        : undefined,
+  );
+  const int64Slow = int64Kinds.map((k) => (k === 'integer' ? integerValue : microsToMillis));
   for (;;) {
     const chunk = await result.fetchChunk();
     if (!chunk || chunk.rowCount === 0) return;
@@ -241,6 +251,11 @@ async function* chunksOf(result: DuckDBResult): AsyncGenerator<OfflineRow[]> {
       const vector = chunk.getColumnVector(c);
       const name = names[c]!;
       const read = readers[c]!;
+      const int64 = int64Kinds[c];
+      if (int64 && isInt64Vector(vector)) {
+        fillInt64Column(rows, name, vector, count, int64, int64Slow[c]!);
+        continue;
+      }
       const empty = lists[c] ? () => [] : () => null;
       for (let r = 0; r < count; r++) {
         const v = vector.getItem(r);
