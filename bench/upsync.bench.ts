@@ -300,7 +300,11 @@ function child(
       out += b.toString();
     });
     p.on('exit', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      const lines = out.split('\n');
+      const line = lines.find((l) => l.startsWith('RESULT '));
+      // whatever else the case printed (--trace-gc and the like) goes to stderr
+      const other = lines.filter((l) => l !== '' && l !== line);
+      if (code === 0 && other.length > 0) process.stderr.write(`${other.join('\n')}\n`);
       if (code === 0 && line) resolve(JSON.parse(line.slice(7)) as Result);
       else reject(new Error(`case ${name} failed (exit ${code}):\n${out}`));
     });
