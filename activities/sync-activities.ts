@@ -210,6 +210,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
       chunkRows,
       chunkSeconds,
       pageSize,
+      pagesInFlight: Math.max(1, Math.floor(online.bulkWritesInFlight)),
       ...(rate !== undefined ? { maxRowsPerSecond: rate } : {}),
     };
   }
@@ -337,6 +338,8 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
     let next = pages.next();
     let exhausted = false;
     let pending: Promise<void> = Promise.resolve();
+    const inFlight: Promise<void>[] = [];
+    const pagesInFlight = plan.pagesInFlight ?? 2;
     let rowsSeen = mark.rowsRead;
     try {
       for (;;) {
@@ -372,9 +375,9 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         }
         if (bucket && writes.length > 0) await bucket.take(writes.length);
 
-        // Two pages in flight: this page's writes start while the previous one finishes. A page's
-        // position is saved once its rows are written, its dead letters stored, and the page
-        // before it saved: the saved cursor never passes a row that is not stored.
+        // Pages in flight (plan.pagesInFlight): this page's writes start while earlier ones finish.
+        // A page's position is saved once its rows are written, its dead letters stored, and the
+        // page before it saved: the saved cursor never passes a row that is not stored.
         const before = pending;
         const stored = (async () => {
           const rejected = writes.length > 0 ? await writeIsolating(online, def, writes) : [];
@@ -404,7 +407,8 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         })();
         stored.catch(() => undefined); // awaited (and thrown) below
         pending = stored;
-        await before;
+        inFlight.push(stored);
+        if (inFlight.length >= pagesInFlight) await inFlight.shift();
         rowsSeen += rows.length;
         collectIfHeapAboveSoftLimit();
         if (reachedEnd) break;

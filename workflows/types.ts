@@ -75,6 +75,8 @@ export interface SyncPlan {
   chunkRows: number;
   chunkSeconds: number;
   pageSize: number;
+  /** Pages written at once (the online store's bulkWritesInFlight; plans from before it: 2). */
+  pagesInFlight?: number;
   maxRowsPerSecond?: number;
 }
 

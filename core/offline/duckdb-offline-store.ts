@@ -87,10 +87,12 @@ export interface DuckDbOfflineStoreOptions {
 
 /**
  * An incremental read sorts the table in windows of about this many rows (whole watermark values):
- * DuckDB then holds one window's sort, a few MB, instead of the rest of the table (about 65 MB for
- * a million rows of six columns), for one extra top-N query per window.
+ * DuckDB then holds two windows' sorts (the one being read, the next being prepared), a few MB,
+ * instead of the rest of the table (about 65 MB for a million rows of six columns), for one extra
+ * top-N query per window. 50,000 rather than 100,000: 10 MB less at the peak of a million-row
+ * upsync, at the same speed (BENCHMARKS.md).
  */
-export const defaultReadWindowRows = 100_000;
+export const defaultReadWindowRows = 50_000;
 
 const maxBigint = 2n ** 63n - 1n;
 
@@ -485,38 +487,59 @@ export class DuckDbOfflineStore implements OfflineStore {
     const windowRows = this.readWindowRows;
 
     if (this.closed) throw new Error('offline store is closed');
-    // a streaming result keeps its connection busy: each read gets its own
-    const conn = await DuckDBConnection.create(this.instance);
-    this.readers.add(conn);
+    // a streaming result keeps its connection busy: each read gets its own two, one streaming the
+    // current window while the other sorts the next
+    const conns = [
+      await DuckDBConnection.create(this.instance),
+      await DuckDBConnection.create(this.instance),
+    ];
+    for (const c of conns) this.readers.add(c);
+    /**
+     * Opens the window that starts at watermark `from` (the first: undefined) on `conn`: the
+     * watermark of its `windowRows`-th row (`hi`, undefined for the last window), then its rows
+     * ordered, as a streaming result whose sort is done.
+     */
+    const openWindow = async (conn: DuckDBConnection, from: bigint | undefined) => {
+      const scope = from === undefined ? where : `${where} AND ${wm} >= $lo`;
+      const scoped = { ...values, ...(from !== undefined ? { lo: from } : {}) };
+      const scopedTypes = { ...types, ...(from !== undefined ? { lo: BIGINT } : {}) };
+      const edge = await conn.runAndReadAll(
+        `SELECT ${wm} FROM ${q(table)} WHERE ${scope} ORDER BY 1 LIMIT 1 OFFSET ${windowRows - 1}`,
+        scoped,
+        scopedTypes,
+      );
+      const found = edge.currentRowCount > 0 ? BigInt(edge.getRows()[0]![0] as bigint | number) : undefined;
+      const hi = found === maxBigint ? undefined : found;
+      const bounded = hi === undefined ? scope : `${scope} AND ${wm} <= $hi`;
+      const result = await conn.stream(
+        `SELECT ${select} FROM ${q(table)} WHERE ${bounded} ORDER BY ${order}`,
+        hi === undefined ? scoped : { ...scoped, hi },
+        hi === undefined ? scopedTypes : { ...scopedTypes, hi: BIGINT },
+      );
+      return { result, hi };
+    };
+    let prefetch: Promise<unknown> | undefined;
     /**
      * The read goes through the table in windows of whole watermark values holding about
      * `windowRows` rows, each one ordered query: sorting the whole rest of a large table at once
      * would hold all of it in DuckDB's memory (or spill it). A window ends at the watermark of its
      * `windowRows`-th row, inclusive, so a window never splits the rows of one watermark value
-     * and the concatenated windows are exactly the one ordered stream.
+     * and the concatenated windows are exactly the one ordered stream. The next window's queries
+     * run on DuckDB's threads while this one's rows are read and written (two windows sorted at
+     * most).
      */
     async function* windows(): AsyncGenerator<OfflineRow[]> {
-      let from: bigint | undefined;
-      for (;;) {
-        const scope = from === undefined ? where : `${where} AND ${wm} >= $lo`;
-        const scoped = { ...values, ...(from !== undefined ? { lo: from } : {}) };
-        const scopedTypes = { ...types, ...(from !== undefined ? { lo: BIGINT } : {}) };
-        const edge = await conn.runAndReadAll(
-          `SELECT ${wm} FROM ${q(table)} WHERE ${scope} ORDER BY 1 LIMIT 1 OFFSET ${windowRows - 1}`,
-          scoped,
-          scopedTypes,
-        );
-        const found = edge.currentRowCount > 0 ? BigInt(edge.getRows()[0]![0] as bigint | number) : undefined;
-        const hi = found === maxBigint ? undefined : found;
-        const bounded = hi === undefined ? scope : `${scope} AND ${wm} <= $hi`;
-        const result = await conn.stream(
-          `SELECT ${select} FROM ${q(table)} WHERE ${bounded} ORDER BY ${order}`,
-          hi === undefined ? scoped : { ...scoped, hi },
-          hi === undefined ? scopedTypes : { ...scopedTypes, hi: BIGINT },
-        );
+      let current = openWindow(conns[0]!, undefined);
+      for (let i = 1; ; i++) {
+        const { result, hi } = await current;
+        if (hi === undefined) {
+          yield* chunksOf(result);
+          return;
+        }
+        const next = openWindow(conns[i % 2]!, hi + 1n);
+        prefetch = next.catch(() => undefined); // awaited (and thrown) on the next turn
         yield* chunksOf(result);
-        if (hi === undefined) return;
-        from = hi + 1n;
+        current = next;
       }
     }
     try {
@@ -527,8 +550,12 @@ export class DuckDbOfflineStore implements OfflineStore {
         ...(after ? { after } : {}),
       });
     } finally {
-      this.readers.delete(conn);
-      conn.closeSync();
+      // a read stopped early may leave the next window's queries running: let them end first
+      await prefetch;
+      for (const c of conns) {
+        this.readers.delete(c);
+        c.closeSync();
+      }
     }
   }
 

@@ -199,6 +199,7 @@ function ttlSeconds(feature: CompiledFeature, eventTimeMs: number, nowMs: number
 export class CassandraOnlineStore implements OnlineStore {
   readonly kind = 'cassandra' as const;
   readonly bulkWriteRows = 5_000;
+  readonly bulkWritesInFlight = 2;
   private readonly tables = new Map<string, TableState>();
   private readonly missing = new Map<string, number>();
   private readonly states = new WeakMap<FeatureDefinition, FeatureState>();

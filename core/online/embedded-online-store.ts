@@ -95,8 +95,15 @@ function sameKeys(a: FeatureRecord['keys'], b: FeatureRecord['keys']): boolean {
 
 export class EmbeddedOnlineStore implements OnlineStore {
   readonly kind = 'embedded' as const;
-  /** Upsync of 1M rows: 150–190k rows/s in pages of 1,000, 80–110k in pages of 5,000 (BENCHMARKS.md). */
-  readonly bulkWriteRows = 1_000;
+  /**
+   * Pages of 500 rows, three in flight: an upsync then holds about 1,500 rows' objects at a time,
+   * which die young; pages of 1,000 two in flight kept them alive just long enough for V8 to promote
+   * every page to the old generation in some runs (30 full collections per million rows). Fewer
+   * commits also map fewer LMDB pages (each commit copies the right edge of the B-tree to new pages
+   * that the next reads through the map). BENCHMARKS.md, "Upsync".
+   */
+  readonly bulkWriteRows = 500;
+  readonly bulkWritesInFlight = 3;
   private readonly meta: Database<string, string>;
   private readonly registry: Database<FeatureRecord, string>;
   private readonly historyDeleted: Database<number, LmdbKey>;

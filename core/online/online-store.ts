@@ -83,10 +83,16 @@ export interface OnlineStore {
   readonly kind: 'embedded' | 'cassandra';
   /**
    * Rows per `writeObjects` call that suit a bulk copy (an upsync page): the embedded store commits
-   * each call as one LMDB transaction and keeps up best with calls of about a thousand rows;
+   * each call as an LMDB child transaction and keeps up best with calls of several hundred rows;
    * Cassandra sends every row as its own request and wants many in flight.
    */
   readonly bulkWriteRows: number;
+  /**
+   * How many such calls a bulk copy keeps in flight: the next pages are read and checked while
+   * earlier ones are written. Calls queued while LMDB commits go into its next commit together,
+   * so a third call halves the embedded store's commits; Cassandra's parallelism is inside a call.
+   */
+  readonly bulkWritesInFlight: number;
   /**
    * Creates what the feature needs (tables, TTL settings) and adds columns for added fields;
    * idempotent. Throws OnlineStoreInputError when the stored feature has other key fields or

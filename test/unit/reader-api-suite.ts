@@ -93,6 +93,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class CountingStore implements OnlineStore {
   readonly kind: OnlineStore['kind'];
   readonly bulkWriteRows: number;
+  readonly bulkWritesInFlight: number;
   readonly reads = new Map<string, number>();
   mode: 'ok' | 'fail' | 'hang' = 'ok';
   delayMs = 0;
@@ -100,6 +101,7 @@ export class CountingStore implements OnlineStore {
   constructor(readonly inner: OnlineStore) {
     this.kind = inner.kind;
     this.bulkWriteRows = inner.bulkWriteRows;
+    this.bulkWritesInFlight = inner.bulkWritesInFlight;
   }
 
   readsOf(feature: string): number {

@@ -398,52 +398,59 @@ wf::keys:
     expect(await env.offline.readDeadLetters('wf::store')).toHaveLength(4);
   });
 
-  it('resumes a chunk from its last saved page after a failure; every row stored and counted once', async () => {
-    const def = definitionsOf(yaml('wf::resume', 'wf_src_resume')).get('wf::resume')!;
-    await applyDefinition(env, def);
-    await table(env.offline, 'wf_src_resume', rowsOf(1, 100));
-    // an online store that fails (like a lost connection) on its 4th write call
-    let calls = 0;
-    const writes: number[] = [];
-    const flaky: OnlineStore = Object.create(env.online, {
-      writeObjects: {
-        value: async (d: FeatureDefinition, w: { keys: { user_id: number } }[]) => {
-          if (++calls === 4) throw new Error('connection lost');
-          writes.push(...w.map((x) => x.keys.user_id));
-          return env.online.writeObjects(d, w as never);
+  it.each([1, 2, 3])(
+    'resumes a chunk from its last saved page after a failure, %i page(s) in flight; every row stored and counted once',
+    async (inFlight) => {
+      const feature = `wf::resume-${inFlight}`;
+      const source = `wf_src_resume_${inFlight}`;
+      const def = definitionsOf(yaml(feature, source)).get(feature)!;
+      await applyDefinition(env, def);
+      await table(env.offline, source, rowsOf(1, 100));
+      // an online store that fails (like a lost connection) on its 4th write call
+      let calls = 0;
+      const writes: number[] = [];
+      const flaky: OnlineStore = Object.create(env.online, {
+        bulkWritesInFlight: { value: inFlight },
+        writeObjects: {
+          value: async (d: FeatureDefinition, w: { keys: { user_id: number } }[]) => {
+            if (++calls === 4) throw new Error('connection lost');
+            writes.push(...w.map((x) => x.keys.user_id));
+            return env.online.writeObjects(d, w as never);
+          },
         },
-      },
-    });
-    const acts = activitiesFor({ ...env, online: flaky });
-    const info = { workflowExecution: { workflowId: 'wf-resume', runId: 'r1' } };
-    const plan = await runActivity(
-      acts.planSync,
-      [
-        {
-          feature: 'wf::resume',
-          mode: 'incremental',
-          options: { pageSize: 10, chunkRows: 1000 },
-        },
-      ],
-      info,
-    );
-    const chunk = { plan, token: 'wf-resume/r1/0' };
-    await expect(runActivity(acts.syncChunk, [chunk], info)).rejects.toThrow('connection lost');
-    const saved = (await stateOf(env.online, upsyncStateKey('wf::resume'))).chunk as ChunkMark;
-    expect(saved).toMatchObject({ token: 'wf-resume/r1/0', pages: 3, rowsRead: 30, rowsWritten: 30 });
-    // the retry (same token) continues after page 3, with the counts of the attempt before
-    const r = await runActivity(acts.syncChunk, [chunk], { ...info, attempt: 2 });
-    expect(r).toMatchObject({ rowsRead: 100, rowsWritten: 100, done: true, pages: 10 });
-    // at most the page written while the failing one was in flight is written again (idempotent)
-    expect(writes.length).toBeGreaterThanOrEqual(100);
-    expect(writes.length).toBeLessThanOrEqual(110);
-    expect(new Set(writes).size).toBe(100);
-    expect(await levels(env.online, def, [1, 31, 41, 100])).toEqual([10, 310, 410, 1000]);
-    // a heartbeat further along than the saved page wins (and a foreign token is ignored)
-    const ahead: ChunkMark = { ...saved, token: 'other', pages: 9 };
-    const r2 = await runActivity(acts.syncChunk, [chunk], { ...info, heartbeatDetails: ahead });
-    expect(r2.pages).toBe(10);
-  });
+      });
+      const acts = activitiesFor({ ...env, online: flaky });
+      const info = { workflowExecution: { workflowId: 'wf-resume', runId: 'r1' } };
+      const plan = await runActivity(
+        acts.planSync,
+        [
+          {
+            feature: feature,
+            mode: 'incremental',
+            options: { pageSize: 10, chunkRows: 1000 },
+          },
+        ],
+        info,
+      );
+      expect(plan.pagesInFlight).toBe(inFlight);
+      const chunk = { plan, token: 'wf-resume/r1/0' };
+      await expect(runActivity(acts.syncChunk, [chunk], info)).rejects.toThrow('connection lost');
+      const saved = (await stateOf(env.online, upsyncStateKey(feature))).chunk as ChunkMark;
+      expect(saved).toMatchObject({ token: 'wf-resume/r1/0', pages: 3, rowsRead: 30, rowsWritten: 30 });
+      // the retry (same token) continues after page 3, with the counts of the attempt before
+      const r = await runActivity(acts.syncChunk, [chunk], { ...info, attempt: 2 });
+      expect(r).toMatchObject({ rowsRead: 100, rowsWritten: 100, done: true, pages: 10 });
+      // at most the pages written while the failing one was in flight are written again (idempotent)
+      expect(writes.length).toBeGreaterThanOrEqual(100);
+      expect(writes.length).toBeLessThanOrEqual(100 + (inFlight - 1) * 10);
+      expect(new Set(writes).size).toBe(100);
+      expect(await levels(env.online, def, [1, 31, 41, 100])).toEqual([10, 310, 410, 1000]);
+      // a heartbeat further along than the saved page wins (and a foreign token is ignored)
+      const ahead: ChunkMark = { ...saved, token: 'other', pages: 9 };
+      const r2 = await runActivity(acts.syncChunk, [chunk], { ...info, heartbeatDetails: ahead });
+      expect(r2.pages).toBe(10);
+    },
+  );
 
   it('keeps to max_rows_per_second', async () => {
     const def = definitionsOf(
