@@ -210,7 +210,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
       chunkRows,
       chunkSeconds,
       pageSize,
-      pagesInFlight: Math.max(1, Math.floor(online.bulkWritesInFlight)),
+      pagesInFlight: Math.max(1, Math.floor(o.pagesInFlight ?? online.bulkWritesInFlight)),
       ...(rate !== undefined ? { maxRowsPerSecond: rate } : {}),
     };
   }

@@ -3,14 +3,16 @@
  * embedded online store (LMDB) and into Cassandra, against the raw write loop of each online store
  * in the same run. Target: upsync at least 0.8 of the raw loop, peak memory under 300 MB.
  *
- *   npx tsx bench/upsync.bench.ts [--rows N] [--cases a,b] [--repeat N] [--chunk-rows N] [--page-size N] [--json]
+ *   npx tsx bench/upsync.bench.ts [--rows N] [--cases a,b] [--repeat N] [--chunk-rows N] [--page-size N]
+ *     [--pages-in-flight N] [--json]
  *
  * What is measured: the upsync activities exactly as the worker runs them (planSync, then
- * syncChunk for chunks of 50,000 rows in pages of 5,000: read the page, check and coerce every row
- * against the definition, write it, save the cursor, heartbeat; then finishSync), driven in this
- * process through MockActivityEnvironment as upsyncWorkflow would drive them — the Temporal round
- * trips (one activity per 50,000 rows) are left out. The baseline is the online store's raw write
- * loop: the same rows, already in memory as writes, in calls of 5,000.
+ * syncChunk: read a page, check and coerce every row against the definition, write it, heartbeat,
+ * save the cursor every 500 ms; pages of the store's bulkWriteRows, bulkWritesInFlight of them
+ * at once; then finishSync), driven in this process through MockActivityEnvironment as
+ * upsyncWorkflow would drive them — the Temporal round trip (one activity per chunk) is left out.
+ * The baseline is the online store's raw write loop: the same rows, already in memory as writes,
+ * in calls of the same size, one after the other.
  *
  * Each case runs in a fresh child process (so its peak RSS is its own): the sources are generated
  * once by the parent (a per-dialect transform), each case starts from an empty online table.
@@ -117,6 +119,7 @@ interface Result {
 /** Chunk and page size overrides (--chunk-rows, --page-size), for trying other settings. */
 let chunkRows: number | undefined;
 let pageSize: number | undefined;
+let pagesInFlight: number | undefined;
 
 const peaks = { anon: 0, file: 0, heap: 0 };
 const gcTime = { majorMs: 0, majorCount: 0, minorMs: 0 };
@@ -205,7 +208,11 @@ async function runCase(
       const settings = readSettings({ FERRY_SQL_DIR: path.join(dir, 'sql') });
       const acts = createActivities({ online, offline, settings });
       const t0 = performance.now();
-      const options = { ...(chunkRows ? { chunkRows } : {}), ...(pageSize ? { pageSize } : {}) };
+      const options = {
+        ...(chunkRows ? { chunkRows } : {}),
+        ...(pageSize ? { pageSize } : {}),
+        ...(pagesInFlight ? { pagesInFlight } : {}),
+      };
       const r = await syncInProcess(
         acts,
         { feature: def.name, mode: 'full', options },
@@ -292,6 +299,7 @@ function child(
         dataset,
         ...(chunkRows ? ['--chunk-rows', String(chunkRows)] : []),
         ...(pageSize ? ['--page-size', String(pageSize)] : []),
+        ...(pagesInFlight ? ['--pages-in-flight', String(pagesInFlight)] : []),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -347,6 +355,7 @@ async function main(): Promise<void> {
       rows: { type: 'string', default: '1000000' },
       'chunk-rows': { type: 'string' },
       'page-size': { type: 'string' },
+      'pages-in-flight': { type: 'string' },
       repeat: { type: 'string', default: '1' },
       cases: { type: 'string' },
       json: { type: 'boolean' },
@@ -359,6 +368,7 @@ async function main(): Promise<void> {
   const rows = Number(values.rows);
   if (values['chunk-rows']) chunkRows = Number(values['chunk-rows']);
   if (values['page-size']) pageSize = Number(values['page-size']);
+  if (values['pages-in-flight']) pagesInFlight = Number(values['pages-in-flight']);
   const repeat = Math.max(1, Number(values.repeat));
   if (values.child) {
     const sampler = setInterval(sampleMemory, 20);

@@ -16,8 +16,10 @@ export interface SyncOptions {
   chunkRows?: number;
   /** Longest a chunk activity reads before it hands back to the workflow (default 600 s). */
   chunkSeconds?: number;
-  /** Rows per page: one online write call, one cursor save, one heartbeat (default 5,000). */
+  /** Rows per page: one online write call and one heartbeat (default: the online store's bulkWriteRows). */
   pageSize?: number;
+  /** Pages written at once (default: the online store's bulkWritesInFlight). */
+  pagesInFlight?: number;
   /** Chunks per workflow run before it continues as new (default 40). */
   chunksPerRun?: number;
 }

@@ -30,27 +30,28 @@ export function isInt64Vector(v: unknown): v is Int64Vector {
 }
 
 /**
- * Sets `rows[r][name]` for each row of the chunk: null where the value is NULL, else the number
- * (`integer`), or the epoch milliseconds floored from microseconds (`micros-to-millis`); other
- * values are given to `slow` as bigints.
+ * Sets `rows[r][name]` to the vector's item `from + r` for each of the rows: null where the value
+ * is NULL, else the number (`integer`), or the epoch milliseconds floored from microseconds
+ * (`micros-to-millis`); other values are given to `slow` as bigints.
  */
 export function fillInt64Column(
   rows: OfflineRow[],
   name: string,
   vector: Int64Vector,
-  count: number,
+  from: number,
   kind: Int64Kind,
   slow: (v: bigint) => FieldValue,
 ): void {
   const { items, validity } = vector;
-  const halves = int64Halves(items, count);
+  const halves = int64Halves(items);
   const fast = kind === 'integer' ? safeInt64 : microsHalvesToMillis;
-  for (let r = 0; r < count; r++) {
-    if (!validity.itemValid(r)) {
+  for (let r = 0; r < rows.length; r++) {
+    const i = from + r;
+    if (!validity.itemValid(i)) {
       rows[r]![name] = null;
       continue;
     }
-    const v = fast(halves[2 * r + 1]!, halves[2 * r]! >>> 0);
-    rows[r]![name] = v === undefined ? slow(items[r]!) : v;
+    const v = fast(halves[2 * i + 1]!, halves[2 * i]! >>> 0);
+    rows[r]![name] = v === undefined ? slow(items[i]!) : v;
   }
 }

@@ -228,8 +228,13 @@ function rowsOf(
   return out;
 }
 
-/** Streams a result chunk by chunk (2,048 rows), converting straight from the column vectors. */
-async function* chunksOf(result: DuckDBResult): AsyncGenerator<OfflineRow[]> {
+/**
+ * Streams a result chunk by chunk (2,048 rows), converting straight from the column vectors, in
+ * slices of at most `sliceRows` rows: only the rows about to be used exist as objects (the rest of
+ * the chunk waits in DuckDB's vectors), so fewer of them live through a young collection.
+ */
+async function* chunksOf(result: DuckDBResult, sliceRows = 2048): AsyncGenerator<OfflineRow[]> {
+  const slice = Math.max(1, Math.floor(sliceRows));
   const names = result.columnNames();
   const types = result.columnTypes();
   const readers = types.map(readerFor);
@@ -247,24 +252,28 @@ async function* chunksOf(result: DuckDBResult): AsyncGenerator<OfflineRow[]> {
     const chunk = await result.fetchChunk();
     if (!chunk || chunk.rowCount === 0) return;
     const count = chunk.rowCount;
-    const rows: OfflineRow[] = new Array(count);
-    for (let r = 0; r < count; r++) rows[r] = {};
-    for (let c = 0; c < names.length; c++) {
-      const vector = chunk.getColumnVector(c);
-      const name = names[c]!;
-      const read = readers[c]!;
-      const int64 = int64Kinds[c];
-      if (int64 && isInt64Vector(vector)) {
-        fillInt64Column(rows, name, vector, count, int64, int64Slow[c]!);
-        continue;
+    const vectors = names.map((_, c) => chunk.getColumnVector(c));
+    for (let from = 0; from < count; from += slice) {
+      const n = Math.min(slice, count - from);
+      const rows: OfflineRow[] = new Array(n);
+      for (let r = 0; r < n; r++) rows[r] = {};
+      for (let c = 0; c < names.length; c++) {
+        const vector = vectors[c]!;
+        const name = names[c]!;
+        const read = readers[c]!;
+        const int64 = int64Kinds[c];
+        if (int64 && isInt64Vector(vector)) {
+          fillInt64Column(rows, name, vector, from, int64, int64Slow[c]!);
+          continue;
+        }
+        const empty = lists[c] ? () => [] : () => null;
+        for (let r = 0; r < n; r++) {
+          const v = vector.getItem(from + r);
+          rows[r]![name] = v === null ? empty() : read(v);
+        }
       }
-      const empty = lists[c] ? () => [] : () => null;
-      for (let r = 0; r < count; r++) {
-        const v = vector.getItem(r);
-        rows[r]![name] = v === null ? empty() : read(v);
-      }
+      yield rows;
     }
-    yield rows;
   }
 }
 
@@ -533,12 +542,12 @@ export class DuckDbOfflineStore implements OfflineStore {
       for (let i = 1; ; i++) {
         const { result, hi } = await current;
         if (hi === undefined) {
-          yield* chunksOf(result);
+          yield* chunksOf(result, options.pageSize);
           return;
         }
         const next = openWindow(conns[i % 2]!, hi + 1n);
         prefetch = next.catch(() => undefined); // awaited (and thrown) on the next turn
-        yield* chunksOf(result);
+        yield* chunksOf(result, options.pageSize);
         current = next;
       }
     }

@@ -44,10 +44,19 @@ async function chunkOf(sql: string) {
   return chunk!;
 }
 
+/** The column read from its bytes: whole, and in slices of 7 rows (each from its offset). */
 function fill(vector: unknown, count: number, kind: 'integer' | 'micros-to-millis'): unknown[] {
   if (!isInt64Vector(vector)) throw new Error('not an int64 vector');
+  const slow = kind === 'integer' ? integerValue : microsToMillis;
   const rows: OfflineRow[] = Array.from({ length: count }, () => ({}));
-  fillInt64Column(rows, 'v', vector, count, kind, kind === 'integer' ? integerValue : microsToMillis);
+  fillInt64Column(rows, 'v', vector, 0, kind, slow);
+  const sliced: unknown[] = [];
+  for (let from = 0; from < count; from += 7) {
+    const part: OfflineRow[] = Array.from({ length: Math.min(7, count - from) }, () => ({}));
+    fillInt64Column(part, 'v', vector, from, kind, slow);
+    sliced.push(...part.map((r) => r.v));
+  }
+  expect(sliced).toEqual(rows.map((r) => r.v));
   return rows.map((r) => r.v);
 }
 
