@@ -69,6 +69,21 @@ function isIntegerColumn(c: ColumnSpec | undefined): boolean {
   return c?.type.kind === 'scalar' && ['Long', 'Int'].includes(c.type.scalar);
 }
 
+/** The sync options (workflow input: the UI or a script may send anything), each a positive number if given. */
+function checkedOptions(options: SyncOptions | undefined): SyncOptions {
+  const o = options ?? {};
+  for (const name of ['chunkRows', 'chunkSeconds', 'pageSize', 'pagesInFlight', 'chunksPerRun'] as const) {
+    const v: unknown = o[name];
+    if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v) || v < 1)) {
+      throw ApplicationFailure.nonRetryable(
+        `options.${name} must be a number of at least 1, got ${JSON.stringify(v)}`,
+        'UpsyncNotConfigured',
+      );
+    }
+  }
+  return o;
+}
+
 function laneOf(record: StateRecord, plan: SyncPlan, workflowId: string): Lane {
   if (plan.mode !== 'full') return record;
   if (!record.full || record.full.workflowId !== workflowId) {
@@ -153,7 +168,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
     const missingFields = valueNames.filter((n) => !byName.has(n));
     await requireOnlineFeature(def);
 
-    const o = input.options ?? {};
+    const o = checkedOptions(input.options);
     // rows per page: what suits the online store's writes unless the options say otherwise
     let pageSize = Math.max(1, Math.floor(o.pageSize ?? online.bulkWriteRows));
     let chunkRows = Math.max(1, Math.floor(o.chunkRows ?? defaultChunkRows));

@@ -536,6 +536,32 @@ wf::keys:
     expect(err2).toMatchObject({ type: 'UpsyncSourceError', nonRetryable: true });
     expect(err2.message).toContain('source table wf_src_missing of wf::nosrc does not exist');
   });
+
+  it('refuses sync options that are not positive numbers, naming the option', async () => {
+    const def = definitionsOf(yaml('wf::opts', 'wf_src_opts')).get('wf::opts')!;
+    await applyDefinition(env, def);
+    await table(env.offline, 'wf_src_opts', rowsOf(1, 3));
+    const acts = activitiesFor(env);
+    const bad: [string, unknown][] = [
+      ['pageSize', 'abc'],
+      ['pagesInFlight', 0],
+      ['chunkRows', -5],
+      ['chunkSeconds', Number.NaN],
+      ['chunksPerRun', { n: 1 }],
+    ];
+    for (const [name, value] of bad) {
+      const err = await runActivity(acts.planSync, [
+        { feature: 'wf::opts', mode: 'incremental', options: { [name]: value } as never },
+      ]).catch((e) => e);
+      expect(err).toMatchObject({ type: 'UpsyncNotConfigured', nonRetryable: true });
+      expect(err.message).toContain(`options.${name} must be a number of at least 1`);
+    }
+    // null means "not set": the store's defaults apply
+    const plan = await runActivity(acts.planSync, [
+      { feature: 'wf::opts', mode: 'incremental', options: { pageSize: null, pagesInFlight: 2 } as never },
+    ]);
+    expect(plan).toMatchObject({ pageSize: env.online.bulkWriteRows, pagesInFlight: 2 });
+  });
 });
 
 describe('transform and retention activities (embedded stores)', () => {
