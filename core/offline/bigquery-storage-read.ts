@@ -24,7 +24,7 @@ import {
 } from 'apache-arrow';
 import type { FieldValue } from '../values/coerce-value.ts';
 import { integerValue, microsToMillis } from './column-types.ts';
-import { int64Halves, microsHalvesToMillis, safeInt64 } from './int64-halves.ts';
+import { int64Halves, littleEndian, microsHalvesToMillis, safeInt64 } from './int64-halves.ts';
 import type { OfflineRow } from './offline-store.ts';
 
 /**
@@ -141,20 +141,18 @@ interface StreamRead {
   rowsPerBatch: number;
 }
 
+/** A unary method of the generated client, answering a `Response`. */
+type UnaryMethod<Response> = (
+  request: unknown,
+  metadata: Metadata,
+  options: { deadline?: number },
+  callback: (error: ServiceError | null, response?: Response) => void,
+) => ClientUnaryCall;
+
 interface BigQueryReadStub {
-  CreateReadSession(
-    request: unknown,
-    metadata: Metadata,
-    options: { deadline?: number },
-    callback: (error: ServiceError | null, session?: ReadSessionMessage) => void,
-  ): ClientUnaryCall;
+  CreateReadSession: UnaryMethod<ReadSessionMessage>;
   ReadRows(request: unknown, metadata: Metadata): ClientReadableStream<ReadRowsResponseMessage>;
-  SplitReadStream(
-    request: unknown,
-    metadata: Metadata,
-    options: { deadline?: number },
-    callback: (error: ServiceError | null, response?: SplitReadStreamResponseMessage) => void,
-  ): ClientUnaryCall;
+  SplitReadStream: UnaryMethod<SplitReadStreamResponseMessage>;
   close(): void;
 }
 
@@ -532,6 +530,7 @@ function int64Column(
   fast: (hi: number, lo: number) => number | undefined,
   slow: (v: bigint) => FieldValue,
 ): ColumnDecoder {
+  if (!littleEndian) return fixed<BigInt64Array>((values, i) => slow(values[i]!));
   return perRow((data) => {
     const values = data.values as BigInt64Array;
     const halves = int64Halves(values);

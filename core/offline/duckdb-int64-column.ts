@@ -1,6 +1,5 @@
-import { endianness } from 'node:os';
 import type { FieldValue } from '../values/coerce-value.ts';
-import { int64Halves, microsHalvesToMillis, safeInt64 } from './int64-halves.ts';
+import { int64Halves, littleEndian, microsHalvesToMillis, safeInt64 } from './int64-halves.ts';
 import type { OfflineRow } from './offline-store.ts';
 
 /**
@@ -21,7 +20,7 @@ export type Int64Kind = 'integer' | 'micros-to-millis';
 
 export function isInt64Vector(v: unknown): v is Int64Vector {
   return (
-    endianness() === 'LE' &&
+    littleEndian &&
     typeof v === 'object' &&
     v !== null &&
     (v as Partial<Int64Vector>).items instanceof BigInt64Array &&

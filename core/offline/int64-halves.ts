@@ -1,3 +1,5 @@
+import { endianness } from 'node:os';
+
 /**
  * Numbers from int64 values seen as two 32-bit halves (`hi` signed, `lo` unsigned: a little-endian
  * Int32Array view of a BigInt64Array), so that reading a column needs no bigint per value. Each
@@ -19,7 +21,10 @@ export function microsHalvesToMillis(hi: number, lo: number): number | undefined
   return hi > -0x40000000 && hi < 0x40000000 ? hi * 4294967 + Math.floor((hi * 296 + lo) / 1000) : undefined;
 }
 
-/** The halves view of int64 items (both are little-endian on every platform Node runs on that Ferry supports). */
-export function int64Halves(items: BigInt64Array, count = items.length): Int32Array {
-  return new Int32Array(items.buffer, items.byteOffset, count * 2);
+/** The halves view reads the low word first: true on little-endian machines only (callers check). */
+export const littleEndian = endianness() === 'LE';
+
+/** The halves view of int64 items: [lo, hi] per value on a little-endian machine. */
+export function int64Halves(items: BigInt64Array): Int32Array {
+  return new Int32Array(items.buffer, items.byteOffset, items.length * 2);
 }
