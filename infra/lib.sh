@@ -38,6 +38,10 @@ svc_pid() {
   [ -f "$f" ] || return 1
   local pid; pid=$(cat "$f")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  # a process killed a moment ago (SIGKILL in a fault test) may linger as a zombie until its
+  # parent reaps it: that is not a running server
+  local state; state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z)
+  [ "$state" != Z ] || return 1
   echo "$pid"
 }
 
