@@ -1,3 +1,4 @@
+import { createCommandConsumerActivities } from './command-consumer-activities.ts';
 import { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
 import { createReplayActivities } from './replay-activities.ts';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTransformActivities(deps),
     ...createRetentionActivities(deps, defs),
     ...createReplayActivities(deps, defs),
+    ...createCommandConsumerActivities(deps),
   };
 }
 

@@ -1,6 +1,7 @@
 import { readSettings } from '../core/config/settings.ts';
 import { backfillWorkflowId } from '../workflows/ids.ts';
 import type { SyncProgress } from '../workflows/types.ts';
+import { workflowTypes } from '../workflows/workflow-types.ts';
 import type { Command } from './command.ts';
 import { UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
@@ -42,7 +43,7 @@ export const backfillCommand: Command = {
       return runWorkflowFromCli<SyncProgress>({
         command: 'backfill',
         settings,
-        workflowType: 'backfillWorkflow',
+        workflowType: workflowTypes.backfill,
         workflowId,
         args: [{ feature, fromMs, toMs }],
         wait: range.wait,

@@ -1,11 +1,8 @@
 import { Client, Connection, defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
 import { readSettings } from '../core/config/settings.ts';
-import {
-  commandConsumerWorkflowId,
-  commandConsumerWorkflowType,
-  defaultCommandGroup,
-} from '../workflows/command-consumer-ids.ts';
+import { commandConsumerWorkflowId, defaultCommandGroup } from '../workflows/command-consumer-ids.ts';
 import type { CommandConsumerWorkflowInput } from '../workflows/command-consumer-workflow.ts';
+import { workflowTypes } from '../workflows/workflow-types.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
@@ -63,7 +60,7 @@ export const downsyncCommand: Command = {
         if (action === 'start') {
           const input: CommandConsumerWorkflowInput = { topic, groupId };
           if (o['heartbeat-timeout']) input.heartbeatTimeout = o['heartbeat-timeout'];
-          const handle = await client.workflow.start(commandConsumerWorkflowType, {
+          const handle = await client.workflow.start(workflowTypes.commandConsumer, {
             taskQueue: settings.temporalTaskQueue,
             workflowId,
             args: [input],

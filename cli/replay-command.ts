@@ -1,6 +1,7 @@
 import { readSettings } from '../core/config/settings.ts';
 import { replayWorkflowId } from '../workflows/ids.ts';
 import type { ReplayProgress } from '../workflows/types.ts';
+import { workflowTypes } from '../workflows/workflow-types.ts';
 import type { Command } from './command.ts';
 import { runCommand } from './run-command.ts';
 import { parseRangeCommand, resolveFeature, runWorkflowFromCli } from './workflow-cli.ts';
@@ -36,7 +37,7 @@ export const replayCommand: Command = {
       return runWorkflowFromCli<ReplayProgress>({
         command: 'replay',
         settings,
-        workflowType: 'replayDeadLettersWorkflow',
+        workflowType: workflowTypes.replay,
         workflowId,
         args: [
           { feature, ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) },

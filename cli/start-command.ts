@@ -30,6 +30,7 @@ import type { ReaderHandle } from '../reader/start-reader.ts';
 import { sha256Hex, type TokenEntry } from '../reader/tokens.ts';
 import { pipelineWorkflowId } from '../workflows/ids.ts';
 import type { PipelineInput, PipelineProgress } from '../workflows/types.ts';
+import { workflowTypes } from '../workflows/workflow-types.ts';
 import { loadLocalDefinitions } from './apply-context.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
@@ -716,7 +717,7 @@ async function runPipeline(
   say: (l: string) => void,
 ): Promise<{ progress?: PipelineProgress; error?: string }> {
   const { startOrJoin } = await import('./workflow-cli.ts');
-  const { handle } = await startOrJoin(client, 'transformAndUpsyncWorkflow', {
+  const { handle } = await startOrJoin(client, workflowTypes.transformAndUpsync, {
     workflowId,
     taskQueue: settings.temporalTaskQueue,
     args: [input],

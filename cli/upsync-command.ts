@@ -1,6 +1,7 @@
 import { readSettings } from '../core/config/settings.ts';
 import { upsyncWorkflowId } from '../workflows/ids.ts';
 import type { SyncProgress } from '../workflows/types.ts';
+import { workflowTypes } from '../workflows/workflow-types.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
@@ -43,7 +44,7 @@ export const upsyncCommand: Command = {
       return runWorkflowFromCli<SyncProgress>({
         command: 'upsync',
         settings,
-        workflowType: 'upsyncWorkflow',
+        workflowType: workflowTypes.upsync,
         workflowId,
         args: [{ feature, ...(values.full ? { full: true } : {}) }],
         wait: values.wait === true,

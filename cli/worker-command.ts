@@ -13,10 +13,11 @@ import { runCommand } from './run-command.ts';
 const usage = `Usage: ferry worker [--task-queue <name>] [--workflow-bundle <file>]
                     [--max-activities <n>] [--log-level <level>]
 
-Runs Ferry's Temporal worker: the upsync, backfill, transform-and-upsync, retention and
-dead-letter replay workflows and their activities. It connects to FERRY_TEMPORAL_ADDRESS
-(namespace FERRY_TEMPORAL_NAMESPACE), opens the configured online and offline stores, and
-polls FERRY_TEMPORAL_TASK_QUEUE until SIGINT or SIGTERM; then it stops taking work,
+Runs Ferry's Temporal worker: the upsync, backfill, transform-and-upsync, scheduled upsync,
+retention, dead-letter replay and Kafka command consumer workflows and their activities
+(every workflow that \`ferry upsync\`, \`backfill\`, \`replay\`, \`downsync start\` and the
+Schedules start). It connects to FERRY_TEMPORAL_ADDRESS (namespace FERRY_TEMPORAL_NAMESPACE),
+opens the configured online and offline stores, and polls FERRY_TEMPORAL_TASK_QUEUE until SIGINT or SIGTERM; then it stops taking work,
 lets running activities finish their current page (up to 20 s; their position is saved
 per page, so anything cut off resumes on another worker), closes the stores and exits.
 

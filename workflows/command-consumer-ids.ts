@@ -3,9 +3,6 @@
 /** The Kafka consumer group of the command consumer unless one is given. */
 export const defaultCommandGroup = 'ferry-commands';
 
-/** The workflow type of the command consumer. */
-export const commandConsumerWorkflowType = 'commandConsumerWorkflow';
-
 /** The workflow id of the consumer of a topic and group: one consumer workflow per pair. */
 export function commandConsumerWorkflowId(topic: string, groupId: string): string {
   return `commands/${topic}/${groupId}`;

@@ -1,8 +1,6 @@
 import { ActivityCancellationType, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type {
-  CommandConsumerActivities,
-  CommandConsumerInput,
-} from '../activities/command-consumer-activities.ts';
+import type { CommandConsumerInput } from '../activities/command-consumer-activities.ts';
+import type { FerryActivities } from '../activities/index.ts';
 
 export interface CommandConsumerWorkflowInput extends CommandConsumerInput {
   /** The server retries the activity when no heartbeat came for this long (default 30 s). */
@@ -19,7 +17,7 @@ export interface CommandConsumerWorkflowInput extends CommandConsumerInput {
  * workflow cancels the activity and waits for its clean stop.
  */
 export async function commandConsumerWorkflow(input: CommandConsumerWorkflowInput = {}): Promise<void> {
-  const { runCommandConsumer } = proxyActivities<CommandConsumerActivities>({
+  const { runCommandConsumer } = proxyActivities<FerryActivities>({
     // the run itself is bounded by maxRunMs (default 6 h); this is only a backstop
     startToCloseTimeout: '1 day',
     heartbeatTimeout: input.heartbeatTimeout ?? '30 seconds',

@@ -5,6 +5,7 @@ import {
   scheduledUpsyncWorkflowId,
   upsyncScheduleId,
 } from '../../workflows/ids.ts';
+import { workflowTypes } from '../../workflows/workflow-types.ts';
 import type { Settings } from '../config/settings.ts';
 import type { FeatureDefinition } from '../definitions/feature-definition.ts';
 import type { ApplyTarget, ResourceChange } from './apply-target.ts';
@@ -88,7 +89,7 @@ export class TemporalSchedulesTarget implements ApplyTarget {
     const args: UpsyncArgs[] = [{ feature: def.name, cron }];
     return {
       type: 'startWorkflow' as const,
-      workflowType: 'scheduledUpsyncWorkflow',
+      workflowType: workflowTypes.scheduledUpsync,
       workflowId: scheduledUpsyncWorkflowId(def.name),
       taskQueue: this.taskQueue,
       args,
@@ -101,7 +102,7 @@ export class TemporalSchedulesTarget implements ApplyTarget {
     if (a.type !== 'startWorkflow') return true;
     const args = (a.args?.[0] ?? {}) as UpsyncArgs;
     return (
-      a.workflowType !== 'scheduledUpsyncWorkflow' ||
+      a.workflowType !== workflowTypes.scheduledUpsync ||
       a.taskQueue !== this.taskQueue ||
       args.feature !== def.name ||
       args.cron !== cron
@@ -186,7 +187,7 @@ export class TemporalSchedulesTarget implements ApplyTarget {
           spec: { cronExpressions: [this.retentionCron] },
           action: {
             type: 'startWorkflow',
-            workflowType: 'retentionWorkflow',
+            workflowType: workflowTypes.retention,
             workflowId: retentionWorkflowId,
             taskQueue: this.taskQueue,
             args: [
