@@ -17,9 +17,11 @@ Runs Ferry's Temporal worker: the upsync, backfill, transform-and-upsync, schedu
 retention, dead-letter replay and Kafka command consumer workflows and their activities
 (every workflow that \`ferry upsync\`, \`backfill\`, \`replay\`, \`downsync start\` and the
 Schedules start). It connects to FERRY_TEMPORAL_ADDRESS (namespace FERRY_TEMPORAL_NAMESPACE),
-opens the configured online and offline stores, and polls FERRY_TEMPORAL_TASK_QUEUE until SIGINT or SIGTERM; then it stops taking work,
-lets running activities finish their current page (up to 20 s; their position is saved
-per page, so anything cut off resumes on another worker), closes the stores and exits.
+opens the configured online and offline stores, and polls FERRY_TEMPORAL_TASK_QUEUE until
+SIGINT or SIGTERM; then it stops taking work, lets running activities finish their current
+page (up to 20 s; their position is saved per page, so anything cut off resumes on another
+worker), stops a running command consumer after its batch (its offsets committed; Temporal
+starts it again on another worker), closes the stores and exits.
 
 Run it from the project folder (or set FERRY_SQL_DIR): transforms are read from sql/.
 Memory: an upsync's live heap stays near 40 MB, but V8 lets the garbage of copied rows
