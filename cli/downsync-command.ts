@@ -1,5 +1,6 @@
 import { Client, Connection, defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
 import { readSettings } from '../core/config/settings.ts';
+import { parseDuration } from '../core/definitions/duration.ts';
 import { commandConsumerWorkflowId, defaultCommandGroup } from '../workflows/command-consumer-ids.ts';
 import type { CommandConsumerWorkflowInput } from '../workflows/command-consumer-workflow.ts';
 import { workflowTypes } from '../workflows/workflow-types.ts';
@@ -23,6 +24,13 @@ Options:
   --group NAME                Kafka consumer group (default ${defaultCommandGroup})
   --heartbeat-timeout D       restart the consumer after this long without a heartbeat
                               (start only; default 30s)
+  --max-retry-interval D      longest wait between restarts of a failing consumer
+                              (start only; default 30s)
+  --session-timeout D         Kafka session timeout of the consumer group (start only; default 30s)
+  --lateness D                how long a downsync interval stays open for late commands
+                              (start only; default 2s)
+  --idle-close D              a caught-up partition quiet this long closes its open downsync
+                              intervals by the wall clock (start only; default 2s)
   --json                      print the result as JSON`;
 
 async function connect(
@@ -35,6 +43,16 @@ async function connect(
   };
 }
 
+/** A duration option (`30s`, `1500ms`, `2m`) in ms, or undefined when not given; a bad one is a usage error. */
+function durationOption(values: Record<string, unknown>, name: string): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const ms = parseDuration(String(text));
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(`--${name}: expected a duration such as 30s, 1500ms or 2m, got "${text}"`);
+  return ms;
+}
+
 export const downsyncCommand: Command = {
   name: 'downsync',
   usage,
@@ -44,6 +62,10 @@ export const downsyncCommand: Command = {
         topic: { type: 'string' },
         group: { type: 'string' },
         'heartbeat-timeout': { type: 'string' },
+        'max-retry-interval': { type: 'string' },
+        'session-timeout': { type: 'string' },
+        lateness: { type: 'string' },
+        'idle-close': { type: 'string' },
         json: { type: 'boolean' },
       });
       const action = positionals[0];
@@ -53,13 +75,26 @@ export const downsyncCommand: Command = {
       const topic = o.topic ?? settings.kafkaCommandsTopic;
       const groupId = o.group ?? defaultCommandGroup;
       const workflowId = commandConsumerWorkflowId(topic, groupId);
+      // options are checked before anything connects: a typo fails at once, naming the flag
+      const input: CommandConsumerWorkflowInput = { topic, groupId };
+      const heartbeatTimeout = durationOption(o, 'heartbeat-timeout');
+      if (heartbeatTimeout !== undefined) input.heartbeatTimeout = `${heartbeatTimeout} ms`;
+      const maxRetryInterval = durationOption(o, 'max-retry-interval');
+      if (maxRetryInterval !== undefined) input.maxRetryInterval = `${maxRetryInterval} ms`;
+      const sessionTimeout = durationOption(o, 'session-timeout');
+      if (sessionTimeout !== undefined) input.sessionTimeoutMs = sessionTimeout;
+      const lateness = durationOption(o, 'lateness');
+      const idle = durationOption(o, 'idle-close');
+      if (lateness !== undefined || idle !== undefined)
+        input.downsync = {
+          ...(lateness !== undefined ? { latenessMs: lateness } : {}),
+          ...(idle !== undefined ? { idleMs: idle } : {}),
+        };
       const { client, close } = await connect(settings);
       const print = (json: unknown, text: string) =>
         console.log(o.json ? JSON.stringify(json, null, 2) : text);
       try {
         if (action === 'start') {
-          const input: CommandConsumerWorkflowInput = { topic, groupId };
-          if (o['heartbeat-timeout']) input.heartbeatTimeout = o['heartbeat-timeout'];
           const handle = await client.workflow.start(workflowTypes.commandConsumer, {
             taskQueue: settings.temporalTaskQueue,
             workflowId,

@@ -125,4 +125,23 @@ describe('ferry validate, plan, apply, list, describe (embedded stores)', () => 
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("unknown command 'fly'");
   });
+
+  it('ferry downsync start: a bad duration flag is exit 2 naming the flag, before anything connects', async () => {
+    const dir = project();
+    for (const [flag, value] of [
+      ['--lateness', 'soon'],
+      ['--idle-close', '-1s'],
+      ['--session-timeout', '0s'],
+      ['--heartbeat-timeout', '15 seconds'],
+      ['--max-retry-interval', ''],
+    ] as const) {
+      const r = await ferryIn(dir, 'downsync', 'start', `${flag}=${value}`);
+      expect(r.code, `${flag}=${value}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`${flag}: expected a duration`);
+      expect(r.stderr).toContain(`"${value}"`);
+    }
+    const r = await ferryIn(dir, 'downsync', 'begin');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('expected one of start, stop, status');
+  });
 });

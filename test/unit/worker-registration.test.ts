@@ -54,10 +54,9 @@ describe('what `ferry worker` registers', () => {
   it('the CLI and the schedules start workflows by the names in workflow-types.ts, never by a string of their own', () => {
     const literal =
       /(workflowType:\s*['"`]|workflow\.(start|execute|signalWithStart)\(\s*['"`]|startOrJoin\(\s*\w+,\s*['"`])/;
-    const offenders = [...source('cli'), ...source('core')]
-      .flatMap(({ file, text }) =>
-        text.split('\n').flatMap((line, i) => (literal.test(line) ? [`${file}:${i + 1}: ${line.trim()}`] : [])),
-      );
+    const offenders = [...source('cli'), ...source('core')].flatMap(({ file, text }) =>
+      text.split('\n').flatMap((line, i) => (literal.test(line) ? [`${file}:${i + 1}: ${line.trim()}`] : [])),
+    );
     expect(offenders).toEqual([]);
   });
 });
