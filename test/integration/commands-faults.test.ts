@@ -1,8 +1,8 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
@@ -12,7 +12,6 @@ import type { FeatureDefinition } from '../../core/definitions/feature-definitio
 import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
 import { intervalOf, isKeySampled, keyPhaseMs } from '../../core/downsync/downsync-sampler.ts';
 import { commandConsumerWorkflowId } from '../../workflows/command-consumer-ids.ts';
-import { commandConsumerWorkflow } from '../../workflows/command-consumer-workflow.ts';
 import {
   applyDefinitions,
   brokers,
@@ -25,20 +24,22 @@ import {
   kafkaAdmin,
   openStores,
   type Stores,
-  startWorker,
   temporalClient,
+  testEnv,
   testSettings,
   uniqueNames,
-  workflowBundle,
 } from './commands-harness.ts';
+import { type FerryProcess, productionWorkflowBundle, runFerry, spawnFerryWorker } from './ferry-process.ts';
+import { killServer, startServer } from './server-faults.ts';
 import { requireServer } from './servers.ts';
 
-// Faults of the real-time path against the real servers: a worker killed (SIGKILL) mid-stream,
-// and Kafka restarted mid-stream (only through infra/down.sh and infra/up.sh).
+// Faults of the real-time path against the real servers, with the shipped `ferry worker` in a child
+// process and the consumer started by `ferry downsync start`: the worker killed (SIGKILL)
+// mid-stream, Kafka restarted mid-stream (infra/down.sh and infra/up.sh), and Cassandra killed
+// (SIGKILL) mid-stream and started again.
 
 const exec = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const childPath = fileURLToPath(new URL('./commands-worker-child.ts', import.meta.url));
 
 const { definitions, errors } = loadDefinitionsFromText(
   'faults.yaml',
@@ -159,36 +160,75 @@ afterAll(async () => {
   await dropKeyspace(names.keyspace).catch(() => {});
 }, 180_000);
 
-interface Child {
-  process: ChildProcess;
-  ready: Promise<void>;
-  exited: Promise<number | null>;
-  log: string[];
+/** `ferry worker` on the test's stores and the given task queue. */
+async function startWorker(taskQueue: string): Promise<FerryProcess> {
+  const worker = spawnFerryWorker({ ...testEnv(names), FERRY_TEMPORAL_TASK_QUEUE: taskQueue }, taskQueue, [
+    '--workflow-bundle',
+    await productionWorkflowBundle(),
+  ]);
+  await worker.ready;
+  return worker;
 }
 
-function spawnWorker(topic: string, taskQueue: string, bundle: string): Child {
-  const p = spawn(
-    process.execPath,
-    ['--import', 'tsx', childPath, names.keyspace, names.dataset, topic, taskQueue, bundle],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+/**
+ * `ferry downsync start` for a topic and group, with a short heartbeat timeout (a killed worker's
+ * consumer restarts within seconds), and downsync intervals that stay open through a stall: the
+ * commands carry event times of hours ago, and a stall of the producer on this busy machine must
+ * not pass for the quiet period that closes intervals by the wall clock.
+ */
+async function startConsumer(topic: string, groupId: string, taskQueue: string, heartbeatTimeout: string) {
+  const r = await runFerry(
+    [
+      'downsync',
+      'start',
+      '--topic',
+      topic,
+      '--group',
+      groupId,
+      '--session-timeout',
+      '10s',
+      '--heartbeat-timeout',
+      heartbeatTimeout,
+      '--max-retry-interval',
+      '5s',
+      '--lateness',
+      '1500ms',
+      '--idle-close',
+      '10s',
+    ],
+    { ...testEnv(names), FERRY_TEMPORAL_TASK_QUEUE: taskQueue },
   );
-  const log: string[] = [];
-  const keep = (chunk: Buffer) => {
-    log.push(...chunk.toString().split('\n').filter(Boolean));
-    if (log.length > 200) log.splice(0, log.length - 200);
-  };
-  p.stderr!.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    p.stdout!.on('data', (chunk: Buffer) => {
-      keep(chunk);
-      if (chunk.toString().includes('ready')) resolve();
-    });
-    void exited.then((code) =>
-      reject(new Error(`worker exited (${code}) before it was ready:\n${log.join('\n')}`)),
-    );
-  });
-  return { process: p, ready, exited, log };
+  expect(r.code, r.stderr).toBe(0);
+  const handle: WorkflowHandle = client.workflow.getHandle(commandConsumerWorkflowId(topic, groupId));
+  cleanups.push(() => handle.terminate());
+  return handle;
+}
+
+/** Sends `messages` in slices of `slice` every `everyMs`; a slice that fails (broker down) is sent again. */
+function produce(topic: string, messages: ReturnType<typeof workload>, slice: number, everyMs: number) {
+  const state = { sent: 0, sendFailures: 0 };
+  const done = (async () => {
+    const producer = await CommandProducer.connect({ brokers, topic });
+    try {
+      for (let i = 0; i < messages.length; i += slice) {
+        const started = Date.now();
+        for (;;) {
+          try {
+            await producer.sendMessages(messages.slice(i, i + slice));
+            break;
+          } catch {
+            state.sendFailures++;
+            await new Promise((r) => setTimeout(r, 1_000));
+          }
+        }
+        state.sent = Math.min(messages.length, i + slice);
+        await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (Date.now() - started))));
+      }
+    } finally {
+      await producer.close();
+    }
+  })();
+  return { state, done };
 }
 
 describe('command consumer faults', () => {
@@ -198,61 +238,30 @@ describe('command consumer faults', () => {
     const taskQueue = `ferry-commands-kill-${randomUUID()}`;
     await createTopics(admin, topic, 6);
     cleanups.push(() => admin.deleteTopics({ topics: [topic, deadLetterTopicOf(topic)] }));
-    const bundle = await workflowBundle();
 
-    let worker = spawnWorker(topic, taskQueue, bundle);
-    cleanups.push(async () => worker.process.kill('SIGKILL'));
-    await worker.ready;
+    let worker = await startWorker(taskQueue);
+    cleanups.push(() => worker.stop('SIGKILL'));
     const workflowId = commandConsumerWorkflowId(topic, groupId);
-    const handle = await client.workflow.start(commandConsumerWorkflow, {
-      taskQueue,
-      workflowId,
-      args: [
-        {
-          topic,
-          groupId,
-          sessionTimeoutMs: 10_000,
-          heartbeatTimeout: '10 seconds',
-          maxRetryInterval: '5 seconds',
-          heartbeatEveryMs: 1_000,
-          // the commands carry event times of 2 hours ago: a stall of the producer on this busy
-          // machine must not pass for the quiet period that closes intervals by the wall clock
-          downsync: { latenessMs: 1_500, idleMs: 10_000 },
-        },
-      ],
-    });
-    cleanups.push(() => handle.terminate());
+    const handle = await startConsumer(topic, groupId, taskQueue, '10s');
 
     const base = pastBase(2);
     const messages = workload(0, 10_000, 10, base);
     expect(messages).toHaveLength(100_000);
-    const producer = await CommandProducer.connect({ brokers, topic });
-    let sent = 0;
-    const producing = (async () => {
-      // about 10,000 commands/s, so that most are still to come when the worker dies
-      for (let i = 0; i < messages.length; i += 1_000) {
-        const started = Date.now();
-        await producer.sendMessages(messages.slice(i, i + 1_000));
-        sent = i + 1_000;
-        await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - started))));
-      }
-    })();
+    // about 10,000 commands/s, so that most are still to come when the worker dies
+    const producing = produce(topic, messages, 1_000, 100);
 
     // kill the worker once a part is applied and committed, with the rest still in flight
     const atKill = await eventually('20,000 commands committed', 300_000, async () => {
       const p = await groupProgress(admin, groupId, topic);
       return p.committed >= 20_000 ? p : undefined;
     });
-    worker.process.kill('SIGKILL');
-    expect(await worker.exited).toBeNull();
-    const sentAtKill = sent;
+    expect(await worker.stop('SIGKILL')).toBeNull();
+    const sentAtKill = producing.state.sent;
     const before = await consumerHeartbeat(client, workflowId);
     expect(before).toBeDefined();
 
-    worker = spawnWorker(topic, taskQueue, bundle);
-    await worker.ready;
-    await producing;
-    await producer.close();
+    worker = await startWorker(taskQueue);
+    await producing.done;
     // Temporal restarts the activity on the new worker once the heartbeat times out
     const restarted = await eventually('the consumer restarted', 120_000, async () => {
       const h = await consumerHeartbeat(client, workflowId);
@@ -263,7 +272,7 @@ describe('command consumer faults', () => {
       return p.committed === 100_000 ? p : undefined;
     });
     const counts = await verify(0, 10_000, 10, base).catch((e) => {
-      console.error(`worker log:\n${worker.log.slice(-40).join('\n')}`);
+      console.error(`worker log:\n${worker.log().split('\n').slice(-40).join('\n')}`);
       throw e;
     });
     console.log(
@@ -272,8 +281,7 @@ describe('command consumer faults', () => {
 
     await handle.cancel();
     await expect(handle.result()).rejects.toThrow();
-    worker.process.kill('SIGTERM');
-    await worker.exited;
+    expect(await worker.stop()).toBe(0);
   }, 600_000);
 
   it('Kafka restarted mid-stream: the consumer reconnects and catches up without losing commands', async () => {
@@ -282,61 +290,26 @@ describe('command consumer faults', () => {
     const taskQueue = `ferry-commands-restart-${randomUUID()}`;
     await createTopics(admin, topic, 3);
     cleanups.push(() => admin.deleteTopics({ topics: [topic, deadLetterTopicOf(topic)] }));
-    const worker = await startWorker(settings, stores, taskQueue);
-    cleanups.push(() => worker.stop());
+    const worker = await startWorker(taskQueue);
+    cleanups.push(() => worker.stop('SIGKILL'));
     const workflowId = commandConsumerWorkflowId(topic, groupId);
-    const handle = await client.workflow.start(commandConsumerWorkflow, {
-      taskQueue,
-      workflowId,
-      args: [
-        {
-          topic,
-          groupId,
-          sessionTimeoutMs: 10_000,
-          heartbeatTimeout: '20 seconds',
-          maxRetryInterval: '5 seconds',
-          // event times of 3 hours ago; the outage must not pass for a quiet period either
-          downsync: { latenessMs: 1_500, idleMs: 10_000 },
-        },
-      ],
-    });
-    cleanups.push(() => handle.terminate());
+    const handle = await startConsumer(topic, groupId, taskQueue, '20s');
 
     const base = pastBase(3);
     const firstKey = 100_000;
-    const messages = workload(firstKey, 3_000, 10, base);
-    const producer = await CommandProducer.connect({ brokers, topic });
-    let sent = 0;
-    let sendFailures = 0;
-    const producing = (async () => {
-      // a steady 2,000 commands/s; a send that fails while Kafka is down is sent again
-      for (let i = 0; i < messages.length; i += 500) {
-        const started = Date.now();
-        for (;;) {
-          try {
-            await producer.sendMessages(messages.slice(i, i + 500));
-            break;
-          } catch {
-            sendFailures++;
-            await new Promise((r) => setTimeout(r, 1_000));
-          }
-        }
-        sent = i + 500;
-        await new Promise((r) => setTimeout(r, Math.max(0, 250 - (Date.now() - started))));
-      }
-    })();
+    // a steady 2,000 commands/s; a send that fails while Kafka is down is sent again
+    const producing = produce(topic, workload(firstKey, 3_000, 10, base), 500, 250);
     await eventually('a quarter sent and some committed', 120_000, async () => {
-      if (sent < 7_500) return undefined;
+      if (producing.state.sent < 7_500) return undefined;
       const p = await groupProgress(admin, groupId, topic);
       return p.committed > 0 ? p : undefined;
     });
-    const sentAtRestart = sent;
+    const sentAtRestart = producing.state.sent;
     const down = await exec('bash', ['infra/down.sh', 'kafka'], { cwd: root });
     expect(down.stderr).toMatch(/kafka stopped/);
     await new Promise((r) => setTimeout(r, 3_000));
     await exec('bash', ['infra/up.sh', 'kafka'], { cwd: root, timeout: 240_000 });
-    await producing;
-    await producer.close();
+    await producing.done;
     await eventually('every offset committed', 300_000, async () => {
       const p = await groupProgress(admin, groupId, topic);
       return p.committed >= 30_000 && p.committed === p.end ? p : undefined;
@@ -346,9 +319,64 @@ describe('command consumer faults', () => {
     // and Temporal started it again (a higher attempt)
     const h = (await consumerHeartbeat(client, workflowId))!;
     console.log(
-      `kafka restart test: restarted after ${sentAtRestart} of 30000 sent; ${sendFailures} sends failed and were repeated; consumer attempt ${h.attempt}, ${h.details?.rebalances} group joins; offline rows ${counts.offline}`,
+      `kafka restart test: restarted after ${sentAtRestart} of 30000 sent; ${producing.state.sendFailures} sends failed and were repeated; consumer attempt ${h.attempt}, ${h.details?.rebalances} group joins; offline rows ${counts.offline}`,
     );
     await handle.cancel();
     await expect(handle.result()).rejects.toThrow();
+    expect(await worker.stop()).toBe(0);
+  }, 600_000);
+
+  it('Cassandra killed (SIGKILL) mid-stream and started again: every command is applied, the newest value of each key wins, every sampled row exists once', async () => {
+    const topic = `${names.topic}-cassandra`;
+    const groupId = `ferry-cassandra-${process.pid}`;
+    const taskQueue = `ferry-commands-cassandra-${randomUUID()}`;
+    await createTopics(admin, topic, 3);
+    cleanups.push(() => admin.deleteTopics({ topics: [topic, deadLetterTopicOf(topic)] }));
+    const worker = await startWorker(taskQueue);
+    cleanups.push(() => worker.stop('SIGKILL'));
+    const workflowId = commandConsumerWorkflowId(topic, groupId);
+    const handle = await startConsumer(topic, groupId, taskQueue, '20s');
+
+    // keys written once, before the kill, and committed: if the server lost acknowledged writes
+    // when it was killed, nothing would write them again
+    const earlyBase = pastBase(5);
+    const earlyKey = 210_000;
+    await produce(topic, workload(earlyKey, 2_000, 1, earlyBase), 1_000, 0).done;
+    await eventually('the early commands committed', 120_000, async () => {
+      const p = await groupProgress(admin, groupId, topic);
+      return p.committed === 2_000 ? p : undefined;
+    });
+    const base = pastBase(4);
+    const firstKey = 200_000;
+    // 2,000 commands/s over 15 s: rounds 0..9 of 3,000 keys, each round newer than the one before
+    const producing = produce(topic, workload(firstKey, 3_000, 10, base), 500, 250);
+    const atKill = await eventually('a third committed', 120_000, async () => {
+      const p = await groupProgress(admin, groupId, topic);
+      return p.committed >= 12_000 ? p : undefined;
+    });
+    await killServer('cassandra');
+    const sentAtKill = producing.state.sent;
+    await new Promise((r) => setTimeout(r, 3_000));
+    // nothing is committed past what was written before the kill while the store is down
+    const whileDown = await groupProgress(admin, groupId, topic);
+    await startServer('cassandra');
+    await producing.done;
+    await eventually('every offset committed', 300_000, async () => {
+      const p = await groupProgress(admin, groupId, topic);
+      return p.committed >= 32_000 && p.committed === p.end ? p : undefined;
+    });
+    // the values written before the kill survived it (the schema too), and the newest round won
+    await verify(earlyKey, 2_000, 1, earlyBase);
+    const counts = await verify(firstKey, 3_000, 10, base).catch((e) => {
+      console.error(`worker log:\n${worker.log().split('\n').slice(-40).join('\n')}`);
+      throw e;
+    });
+    const h = (await consumerHeartbeat(client, workflowId))!;
+    console.log(
+      `cassandra kill test: killed after ${sentAtKill} of 30000 sent, ${atKill.committed} committed (${whileDown.committed} while down); consumer attempt ${h.attempt}; offline rows ${counts.offline}`,
+    );
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    expect(await worker.stop()).toBe(0);
   }, 600_000);
 });

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { downsyncCommand } from '../../cli/downsync-command.ts';
-import { sendCommand } from '../../cli/send-command.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandEnvelopeFingerprint } from '../../core/commands/command-avro.ts';
 import { deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
 import {
@@ -17,7 +15,6 @@ import type { Settings } from '../../core/config/settings.ts';
 import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
 import { isKeySampled } from '../../core/downsync/downsync-sampler.ts';
 import { commandConsumerWorkflowId } from '../../workflows/command-consumer-ids.ts';
-import { commandConsumerWorkflow } from '../../workflows/command-consumer-workflow.ts';
 import { seedCommands } from '../fixtures/seed-commands.ts';
 import { definitionsWithoutRetention } from '../unit/command-test-harness.ts';
 import {
@@ -32,15 +29,17 @@ import {
   openStores,
   readTopic,
   type Stores,
-  startWorker,
   temporalClient,
+  testEnv,
   testSettings,
   uniqueNames,
 } from './commands-harness.ts';
+import { type FerryProcess, productionWorkflowBundle, runFerry, spawnFerryWorker } from './ferry-process.ts';
 import { requireServer } from './servers.ts';
 
-// The real-time path end to end: Kafka → the consumer workflow and activity on a Temporal worker
-// → Cassandra (online) and the BigQuery emulator (offline downsync and dead letters).
+// The real-time path end to end: Kafka → the consumer workflow and activity on the shipped
+// `ferry worker` (a child process), started by `ferry downsync start` → Cassandra (online) and the
+// BigQuery emulator (offline downsync and dead letters).
 const names = uniqueNames('cmdflow');
 const groupId = `ferry-flow-${process.pid}`;
 const workflowId = commandConsumerWorkflowId(names.topic, groupId);
@@ -49,40 +48,17 @@ let stores: Stores;
 let defs: FeatureDefinition[];
 let admin: Admin;
 let producer: CommandProducer;
-let worker: Awaited<ReturnType<typeof startWorker>>;
+let worker: FerryProcess;
 let temporal: Awaited<ReturnType<typeof temporalClient>>;
 let client: Client;
-let handle: WorkflowHandleWithFirstExecutionRunId<typeof commandConsumerWorkflow>;
-let taskQueue: string;
+let handle: WorkflowHandle;
+const taskQueue = `ferry-commands-flow-${randomUUID()}`;
+const env = { ...testEnv(names), FERRY_TEMPORAL_TASK_QUEUE: taskQueue };
 
-/** Runs a `ferry` subcommand with the test's settings in the environment; returns its exit code and output. */
-async function ferry(command: { run(args: string[]): Promise<number> }, args: string[]) {
-  const env = {
-    FERRY_KAFKA_BROKERS: settings.kafkaBrokers,
-    FERRY_KAFKA_COMMANDS_TOPIC: names.topic,
-    FERRY_TEMPORAL_ADDRESS: settings.temporalAddress,
-    FERRY_TEMPORAL_TASK_QUEUE: taskQueue,
-  };
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  const out: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
-    out.push(a.join(' '));
-  });
-  const err = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => {
-    out.push(a.join(' '));
-  });
-  try {
-    const code = await command.run(args);
-    return { code, out: out.join('\n') };
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+/** Runs `ferry <args>` with the test's settings; its exit code and what it printed. */
+async function ferry(...args: string[]) {
+  const r = await runFerry(args, env);
+  return { code: r.code, out: [r.stdout.trim(), r.stderr.trim()].filter(Boolean).join('\n') };
 }
 const def = (name: string) => defs.find((d) => d.name === name)!;
 
@@ -102,29 +78,33 @@ beforeAll(async () => {
   admin = await kafkaAdmin();
   await createTopics(admin, names.topic, 3);
   producer = await CommandProducer.connect({ brokers, topic: names.topic });
-  taskQueue = `ferry-commands-flow-${randomUUID()}`;
-  worker = await startWorker(settings, stores, taskQueue);
+  worker = spawnFerryWorker(env, taskQueue, ['--workflow-bundle', await productionWorkflowBundle()]);
+  await worker.ready;
   temporal = await temporalClient();
   client = temporal.client;
-  handle = await client.workflow.start(commandConsumerWorkflow, {
-    taskQueue,
-    workflowId,
-    args: [
-      {
-        topic: names.topic,
-        groupId,
-        sessionTimeoutMs: 10_000,
-        heartbeatTimeout: '15 seconds',
-        catalogRefreshMs: 2_000,
-        downsync: { maxAgeMs: 200, latenessMs: 500 },
-      },
-    ],
-  });
+  // as an operator starts it (the definitions are applied before, so the first catalog has them)
+  const started = await ferry(
+    'downsync',
+    'start',
+    '--group',
+    groupId,
+    '--session-timeout',
+    '10s',
+    '--heartbeat-timeout',
+    '15s',
+    '--lateness',
+    '500ms',
+    '--json',
+  );
+  expect(started.code, started.out).toBe(0);
+  expect(JSON.parse(started.out)).toMatchObject({ workflowId, taskQueue });
+  handle = client.workflow.getHandle(workflowId);
 }, 240_000);
 
 afterAll(async () => {
   await handle?.cancel().catch(() => {});
-  await worker?.stop();
+  // SIGTERM: the worker stops the consumer after its batch and exits 0
+  if (worker) expect(await worker.stop(), worker.log()).toBe(0);
   await temporal?.close();
   await producer?.close();
   if (admin) {
@@ -363,7 +343,8 @@ describe('commands end to end (Kafka, Temporal, Cassandra, BigQuery emulator)', 
   });
 
   it('`ferry send` and the reader’s Kafka publisher publish commands the consumer applies', async () => {
-    const sent = await ferry(sendCommand, [
+    const sent = await ferry(
+      'send',
       'user-profile',
       '--keys',
       'user_id=3001',
@@ -374,7 +355,7 @@ describe('commands end to end (Kafka, Temporal, Cassandra, BigQuery emulator)', 
       '--event-time',
       '2025-01-01T00:00:00Z',
       '--json',
-    ]);
+    );
     expect(sent.code).toBe(0);
     expect(JSON.parse(sent.out)).toMatchObject({
       topic: names.topic,
@@ -385,7 +366,8 @@ describe('commands end to end (Kafka, Temporal, Cassandra, BigQuery emulator)', 
         eventTimeMs: 1_735_689_600_000,
       },
     });
-    const avro = await ferry(sendCommand, [
+    const avro = await ferry(
+      'send',
       'azar::user-profile',
       '--keys',
       'user_id=3002',
@@ -393,17 +375,11 @@ describe('commands end to end (Kafka, Temporal, Cassandra, BigQuery emulator)', 
       'level=13',
       '--format',
       'avro',
-    ]);
+    );
     expect(avro.out).toMatch(
       /^sent UPDATE azar::user-profile \{"user_id":3002\} to .* partition \d+ offset \d+$/,
     );
-    const refused = await ferry(sendCommand, [
-      'user-profile',
-      '--keys',
-      'user_id=1',
-      '--values',
-      'level=high',
-    ]);
+    const refused = await ferry('send', 'user-profile', '--keys', 'user_id=1', '--values', 'level=high');
     expect(refused).toEqual({
       code: 1,
       out: 'ferry send: the command would be refused: values.level: expected Long, got "high"',
@@ -443,20 +419,13 @@ describe('commands end to end (Kafka, Temporal, Cassandra, BigQuery emulator)', 
   });
 
   it('`ferry downsync status` shows the running consumer; `start` finds it running', async () => {
-    const status = await ferry(downsyncCommand, [
-      'status',
-      '--topic',
-      names.topic,
-      '--group',
-      groupId,
-      '--json',
-    ]);
+    const status = await ferry('downsync', 'status', '--topic', names.topic, '--group', groupId, '--json');
     expect(status.code).toBe(0);
     expect(JSON.parse(status.out)).toMatchObject({ workflowId, status: 'RUNNING', activity: { attempt: 1 } });
-    const start = await ferry(downsyncCommand, ['start', '--topic', names.topic, '--group', groupId]);
+    const start = await ferry('downsync', 'start', '--topic', names.topic, '--group', groupId);
     expect(start.code).toBe(0);
     expect(start.out).toContain(`consumer workflow ${workflowId} running`);
-    expect((await handle.describe()).runId).toBe(handle.firstExecutionRunId);
+    expect((await handle.describe()).runId).toBe(JSON.parse(status.out).runId);
   });
 
   it('stops cleanly when the workflow is cancelled: every offset committed, the group left', async () => {
@@ -465,7 +434,7 @@ describe('commands end to end (Kafka, Temporal, Cassandra, BigQuery emulator)', 
       const p = await groupProgress(admin, groupId, names.topic);
       return p.committed === p.end ? p : undefined;
     });
-    const stop = await ferry(downsyncCommand, ['stop', '--topic', names.topic, '--group', groupId]);
+    const stop = await ferry('downsync', 'stop', '--topic', names.topic, '--group', groupId);
     expect(stop.code).toBe(0);
     await expect(handle.result()).rejects.toThrow();
     const d = await handle.describe();

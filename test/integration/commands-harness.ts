@@ -1,13 +1,6 @@
-import { mkdtempSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Client as CassandraClient } from 'cassandra-driver';
 import type { Admin } from 'kafkajs';
-import { createCommandConsumerActivities } from '../../activities/command-consumer-activities.ts';
 import { createKafka, deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
 import { readSettings, type Settings } from '../../core/config/settings.ts';
 import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
@@ -19,18 +12,17 @@ import { openOnlineStore } from '../../core/online/open-online-store.ts';
 import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
 import { servers } from './servers.ts';
 
-/** Shared by the commands integration tests and their child worker process. */
+/** Shared by the commands integration tests (their worker is `ferry worker`: ferry-process.ts). */
 
 export const brokers = [`${servers.kafka.host}:${servers.kafka.port}`];
 export const temporalAddress = `${servers.temporal.host}:${servers.temporal.port}`;
-export const workflowsPath = fileURLToPath(
-  new URL('../../workflows/command-consumer-workflow.ts', import.meta.url),
-);
 
-/** Settings of a test: its own keyspace, dataset and topic on the local servers. */
-export function testSettings(names: { keyspace: string; dataset: string; topic: string }): Settings {
-  return readSettings({
-    ...process.env,
+/**
+ * The environment of a test's Ferry processes (`ferry worker`, `ferry send`, `ferry downsync`):
+ * its own keyspace, dataset and topic on the local servers.
+ */
+export function testEnv(names: { keyspace: string; dataset: string; topic: string }): Record<string, string> {
+  return {
     FERRY_ONLINE_STORE: 'cassandra',
     FERRY_CASSANDRA_CONTACT_POINTS: `${servers.cassandra.host}:${servers.cassandra.port}`,
     FERRY_CASSANDRA_KEYSPACE: names.keyspace,
@@ -42,7 +34,13 @@ export function testSettings(names: { keyspace: string; dataset: string; topic: 
     FERRY_KAFKA_BROKERS: brokers.join(','),
     FERRY_KAFKA_COMMANDS_TOPIC: names.topic,
     FERRY_TEMPORAL_ADDRESS: temporalAddress,
-  });
+    FERRY_TEMPORAL_NAMESPACE: 'default',
+  };
+}
+
+/** The same settings, read as Ferry reads them, for the test's own store connections. */
+export function testSettings(names: { keyspace: string; dataset: string; topic: string }): Settings {
+  return readSettings({ ...process.env, ...testEnv(names) });
 }
 
 export function uniqueNames(prefix: string) {
@@ -166,49 +164,6 @@ export async function eventually<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-let bundlePath: Promise<string> | undefined;
-
-/** The consumer workflow bundled once per process (webpack takes seconds on 2 cores). */
-export function workflowBundle(): Promise<string> {
-  bundlePath ??= (async () => {
-    const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'ferry-wf-')), 'workflows.js');
-    await writeFile(file, code);
-    return file;
-  })();
-  return bundlePath;
-}
-
-let runtimeInstalled = false;
-
-/** A worker running only the consumer workflow and activity, on the given stores. */
-export async function startWorker(settings: Settings, stores: Stores, taskQueue: string, codePath?: string) {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    runtimeInstalled = true;
-  }
-  const connection = await NativeConnection.connect({ address: temporalAddress });
-  const worker = await Worker.create({
-    connection,
-    namespace: 'default',
-    taskQueue,
-    workflowBundle: { codePath: codePath ?? (await workflowBundle()) },
-    activities: createCommandConsumerActivities({ online: stores.online, offline: stores.offline, settings }),
-    // a consumer activity runs for hours: shutting down cancels it and waits for its clean stop
-    shutdownGraceTime: '30 seconds',
-  });
-  const running = worker.run();
-  return {
-    worker,
-    running,
-    stop: async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch(() => {});
-      await connection.close();
-    },
-  };
 }
 
 export async function temporalClient() {

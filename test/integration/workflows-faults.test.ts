@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -19,6 +19,7 @@ import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
 import { pipelineWorkflowId, upsyncStateKey, upsyncWorkflowId } from '../../workflows/ids.ts';
 import type { PipelineProgress, ScheduledUpsyncResult, SyncProgress } from '../../workflows/types.ts';
 import { definitionsOf } from '../unit/workflows-harness.ts';
+import { killServer, serverPid, startServer } from './server-faults.ts';
 import { bigqueryProject, servers } from './servers.ts';
 
 // The issue's fault tests against the real servers: Temporal (dev server), Cassandra and the
@@ -33,10 +34,10 @@ const dataset = `ferry_wf_${hex}`;
 const taskQueue = `ferry-faults-${hex}`;
 const address = `${servers.temporal.host}:${servers.temporal.port}`;
 const endpoint = `http://${servers.bigquery.host}:${servers.bigquery.port}`;
-const cassandraPidFile = path.join(root, '.infra/run/cassandra.pid');
 const BASE = 1_700_000_000_000;
 const BIG = 200_000;
 const PAUSE_ROWS = 100_000;
+const KILL_ROWS = 100_000;
 
 const gen = (table: string, n: number) => `-- ${n} generated rows
 -- ferry:destination ${table}
@@ -46,6 +47,7 @@ FROM UNNEST(GENERATE_ARRAY(1, ${n})) AS n
 const sql: Record<string, string> = {
   'wf/big.sql': gen('wf_big', BIG),
   'wf/pause.sql': gen('wf_pause', PAUSE_ROWS),
+  'wf/killed.sql': gen('wf_killed', KILL_ROWS),
   'wf/good.sql': `-- ferry:destination wf_good_out
 -- ferry:params window_end
 SELECT user_id, level, UNIX_MILLIS(@window_end) AS _last_updated_at_ms FROM wf_raw
@@ -81,6 +83,7 @@ const yearly = '0 0 1 1 *';
 const defsText = [
   feature('big', '{ table: wf_big }'),
   feature('pause', '{ table: wf_pause }'),
+  feature('killed', '{ table: wf_killed }'),
   feature('from-good', '{ transform: wf/good.sql }'),
   feature('from-broken', '{ transform: wf/broken.sql }'),
   feature('sched', '{ transform: wf/sched.sql }').replace(
@@ -118,19 +121,11 @@ const workerEnv = () => ({
   FERRY_DATA_DIR: path.join(dir, 'data'),
 });
 
-/** Starts `ferry worker` as a child process and waits until it polls. */
+/** Starts the shipped `ferry worker` (bin/ferry.js) as a child process and waits until it polls. */
 async function startWorker(): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(import.meta.dirname, 'workflows-worker-main.ts'),
-      '--workflow-bundle',
-      bundlePath,
-      '--max-activities',
-      '4',
-    ],
+    [path.join(root, 'bin/ferry.js'), 'worker', '--workflow-bundle', bundlePath, '--max-activities', '4'],
     { cwd: root, env: workerEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await new Promise<void>((resolve, reject) => {
@@ -219,6 +214,7 @@ beforeAll(async () => {
   }
   await offline.runTransform('wf/big.sql', { logicalDate: '2024-03-10' });
   await offline.runTransform('wf/pause.sql', { logicalDate: '2024-03-10' });
+  await offline.runTransform('wf/killed.sql', { logicalDate: '2024-03-10' });
   await offline.ensureTable('wf_raw', [
     { name: 'user_id', type: { kind: 'scalar', scalar: 'Long' } },
     { name: 'level', type: { kind: 'scalar', scalar: 'Long' } },
@@ -298,7 +294,7 @@ describe('workflow faults (Temporal, Cassandra, BigQuery emulator)', () => {
 
   it('the online store unavailable for a while mid-sync: activities retry with backoff and the sync completes', async () => {
     const d = def('pause');
-    const pid = Number(readFileSync(cassandraPidFile, 'utf8').trim());
+    const pid = serverPid('cassandra');
     const handle = await start('upsyncWorkflow', upsyncWorkflowId(d.name), [{ feature: d.name }]);
     await eventually('rows to be written', 120_000, async () => {
       const p = (await handle.query('progress')) as SyncProgress;
@@ -333,6 +329,43 @@ describe('workflow faults (Temporal, Cassandra, BigQuery emulator)', () => {
     expect(maxAttempt).toBeGreaterThanOrEqual(2);
     expect(lastFailure).not.toBe('');
     expect(await checkAll(d, PAUSE_ROWS)).toBe(PAUSE_ROWS);
+  }, 300_000);
+
+  it('Cassandra killed (SIGKILL) mid-sync and started again: the sync completes, every row is served, and fresher real-time values are not clobbered', async () => {
+    const d = def('killed');
+    // real-time values newer than the upsync's rows, written before it (every 97th key)
+    const fresh = Array.from({ length: Math.floor(KILL_ROWS / 97) }, (_, i) => (i + 1) * 97);
+    const freshTime = BASE + 10_000_000;
+    await online.writeObjects(
+      d,
+      fresh.map((k) => ({ keys: { user_id: k }, values: { level: -k }, eventTimeMs: freshTime })),
+    );
+    const handle = await start('upsyncWorkflow', upsyncWorkflowId(d.name), [{ feature: d.name }]);
+    const atKill = await eventually('rows to be written', 120_000, async () => {
+      const p = (await handle.query('progress')) as SyncProgress;
+      return p.rowsWritten >= 20_000 ? p : undefined;
+    });
+    await killServer('cassandra');
+    await new Promise((r) => setTimeout(r, 3_000));
+    await startServer('cassandra');
+    const r = (await handle.result()) as SyncProgress;
+    expect(r).toMatchObject({
+      state: 'done',
+      rowsRead: KILL_ROWS,
+      rowsDeadLettered: 0,
+      watermark: BASE + KILL_ROWS,
+    });
+    expect(atKill.rowsWritten).toBeLessThan(KILL_ROWS);
+    // every upsynced row is served (those written before the kill survived it), except the fresher ones
+    expect(await checkAll(d, KILL_ROWS)).toBe(KILL_ROWS - fresh.length);
+    const kept = await online.readObjects(
+      d,
+      fresh.map((user_id) => ({ user_id })),
+    );
+    const clobbered = kept.filter((x, i) => x.values.level !== -fresh[i]! || x.lastUpdatedAtMs !== freshTime);
+    expect(clobbered.slice(0, 3)).toEqual([]);
+    const state = JSON.parse((await online.getMeta(upsyncStateKey(d.name)))!);
+    expect(state.watermark).toBe(BASE + KILL_ROWS);
   }, 300_000);
 
   it('a transform with a SQL error fails with the warehouse message; nothing downstream runs; the next run is unaffected', async () => {
