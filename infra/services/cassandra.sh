@@ -29,11 +29,36 @@ cassandra_install() {
   rm -rf "$home" && mv "$home.tmp" "$home"
 }
 
+# The commit log's folder: FERRY_CASSANDRA_COMMITLOG_DIR, else on tmpfs (/dev/shm) when there is
+# one, named after the data folder (cassandra.yaml says why), else in the data folder.
+cassandra_commitlog_dir() {
+  local data=$1
+  if [ -n "${FERRY_CASSANDRA_COMMITLOG_DIR:-}" ]; then
+    echo "$FERRY_CASSANDRA_COMMITLOG_DIR"
+  elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    echo "/dev/shm/ferry-cassandra-commitlog-$(printf '%s' "$data" | sha256sum | cut -c1-16)"
+  else
+    echo "$data/commitlog"
+  fi
+}
+
 cassandra_start() {
   local home data conf jamm
   home=$(cassandra_home); data="$FERRY_INFRA/data/cassandra"; conf="$FERRY_ROOT/infra/cassandra"
-  mkdir -p "$data"/{data,commitlog,saved_caches,hints,cdc_raw} "$FERRY_INFRA/logs/cassandra"
-  sed -e "s|__DATA_DIR__|$data|g" -e "s|__NATIVE_PORT__|$FERRY_CASSANDRA_PORT|g" \
+  mkdir -p "$data"/{data,saved_caches,hints,cdc_raw} "$FERRY_INFRA/logs/cassandra"
+  local commitlog; commitlog=$(cassandra_commitlog_dir "$data")
+  # A commit log belongs to its data folder (commitlog.dir there names it): one left on tmpfs by
+  # a data folder since removed would replay another node's mutations into this one, and a data
+  # folder whose log was elsewhere (before, in the data folder) brings its unflushed writes along.
+  local previous; previous=$(cat "$data/commitlog.dir" 2>/dev/null || echo "$data/commitlog")
+  if [ "$previous" != "$commitlog" ]; then
+    rm -rf "$commitlog"
+    if [ -d "$previous" ]; then mv "$previous" "$commitlog"; fi
+    echo "$commitlog" >"$data/commitlog.dir"
+  fi
+  mkdir -p "$commitlog"
+  sed -e "s|__DATA_DIR__|$data|g" -e "s|__COMMITLOG_DIR__|$commitlog|g" \
+    -e "s|__NATIVE_PORT__|$FERRY_CASSANDRA_PORT|g" \
     -e "s|__STORAGE_PORT__|$FERRY_CASSANDRA_STORAGE_PORT|g" "$conf/cassandra.yaml" >"$data/cassandra.yaml"
   jamm=$(compgen -G "$home/lib/jamm-*.jar" | head -n 1)
   # jvm.options: one option a line; "--add-opens a/b=C" lines are split into their two words
