@@ -200,6 +200,8 @@ export class CassandraOnlineStore implements OnlineStore {
   readonly kind = 'cassandra' as const;
   readonly bulkWriteRows = 5_000;
   readonly bulkWritesInFlight = 2;
+  /** Every write carries a TTL from the event time and the retention. */
+  readonly expiresByItself = true;
   private readonly tables = new Map<string, TableState>();
   private readonly missing = new Map<string, number>();
   private readonly states = new WeakMap<FeatureDefinition, FeatureState>();

@@ -104,6 +104,8 @@ export class EmbeddedOnlineStore implements OnlineStore {
    */
   readonly bulkWriteRows = 500;
   readonly bulkWritesInFlight = 3;
+  /** Expired values are hidden on read and removed by `sweepExpired`. */
+  readonly expiresByItself = false;
   private readonly meta: Database<string, string>;
   private readonly registry: Database<FeatureRecord, string>;
   private readonly historyDeleted: Database<number, LmdbKey>;

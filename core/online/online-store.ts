@@ -94,6 +94,12 @@ export interface OnlineStore {
    */
   readonly bulkWritesInFlight: number;
   /**
+   * Whether values past their online retention disappear by themselves (Cassandra's TTL), so that
+   * `sweepExpired` has nothing to do and returns 0; the embedded store only hides them on read
+   * until a sweep removes them.
+   */
+  readonly expiresByItself: boolean;
+  /**
    * Creates what the feature needs (tables, TTL settings) and adds columns for added fields;
    * idempotent. Throws OnlineStoreInputError when the stored feature has other key fields or
    * another feature type (such changes need a new feature version). Writes of a field refuse
