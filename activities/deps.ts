@@ -12,6 +12,11 @@ export interface ActivityDeps {
   settings: Settings;
   /** The clock (retention cut-offs, dead-letter times); tests may fix it. */
   now?: () => number;
+  /**
+   * How an upsync's rate limit (`max_rows_per_second`) tells time and waits (default
+   * performance.now and the activity's cancellable sleep); tests step a fake clock instead.
+   */
+  rateLimitClock?: { now(): number; sleep(ms: number): Promise<void> };
 }
 
 export { nonRetryableErrorTypes } from '../workflows/retry.ts';

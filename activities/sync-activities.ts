@@ -272,9 +272,14 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
     });
     const wmColumn = plan.watermarkColumn;
     const until = plan.untilWatermark;
+    const clock = deps.rateLimitClock;
     const bucket =
       plan.maxRowsPerSecond !== undefined && plan.maxRowsPerSecond > 0
-        ? new TokenBucket(plan.maxRowsPerSecond, (ms) => ctx.sleep(ms))
+        ? new TokenBucket(
+            plan.maxRowsPerSecond,
+            (ms) => (clock ? clock.sleep(ms) : ctx.sleep(ms)),
+            clock ? () => clock.now() : undefined,
+          )
         : undefined;
     const letter = (row: OfflineRow, reason: string, at: number): NewDeadLetter => {
       const payload = rowPayload(row);

@@ -179,8 +179,7 @@ describe('dead-letter payloads', () => {
 describe('hostile command messages → dead-letter reasons', () => {
   const good = encodeCommandMessage(def('live::realtime-room-context'), room, { format: 'avro' }).value;
 
-  it('every truncation of an Avro command is refused quickly with a reason', () => {
-    const started = performance.now();
+  it('every truncation of an Avro command is refused with a reason', () => {
     const reasons = new Set<string>();
     for (let n = 0; n < good.length; n++) {
       const r = reason(good.subarray(0, n), avroHeaders);
@@ -190,7 +189,6 @@ describe('hostile command messages → dead-letter reasons', () => {
       reasons.add(r.replace(/\d+/g, 'N'));
     }
     expect(reasons.size).toBeGreaterThan(3);
-    expect(performance.now() - started).toBeLessThan(2_000);
   });
 
   it.each<[string, Buffer, MessageHeaders, string | RegExp]>([

@@ -458,12 +458,23 @@ wf::keys:
     ).get('wf::slow')!;
     await applyDefinition(env, def);
     await table(env.offline, 'wf_src_slow', rowsOf(1, 500));
-    const t0 = performance.now();
-    const r = await syncInProcess(activitiesFor(env), { feature: 'wf::slow', mode: 'incremental' });
-    const elapsed = performance.now() - t0;
+    // a fake clock that moves only while the rate limit waits
+    let t = 0;
+    let waited = 0;
+    const rateLimitClock = {
+      now: () => t,
+      sleep: async (ms: number) => {
+        waited += ms;
+        t += ms;
+      },
+    };
+    const r = await syncInProcess(activitiesFor(env, { rateLimitClock }), {
+      feature: 'wf::slow',
+      mode: 'incremental',
+    });
     expect(r.progress.rowsWritten).toBe(500);
-    // one second's worth at once, then 200 rows/s: 300 more rows take at least 1.5 s
-    expect(elapsed).toBeGreaterThan(1400);
+    // one second's worth at once, then 200 rows/s: the 300 rows after the first 200 wait 1.5 s
+    expect(waited).toBeCloseTo(1_500, 6);
     expect(r.chunks[0]!.pages).toBeGreaterThanOrEqual(3); // pages no bigger than one second's worth
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Info } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createActivities, type FerryActivities } from '../../activities/index.ts';
+import { type ActivityDeps, createActivities, type FerryActivities } from '../../activities/index.ts';
 import type { PlanSyncInput } from '../../activities/sync-activities.ts';
 import { readSettings, type Settings } from '../../core/config/settings.ts';
 import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
@@ -97,12 +97,11 @@ export function runActivity<A extends unknown[], R>(
   return activityEnv(info).run(fn as never, ...(args as unknown as never[])) as Promise<R>;
 }
 
-export function activitiesFor(env: {
-  online: OnlineStore;
-  offline: OfflineStore;
-  settings: Settings;
-}): FerryActivities {
-  return createActivities({ online: env.online, offline: env.offline, settings: env.settings });
+export function activitiesFor(
+  env: { online: OnlineStore; offline: OfflineStore; settings: Settings },
+  extra: Partial<ActivityDeps> = {},
+): FerryActivities {
+  return createActivities({ online: env.online, offline: env.offline, settings: env.settings, ...extra });
 }
 
 export interface InProcessSync {
