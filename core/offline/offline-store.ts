@@ -140,7 +140,7 @@ export const eventTimeColumn = '_event_time';
  * The offline store: the warehouse that training reads, where SQL transforms run, where upsync
  * reads from and where downsync copies and dead letters are written. Implemented by DuckDB (the
  * embedded default, one file under the data folder) and BigQuery; both pass
- * test/unit/offline-store-conformance.ts.
+ * test/conformance/offline-store-conformance.ts.
  *
  * Table names are plain identifiers (letters, digits, `_`) inside the store's schema or dataset.
  */

@@ -77,7 +77,7 @@ export class OnlineStoreInputError extends Error {
  * The online store: latest values of Object features and recent entries of History
  * features per key, plus small metadata records (definition registry, watermarks,
  * checkpoints). Implemented by the embedded LMDB store and by Cassandra/ScyllaDB; both
- * pass test/unit/online-store-conformance.ts.
+ * pass test/conformance/online-store-conformance.ts.
  */
 export interface OnlineStore {
   readonly kind: 'embedded' | 'cassandra';

@@ -2,7 +2,7 @@ import { Client } from 'cassandra-driver';
 import { afterAll } from 'vitest';
 import { BigQueryOfflineStore } from '../../core/offline/bigquery-offline-store.ts';
 import { openCassandraOnlineStore } from '../../core/online/cassandra-online-store.ts';
-import { describeApplyRoundTrip } from '../unit/apply-round-trip.ts';
+import { describeApplyRoundTrip } from '../conformance/apply-round-trip.ts';
 import { bigqueryProject, requireServer, servers } from './servers.ts';
 
 // a fresh keyspace and dataset per run, dropped at the end

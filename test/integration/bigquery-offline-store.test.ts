@@ -1,6 +1,6 @@
 import { beforeAll } from 'vitest';
 import { BigQueryOfflineStore } from '../../core/offline/bigquery-offline-store.ts';
-import { describeOfflineStoreConformance } from '../unit/offline-store-conformance.ts';
+import { describeOfflineStoreConformance } from '../conformance/offline-store-conformance.ts';
 import { bigqueryProject, bigqueryStorageEndpoint, requireServer, servers } from './servers.ts';
 
 // The shared offline-store suite against the BigQuery emulator (infra/services/bigquery.sh), in a

@@ -16,7 +16,7 @@ import type {
   IncrementalReadOptions,
   OfflineRow,
 } from '../../core/offline/offline-store.ts';
-import { edgeValuesRow, typeDef } from '../unit/offline-store-conformance.ts';
+import { edgeValuesRow, typeDef } from '../conformance/offline-store-conformance.ts';
 import { bigqueryProject, bigqueryStorageEndpoint, requireServer, servers } from './servers.ts';
 
 // readIncremental through the Storage Read API (the default) against the emulator's gRPC server,

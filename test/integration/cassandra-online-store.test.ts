@@ -6,7 +6,7 @@ import {
   openCassandraOnlineStore,
 } from '../../core/online/cassandra-online-store.ts';
 import { featureTableName } from '../../core/online/cassandra-schema.ts';
-import { describeOnlineStoreConformance } from '../unit/online-store-conformance.ts';
+import { describeOnlineStoreConformance } from '../conformance/online-store-conformance.ts';
 import { requireServer, servers } from './servers.ts';
 
 // a fresh keyspace per run, dropped at the end

@@ -18,7 +18,7 @@ import {
   sleep,
   testReaderConfig,
   tokenEntries,
-} from '../unit/reader-api-suite.ts';
+} from '../conformance/reader-api-suite.ts';
 import { requireServer, servers } from './servers.ts';
 
 // the read API against a real Cassandra (a fresh keyspace per run, dropped at the end), and

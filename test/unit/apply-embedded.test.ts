@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDbOfflineStore } from '../../core/offline/duckdb-offline-store.ts';
 import { openEmbeddedOnlineStore } from '../../core/online/embedded-online-store.ts';
-import { describeApplyRoundTrip } from './apply-round-trip.ts';
+import { describeApplyRoundTrip } from '../conformance/apply-round-trip.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-apply-'));
 describeApplyRoundTrip('embedded LMDB + DuckDB', async () => ({

@@ -6,7 +6,7 @@ import { readSettings } from '../../core/config/settings.ts';
 import { DuckDbOfflineStore } from '../../core/offline/duckdb-offline-store.ts';
 import type { IncrementalCursor, IncrementalPage } from '../../core/offline/offline-store.ts';
 import { openOfflineStore } from '../../core/offline/open-offline-store.ts';
-import { describeOfflineStoreConformance } from './offline-store-conformance.ts';
+import { describeOfflineStoreConformance } from '../conformance/offline-store-conformance.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-offline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import {
   openEmbeddedOnlineStore,
 } from '../../core/online/embedded-online-store.ts';
 import { openOnlineStore } from '../../core/online/open-online-store.ts';
-import { describeOnlineStoreConformance } from './online-store-conformance.ts';
+import { describeOnlineStoreConformance } from '../conformance/online-store-conformance.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-online-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

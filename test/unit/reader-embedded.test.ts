@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
 import { openEmbeddedOnlineStore } from '../../core/online/embedded-online-store.ts';
-import { describeReaderApi } from './reader-api-suite.ts';
+import { describeReaderApi } from '../conformance/reader-api-suite.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-reader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -16,7 +16,7 @@ import {
   testReaderConfig,
   tokenEntries,
   tokens,
-} from './reader-api-suite.ts';
+} from '../conformance/reader-api-suite.ts';
 
 // The server never crashes on input: random and truncated requests over raw TCP, and clients
 // that go away mid-body or mid-response.

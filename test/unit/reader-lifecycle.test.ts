@@ -17,7 +17,7 @@ import {
   testReaderConfig,
   tokenEntries,
   tokens,
-} from './reader-api-suite.ts';
+} from '../conformance/reader-api-suite.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-reader-life-'));
 const settings = { ...readSettings({}), dataDir: dir, onlineStore: 'embedded' };
