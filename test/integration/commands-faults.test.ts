@@ -231,18 +231,34 @@ function produce(topic: string, messages: ReturnType<typeof workload>, slice: nu
   return { state, done };
 }
 
+/**
+ * A fresh topic (and its dead letters) with `partitions` partitions, the shipped worker on a task
+ * queue of its own, and the consumer started on it; `finish` cancels the consumer and stops the
+ * worker with SIGTERM, which must end it cleanly.
+ */
+async function stream(name: string, partitions: number, heartbeatTimeout: string) {
+  const topic = `${names.topic}-${name}`;
+  const groupId = `ferry-${name}-${process.pid}`;
+  const taskQueue = `ferry-commands-${name}-${randomUUID()}`;
+  await createTopics(admin, topic, partitions);
+  cleanups.push(() => admin.deleteTopics({ topics: [topic, deadLetterTopicOf(topic)] }));
+  // `worker` is replaced when a test kills it and starts another
+  const r = { topic, groupId, taskQueue, workflowId: commandConsumerWorkflowId(topic, groupId) };
+  const s = { ...r, worker: await startWorker(taskQueue) };
+  cleanups.push(() => s.worker.stop('SIGKILL'));
+  const handle = await startConsumer(topic, groupId, taskQueue, heartbeatTimeout);
+  const finish = async () => {
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    expect(await s.worker.stop()).toBe(0);
+  };
+  return Object.assign(s, { handle, finish });
+}
+
 describe('command consumer faults', () => {
   it('a worker killed mid-stream with 100,000 commands in flight: after the restart every command is applied and every sampled row exists once', async () => {
-    const topic = `${names.topic}-kill`;
-    const groupId = `ferry-kill-${process.pid}`;
-    const taskQueue = `ferry-commands-kill-${randomUUID()}`;
-    await createTopics(admin, topic, 6);
-    cleanups.push(() => admin.deleteTopics({ topics: [topic, deadLetterTopicOf(topic)] }));
-
-    let worker = await startWorker(taskQueue);
-    cleanups.push(() => worker.stop('SIGKILL'));
-    const workflowId = commandConsumerWorkflowId(topic, groupId);
-    const handle = await startConsumer(topic, groupId, taskQueue, '10s');
+    const s = await stream('kill', 6, '10s');
+    const { topic, groupId, workflowId } = s;
 
     const base = pastBase(2);
     const messages = workload(0, 10_000, 10, base);
@@ -255,12 +271,12 @@ describe('command consumer faults', () => {
       const p = await groupProgress(admin, groupId, topic);
       return p.committed >= 20_000 ? p : undefined;
     });
-    expect(await worker.stop('SIGKILL')).toBeNull();
+    expect(await s.worker.stop('SIGKILL')).toBeNull();
     const sentAtKill = producing.state.sent;
     const before = await consumerHeartbeat(client, workflowId);
     expect(before).toBeDefined();
 
-    worker = await startWorker(taskQueue);
+    s.worker = await startWorker(s.taskQueue);
     await producing.done;
     // Temporal restarts the activity on the new worker once the heartbeat times out
     const restarted = await eventually('the consumer restarted', 120_000, async () => {
@@ -272,28 +288,19 @@ describe('command consumer faults', () => {
       return p.committed === 100_000 ? p : undefined;
     });
     const counts = await verify(0, 10_000, 10, base).catch((e) => {
-      console.error(`worker log:\n${worker.log().split('\n').slice(-40).join('\n')}`);
+      console.error(`worker log:\n${s.worker.log().split('\n').slice(-40).join('\n')}`);
       throw e;
     });
     console.log(
       `kill test: at the kill ${sentAtKill} sent, ${atKill.committed} committed; restarted as attempt ${restarted.attempt}; offline rows ${counts.offline}`,
     );
 
-    await handle.cancel();
-    await expect(handle.result()).rejects.toThrow();
-    expect(await worker.stop()).toBe(0);
+    await s.finish();
   }, 600_000);
 
   it('Kafka restarted mid-stream: the consumer reconnects and catches up without losing commands', async () => {
-    const topic = `${names.topic}-restart`;
-    const groupId = `ferry-restart-${process.pid}`;
-    const taskQueue = `ferry-commands-restart-${randomUUID()}`;
-    await createTopics(admin, topic, 3);
-    cleanups.push(() => admin.deleteTopics({ topics: [topic, deadLetterTopicOf(topic)] }));
-    const worker = await startWorker(taskQueue);
-    cleanups.push(() => worker.stop('SIGKILL'));
-    const workflowId = commandConsumerWorkflowId(topic, groupId);
-    const handle = await startConsumer(topic, groupId, taskQueue, '20s');
+    const s = await stream('restart', 3, '20s');
+    const { topic, groupId, workflowId } = s;
 
     const base = pastBase(3);
     const firstKey = 100_000;
@@ -321,21 +328,12 @@ describe('command consumer faults', () => {
     console.log(
       `kafka restart test: restarted after ${sentAtRestart} of 30000 sent; ${producing.state.sendFailures} sends failed and were repeated; consumer attempt ${h.attempt}, ${h.details?.rebalances} group joins; offline rows ${counts.offline}`,
     );
-    await handle.cancel();
-    await expect(handle.result()).rejects.toThrow();
-    expect(await worker.stop()).toBe(0);
+    await s.finish();
   }, 600_000);
 
   it('Cassandra killed (SIGKILL) mid-stream and started again: every command is applied, the newest value of each key wins, every sampled row exists once', async () => {
-    const topic = `${names.topic}-cassandra`;
-    const groupId = `ferry-cassandra-${process.pid}`;
-    const taskQueue = `ferry-commands-cassandra-${randomUUID()}`;
-    await createTopics(admin, topic, 3);
-    cleanups.push(() => admin.deleteTopics({ topics: [topic, deadLetterTopicOf(topic)] }));
-    const worker = await startWorker(taskQueue);
-    cleanups.push(() => worker.stop('SIGKILL'));
-    const workflowId = commandConsumerWorkflowId(topic, groupId);
-    const handle = await startConsumer(topic, groupId, taskQueue, '20s');
+    const s = await stream('cassandra', 3, '20s');
+    const { topic, groupId, workflowId } = s;
 
     // keys written once, before the kill, and committed: if the server lost acknowledged writes
     // when it was killed, nothing would write them again
@@ -368,15 +366,13 @@ describe('command consumer faults', () => {
     // the values written before the kill survived it (the schema too), and the newest round won
     await verify(earlyKey, 2_000, 1, earlyBase);
     const counts = await verify(firstKey, 3_000, 10, base).catch((e) => {
-      console.error(`worker log:\n${worker.log().split('\n').slice(-40).join('\n')}`);
+      console.error(`worker log:\n${s.worker.log().split('\n').slice(-40).join('\n')}`);
       throw e;
     });
     const h = (await consumerHeartbeat(client, workflowId))!;
     console.log(
       `cassandra kill test: killed after ${sentAtKill} of 30000 sent, ${atKill.committed} committed (${whileDown.committed} while down); consumer attempt ${h.attempt}; offline rows ${counts.offline}`,
     );
-    await handle.cancel();
-    await expect(handle.result()).rejects.toThrow();
-    expect(await worker.stop()).toBe(0);
+    await s.finish();
   }, 600_000);
 });
