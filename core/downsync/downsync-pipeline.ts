@@ -108,15 +108,25 @@ export class DownsyncPipeline<H> {
     this.writer = new DownsyncWriter(offline, release, options, log);
     if (journal) {
       this.writer.onJournaledDone = (table, row) => {
-        journal
+        const removal: Promise<void> = journal
           .remove(table, [row])
           .catch((e: Error) =>
             this.log(
               `downsync journal: could not remove a written row of ${table} (kept, checked on restart): ${e.message}`,
             ),
-          );
+          )
+          .finally(() => this.journalRemovals.delete(removal));
+        this.journalRemovals.add(removal);
       };
     }
+  }
+
+  /** Removals of journal entries whose rows are in the warehouse, under way in the background. */
+  private readonly journalRemovals = new Set<Promise<void>>();
+
+  /** Resolves once every journal removal under way (and any it started) has ended. */
+  async journalRemovalsSettled(): Promise<void> {
+    while (this.journalRemovals.size > 0) await Promise.all([...this.journalRemovals]);
   }
 
   /** Writes what a stopped consumer left in the feature's journal (once per feature and process). */

@@ -391,7 +391,7 @@ describe('downsync journal (embedded stores)', () => {
 
       expect((await stored()).sort()).toEqual(expected.sort());
       // every journal entry is removed once its row is written
-      await new Promise((r) => setTimeout(r, 100));
+      await second.pipeline.journalRemovalsSettled();
       expect(await online.listMeta(`downsync-journal/${table}/`)).toEqual([]);
     },
   );
