@@ -62,13 +62,22 @@ describe('reader lifecycle', () => {
     });
     const http = client(() => `http://127.0.0.1:${reader.port}`);
     counting.delayMs = 300;
+    // what the server did, in order: the store read of the requests under way ended, close() ended
+    const order: string[] = [];
+    const read = counting.readObjects.bind(counting);
+    counting.readObjects = async (...args) => {
+      const rows = await read(...args);
+      order.push('read');
+      return rows;
+    };
+    const readsBefore = counting.readsOf('azar::user-profile');
     const slow = [
       http.get('/v1/features/azar::user-profile/1'),
       http.get('/v1/features/azar::user-profile/2'),
     ];
-    await sleep(50);
-    const t0 = Date.now();
-    const closing = reader.close();
+    // close once the requests are under way in the store (coalesced into one read)
+    while (counting.readsOf('azar::user-profile') === readsBefore) await sleep(5);
+    const closing = reader.close().then(() => order.push('closed'));
     await sleep(20);
     // no new connections once closing began
     await expect(fetch(`http://127.0.0.1:${reader.port}/healthz`)).rejects.toThrow();
@@ -77,7 +86,11 @@ describe('reader lifecycle', () => {
     expect(answers[0]!.json.values.level).toBe(1);
     expect(answers[0]!.headers.get('connection')).toBe('close');
     await closing;
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    // close() ended only after every store read of the requests under way had ended (the two
+    // requests share one read when they are coalesced)
+    const reads = counting.readsOf('azar::user-profile') - readsBefore;
+    expect(reads).toBeGreaterThanOrEqual(1);
+    expect(order).toEqual([...Array(reads).fill('read'), 'closed']);
     expect(await portFree(reader.port)).toBe(true);
     // the store given by the caller stays open
     await expect(store.ping()).resolves.toBeUndefined();
