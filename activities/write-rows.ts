@@ -17,12 +17,10 @@ function write(online: OnlineStore, def: FeatureDefinition, writes: readonly Obj
   return def.featureType === 'History' ? online.appendHistory(def, writes) : online.writeObjects(def, writes);
 }
 
-const itemSuffix = / \(item (\d+)\)$/;
-
 /**
  * Writes a batch to the online store; when the store refuses it for a bad row (it validates the
  * whole call before writing anything), finds the rows it refuses and writes the others. The store
- * names the first bad item, so the rows before it are known to pass: they are written, the bad one
+ * names the first bad item (OnlineStoreInputError.item), so the rows before it are known to pass: they are written, the bad one
  * is returned with the store's reason, and the rest is tried again. Other errors (the store is
  * unreachable, a timeout) are thrown for the activity to retry.
  */
@@ -42,17 +40,16 @@ export async function writeIsolating(
         if (isFeatureLevel(e)) {
           throw ApplicationFailure.nonRetryable(`online store: ${e.message}`, 'OnlineStoreNotReady');
         }
-        const m = end - start > 1 ? itemSuffix.exec(e.message) : null;
-        const item = m ? Number(m[1]) : end - start === 1 ? 0 : undefined;
+        const item = e.item ?? (end - start === 1 ? 0 : undefined);
         if (item === undefined || item >= end - start) {
-          // no position in the message: split and try each half
+          // the store named no item: split and try each half
           const mid = start + Math.floor((end - start) / 2);
           await run(start, mid);
           await run(mid, end);
           return;
         }
         if (item > 0) await run(start, start + item);
-        rejected.push({ index: start + item, reason: e.message.replace(itemSuffix, '') });
+        rejected.push({ index: start + item, reason: `${e.feature}.${e.field}: ${e.reason}` });
         start += item + 1;
       }
     }

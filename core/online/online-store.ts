@@ -66,10 +66,24 @@ export class OnlineStoreInputError extends Error {
   constructor(
     readonly feature: string,
     readonly field: string,
-    reason: string,
+    /** What is wrong, without the feature, field or item. */
+    readonly reason: string,
+    /**
+     * Which item of the call's batch (write, append, delete or key) is refused, from 0; the
+     * store checks a whole call before writing anything, and names the first bad item. Undefined
+     * when the refusal is about the call or the feature, not an item.
+     */
+    readonly item?: number,
+    /** Whether the message names the item (a call of several items). */
+    itemInMessage = false,
   ) {
-    super(`${feature}.${field}: ${reason}`);
+    super(`${feature}.${field}: ${reason}${item !== undefined && itemInMessage ? ` (item ${item})` : ''}`);
     this.name = 'OnlineStoreInputError';
+  }
+
+  /** The same refusal, about item `index` of a call of `count` items. */
+  atItem(index: number, count: number): OnlineStoreInputError {
+    return new OnlineStoreInputError(this.feature, this.field, this.reason, index, count > 1);
   }
 }
 

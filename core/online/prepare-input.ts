@@ -49,14 +49,21 @@ const feature_name = 'feature_name';
 /** Longest Text key value: LMDB keys are at most 1,978 bytes, Cassandra partition keys 64 KiB. */
 export const maxKeyTextBytes = 512;
 
-function where(i: number, count: number): string {
-  return count > 1 ? ` (item ${i})` : '';
+/** The refusal of item `i` of a call of `count` items names it (OnlineStoreInputError.item). */
+function refusedItem(e: unknown, i: number, count: number): unknown {
+  return e instanceof OnlineStoreInputError && e.item === undefined ? e.atItem(i, count) : e;
 }
 
 /** Keys of a read, coerced; throws naming the first bad key field. */
 export function prepareKeys(feature: CompiledFeature, keys: readonly KeyValues[]): KeyTuple[] {
   const out: KeyTuple[] = new Array(keys.length);
-  for (let i = 0; i < keys.length; i++) out[i] = prepareKey(feature, keys[i]!, where(i, keys.length));
+  for (let i = 0; i < keys.length; i++) {
+    try {
+      out[i] = prepareKey(feature, keys[i]!);
+    } catch (e) {
+      throw refusedItem(e, i, keys.length);
+    }
+  }
   return out;
 }
 
@@ -85,12 +92,12 @@ export function unknownFeature(name: string): OnlineStoreInputError {
 }
 
 /** Coerces one entity key; throws naming the missing, unknown or badly typed key field. */
-export function prepareKey(feature: CompiledFeature, keys: KeyValues, suffix = ''): KeyTuple {
+export function prepareKey(feature: CompiledFeature, keys: KeyValues): KeyTuple {
   if (!isPlainObject(keys)) {
     throw new OnlineStoreInputError(
       feature.name,
       'keys',
-      `expected a map of key field to value, got ${describeValue(keys)}${suffix}`,
+      `expected a map of key field to value, got ${describeValue(keys)}`,
     );
   }
   const kf = feature.keyFields;
@@ -99,22 +106,21 @@ export function prepareKey(feature: CompiledFeature, keys: KeyValues, suffix = '
     const { name, type } = kf[i]!;
     const raw = keys[name];
     if (raw === undefined || raw === null) {
-      throw new OnlineStoreInputError(feature.name, name, `missing key field${suffix}`);
+      throw new OnlineStoreInputError(feature.name, name, `missing key field`);
     }
     let v: unknown;
     try {
       v = coerceValue(type, raw);
     } catch (e) {
-      throw new OnlineStoreInputError(feature.name, name, `${(e as Error).message}${suffix}`);
+      throw new OnlineStoreInputError(feature.name, name, `${(e as Error).message}`);
     }
     if (typeof v === 'string') {
-      if (v === '')
-        throw new OnlineStoreInputError(feature.name, name, `a key must not be empty text${suffix}`);
+      if (v === '') throw new OnlineStoreInputError(feature.name, name, `a key must not be empty text`);
       if (v.length > maxKeyTextBytes / 3 && Buffer.byteLength(v) > maxKeyTextBytes) {
         throw new OnlineStoreInputError(
           feature.name,
           name,
-          `a key must be at most ${maxKeyTextBytes} bytes of UTF-8${suffix}`,
+          `a key must be at most ${maxKeyTextBytes} bytes of UTF-8`,
         );
       }
     }
@@ -124,18 +130,17 @@ export function prepareKey(feature: CompiledFeature, keys: KeyValues, suffix = '
     if (keys[name] === undefined) continue;
     let known = false;
     for (let i = 0; i < kf.length; i++) if (kf[i]!.name === name) known = true;
-    if (!known)
-      throw new OnlineStoreInputError(feature.name, name, `not a key field of the feature${suffix}`);
+    if (!known) throw new OnlineStoreInputError(feature.name, name, `not a key field of the feature`);
   }
   return out;
 }
 
-function prepareEventTime(feature: CompiledFeature, t: unknown, suffix: string): number {
+function prepareEventTime(feature: CompiledFeature, t: unknown): number {
   if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) {
     throw new OnlineStoreInputError(
       feature.name,
       eventTimeField,
-      `expected the event time as epoch milliseconds (a non-negative integer), got ${describeValue(t)}${suffix}`,
+      `expected the event time as epoch milliseconds (a non-negative integer), got ${describeValue(t)}`,
     );
   }
   return t;
@@ -147,13 +152,12 @@ function prepareCells(
   eventTimeMs: number,
   stored: StoredFieldCheck | undefined,
   keepNulls: boolean,
-  suffix: string,
 ): PreparedCell[] {
   if (!isPlainObject(values)) {
     throw new OnlineStoreInputError(
       feature.name,
       'values',
-      `expected a map of field to value, got ${describeValue(values)}${suffix}`,
+      `expected a map of field to value, got ${describeValue(values)}`,
     );
   }
   for (const name in values) {
@@ -164,14 +168,14 @@ function prepareCells(
       throw new OnlineStoreInputError(
         feature.name,
         name,
-        `differs from the write's event time (${describeValue(values[name])} vs ${eventTimeMs})${suffix}`,
+        `differs from the write's event time (${describeValue(values[name])} vs ${eventTimeMs})`,
       );
     }
     const isKey = feature.keyFields.some((k) => k.name === name);
     throw new OnlineStoreInputError(
       feature.name,
       name,
-      (isKey ? 'is a key field; pass it in keys' : 'no such value field in the definition') + suffix,
+      isKey ? 'is a key field; pass it in keys' : 'no such value field in the definition',
     );
   }
   const cells: PreparedCell[] = [];
@@ -182,14 +186,14 @@ function prepareCells(
       throw new OnlineStoreInputError(
         feature.name,
         field.name,
-        `the online store has no place for this field yet (run ferry apply)${suffix}`,
+        `the online store has no place for this field yet (run ferry apply)`,
       );
     }
     let v: ReturnType<typeof coerceValue>;
     try {
       v = coerceValue(field.type, raw);
     } catch (e) {
-      throw new OnlineStoreInputError(feature.name, field.name, `${(e as Error).message}${suffix}`);
+      throw new OnlineStoreInputError(feature.name, field.name, `${(e as Error).message}`);
     }
     if (v === null) {
       if (keepNulls) cells.push({ field, bytes: null });
@@ -203,7 +207,7 @@ function prepareCells(
       throw new OnlineStoreInputError(
         feature.name,
         field.name,
-        `cannot be Avro-encoded: ${(e as Error).message}${suffix}`,
+        `cannot be Avro-encoded: ${(e as Error).message}`,
       );
     }
     cells.push({ field, bytes });
@@ -221,10 +225,13 @@ export function prepareObjectWrites(
   const out: PreparedWrite[] = new Array(writes.length);
   for (let i = 0; i < writes.length; i++) {
     const w = writes[i]!;
-    const suffix = where(i, writes.length);
-    const key = prepareKey(feature, w.keys, suffix);
-    const eventTimeMs = prepareEventTime(feature, w.eventTimeMs, suffix);
-    out[i] = { key, eventTimeMs, cells: prepareCells(feature, w.values, eventTimeMs, stored, true, suffix) };
+    try {
+      const key = prepareKey(feature, w.keys);
+      const eventTimeMs = prepareEventTime(feature, w.eventTimeMs);
+      out[i] = { key, eventTimeMs, cells: prepareCells(feature, w.values, eventTimeMs, stored, true) };
+    } catch (e) {
+      throw refusedItem(e, i, writes.length);
+    }
   }
   return out;
 }
@@ -249,24 +256,30 @@ export function prepareHistoryAppends(
   requireFeatureType(feature, 'History');
   const out: PreparedAppend[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    const suffix = where(i, entries.length);
-    const key = prepareKey(feature, e.keys, suffix);
-    const eventTimeMs = prepareEventTime(feature, e.eventTimeMs, suffix);
-    const cells = prepareCells(feature, e.values, eventTimeMs, stored, false, suffix);
-    out[i] = { key, eventTimeMs, cells, entryHash: entryHash(cells) };
+    const entry = entries[i]!;
+    try {
+      const key = prepareKey(feature, entry.keys);
+      const eventTimeMs = prepareEventTime(feature, entry.eventTimeMs);
+      const cells = prepareCells(feature, entry.values, eventTimeMs, stored, false);
+      out[i] = { key, eventTimeMs, cells, entryHash: entryHash(cells) };
+    } catch (e) {
+      throw refusedItem(e, i, entries.length);
+    }
   }
   return out;
 }
 
 export function prepareDeletes(feature: CompiledFeature, deletes: readonly KeyDelete[]): PreparedDelete[] {
-  return deletes.map((d, i) => {
-    const suffix = where(i, deletes.length);
-    return {
-      key: prepareKey(feature, d.keys, suffix),
-      eventTimeMs: prepareEventTime(feature, d.eventTimeMs, suffix),
-    };
-  });
+  const out: PreparedDelete[] = new Array(deletes.length);
+  for (let i = 0; i < deletes.length; i++) {
+    const d = deletes[i]!;
+    try {
+      out[i] = { key: prepareKey(feature, d.keys), eventTimeMs: prepareEventTime(feature, d.eventTimeMs) };
+    } catch (e) {
+      throw refusedItem(e, i, deletes.length);
+    }
+  }
+  return out;
 }
 
 /** The limit of a History read: the requested one, never above the definition's maximum. */

@@ -813,19 +813,28 @@ conformance::room-seat:
           ]),
         );
         expect(err.field).toBe('score');
+        // the item is a property (upsync dead-letters that row and writes the others), and in the message
+        expect(err.item).toBe(2);
         expect(err.message).toContain('item 2');
+        expect(err.message).toBe(`${profile.name}.score: ${err.reason} (item 2)`);
+        // a call of one item: item 0, not named in the message
+        const one = await inputError(
+          store.writeObjects(profile, [{ keys: fresh, eventTimeMs: 2_000, values: { score: 'x' } }]),
+        );
+        expect(one.item).toBe(0);
+        expect(one.message).toBe(`${profile.name}.score: ${one.reason}`);
         const [a, b] = await store.readObjects(profile, [existing, fresh]);
         expect(a!.values.level).toBe(1);
         expect(b!.found).toBe(false);
 
         const hk = { user_id: freshId() };
-        await expectRefused(
+        const appendErr = await inputError(
           store.appendHistory(matches, [
             { keys: hk, eventTimeMs: 1_000, values: { peer_user_id: 1 } },
             { keys: hk, eventTimeMs: 2_000, values: { duration_sec: 'long' } },
           ]),
-          'duration_sec',
         );
+        expect([appendErr.field, appendErr.item]).toEqual(['duration_sec', 1]);
         expect(await store.readHistory(matches, [hk])).toEqual([{ found: false, entries: [] }]);
       });
     });
