@@ -1,12 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { workflowsPath } from '../../cli/worker-command.ts';
 import { TemporalSchedulesTarget } from '../../core/apply/temporal-schedules-target.ts';
 import { readSettings } from '../../core/config/settings.ts';
 import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
@@ -19,6 +16,7 @@ import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
 import { pipelineWorkflowId, upsyncStateKey, upsyncWorkflowId } from '../../workflows/ids.ts';
 import type { PipelineProgress, ScheduledUpsyncResult, SyncProgress } from '../../workflows/types.ts';
 import { definitionsOf } from '../unit/workflows-harness.ts';
+import { type FerryProcess, productionWorkflowBundle, spawnFerryWorker } from './ferry-process.ts';
 import { killServer, serverPid, startServer } from './server-faults.ts';
 import { bigqueryProject, servers } from './servers.ts';
 
@@ -26,7 +24,6 @@ import { bigqueryProject, servers } from './servers.ts';
 // BigQuery emulator. The worker runs as a child process (`ferry worker`), as in production, so
 // that it can be killed. Row counts are kept small enough for a 2-core machine.
 
-const root = path.resolve(import.meta.dirname, '../..');
 const hex = randomBytes(3).toString('hex');
 const ns = `flt${hex}`;
 const keyspace = `ferry_wf_${hex}`;
@@ -99,9 +96,7 @@ let online: CassandraOnlineStore;
 let offline: BigQueryOfflineStore;
 let connection: Connection;
 let client: Client;
-let bundlePath: string;
-let worker: ChildProcess | undefined;
-let workerLog = '';
+let worker: FerryProcess | undefined;
 let cassandraStopped: number | undefined;
 
 const workerEnv = () => ({
@@ -122,37 +117,15 @@ const workerEnv = () => ({
 });
 
 /** Starts the shipped `ferry worker` (bin/ferry.js) as a child process and waits until it polls. */
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, 'bin/ferry.js'), 'worker', '--workflow-bundle', bundlePath, '--max-activities', '4'],
-    { cwd: root, env: workerEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${workerLog}`)), 60_000);
-    const onData = (b: Buffer) => {
-      workerLog += b.toString();
-      if (workerLog.includes(`polling task queue ${taskQueue}`)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (b: Buffer) => {
-      workerLog += b.toString();
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited (${code ?? signal}) while starting:\n${workerLog}`));
-    });
-  });
-  child.removeAllListeners('exit');
+async function startWorker(): Promise<FerryProcess> {
+  const child = spawnFerryWorker(workerEnv(), taskQueue, [
+    '--workflow-bundle',
+    await productionWorkflowBundle(),
+    '--max-activities',
+    '4',
+  ]);
+  await child.ready;
   return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 async function eventually<T>(
@@ -224,9 +197,6 @@ beforeAll(async () => {
     [1, 2, 3].map((i) => ({ user_id: i, level: i * 3 })),
   );
 
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
-  bundlePath = path.join(dir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, code);
   connection = await Connection.connect({ address });
   client = new Client({ connection, namespace: 'default' });
   worker = await startWorker();
@@ -236,20 +206,17 @@ afterAll(async () => {
   if (cassandraStopped !== undefined) process.kill(cassandraStopped, 'SIGCONT');
   if (worker) {
     // SIGTERM: the worker stops polling, lets running activities end, closes its stores and exits
-    worker.kill('SIGTERM');
     const stopped = await Promise.race([
-      exited(worker).then(() => true),
+      worker.stop('SIGTERM').then(() => true),
       new Promise<boolean>((r) => setTimeout(() => r(false), 45_000)),
     ]);
-    if (!stopped) {
-      worker.kill('SIGKILL');
-      await exited(worker);
-    }
-    expect(stopped, workerLog).toBe(true);
-    expect(workerLog).toContain('shut down cleanly');
+    if (!stopped) await worker.stop('SIGKILL');
+    expect(stopped, worker.log()).toBe(true);
+    expect(worker.log()).toContain('shut down cleanly');
     // what the worker said about stopping (e.g. a store that would not close)
     console.log(
-      workerLog
+      worker
+        .log()
         .split('\n')
         .filter((l) => l.startsWith('ferry worker:'))
         .join('\n'),
@@ -274,8 +241,7 @@ describe('workflow faults (Temporal, Cassandra, BigQuery emulator)', () => {
       return p.rowsRead >= 60_000 ? p : undefined;
     });
     expect(before.rowsRead).toBeLessThan(BIG);
-    worker!.kill('SIGKILL');
-    await exited(worker!);
+    await worker!.stop('SIGKILL');
     worker = await startWorker();
 
     const r = (await handle.result()) as SyncProgress;
