@@ -9,6 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          globalSetup: ['test/build-dist.ts'],
           testTimeout: 30_000,
         },
       },
@@ -16,7 +17,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          globalSetup: ['test/integration/global-setup.ts'],
+          globalSetup: ['test/build-dist.ts', 'test/integration/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // the servers are shared: one file at a time keeps 2 cores from thrashing

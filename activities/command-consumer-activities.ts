@@ -1,45 +1,14 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { CommandConsumer, type CommandConsumerStats } from '../core/commands/command-consumer.ts';
-import { deadLetterTopicOf, kafkaBrokersOf } from '../core/commands/command-kafka.ts';
-import type { FeatureResolver } from '../core/commands/command-processor.ts';
-import { RegistryFeatureResolver } from '../core/commands/feature-resolver.ts';
-import type { Settings } from '../core/config/settings.ts';
-import type { OfflineStore } from '../core/offline/offline-store.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
-import { defaultCommandGroup } from '../workflows/command-consumer-ids.ts';
-
-/** What the command consumer workflow passes to each run of the consumer activity. */
-export interface CommandConsumerInput {
-  /** Default: settings.kafkaCommandsTopic. */
-  topic?: string;
-  /** Kafka consumer group (default `ferry-commands`). */
-  groupId?: string;
-  /** Default `<topic>.dead-letters`. */
-  deadLetterTopic?: string;
-  sessionTimeoutMs?: number;
-  partitionsConsumedConcurrently?: number;
-  /** Downsync batching: rows per offline write, their longest wait, lateness allowance. */
-  downsync?: {
-    maxRows?: number;
-    maxAgeMs?: number;
-    latenessMs?: number;
-    maxBufferedRows?: number;
-    /** A partition caught up and quiet this long closes its pending rows by the wall clock (default 2 s). */
-    idleMs?: number;
-  };
-  /** How often the registry of applied definitions is reloaded (default 30 s). */
-  catalogRefreshMs?: number;
-  /** The activity returns after this long so the workflow can start a fresh one (default 6 h). */
-  maxRunMs?: number;
-  /** Heartbeat period (default 2 s; keep it well under the activity's heartbeat timeout). */
-  heartbeatEveryMs?: number;
-}
-
-export interface CommandConsumerResult {
-  stoppedBy: 'max-run' | 'cancel';
-  stats: CommandConsumerStats;
-}
+import type { Settings } from '../config/settings.ts';
+import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
+import { CommandConsumer, type CommandConsumerStats } from '../streaming/commands/command-consumer.ts';
+import { deadLetterTopicOf, kafkaBrokersOf } from '../streaming/commands/command-kafka.ts';
+import type { FeatureResolver } from '../streaming/commands/command-processor.ts';
+import { RegistryFeatureResolver } from '../streaming/commands/feature-resolver.ts';
+import type { CommandConsumerInput, CommandConsumerResult } from '../workflow-contract/activities.ts';
+import { defaultCommandGroup } from '../workflow-contract/command-consumer-ids.ts';
 
 export interface CommandConsumerActivityDeps {
   online: OnlineStore;

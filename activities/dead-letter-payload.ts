@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DeadLetterOrigin } from '../core/offline/offline-store.ts';
+import type { DeadLetterOrigin } from '../stores/offline/offline-store.ts';
 
 /** A row as dead-letter payload: JSON, Bytes as base64 (what coerceValue reads back). */
 export function rowPayload(row: Record<string, unknown>): string {

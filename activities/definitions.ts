@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
-import type { AppliedFeature } from '../core/registry/applied-feature.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import type { AppliedFeature } from '../stores/registry/applied-feature.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 
 /**
  * The applied definitions as the registry (online metadata) holds them: what `ferry apply` recorded

@@ -1,6 +1,6 @@
-import type { Settings } from '../core/config/settings.ts';
-import type { OfflineStore } from '../core/offline/offline-store.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
+import type { Settings } from '../config/settings.ts';
+import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
 
 /**
  * What the activities use, injected by the worker (cli/worker-command.ts) and by tests, which pass
@@ -19,4 +19,4 @@ export interface ActivityDeps {
   rateLimitClock?: { now(): number; sleep(ms: number): Promise<void> };
 }
 
-export { nonRetryableErrorTypes } from '../workflows/retry.ts';
+export { nonRetryableErrorTypes } from '../workflow-contract/retry.ts';

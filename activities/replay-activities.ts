@@ -1,25 +1,18 @@
 import { Context } from '@temporalio/activity';
-import { applyCommands } from '../core/commands/apply-command.ts';
-import { CommandError, type ValidCommand } from '../core/commands/feature-command.ts';
-import { parseCommand } from '../core/commands/parse-command.ts';
-import { validateCommand } from '../core/commands/validate-command.ts';
-import { eventTimeField } from '../core/definitions/feature-definition.ts';
-import type { DeadLetter, NewDeadLetter, OfflineRow } from '../core/offline/offline-store.ts';
-import { type ObjectWrite, OnlineStoreInputError } from '../core/online/online-store.ts';
-import type { ReplayBatchResult, ReplayCursor } from '../workflows/types.ts';
+import { CommandError, type ValidCommand } from '../domain/commands/feature-command.ts';
+import { parseCommand } from '../domain/commands/parse-command.ts';
+import { validateCommand } from '../domain/commands/validate-command.ts';
+import { eventTimeField } from '../domain/definitions/feature-definition.ts';
+import type { DeadLetter, NewDeadLetter, OfflineRow } from '../stores/offline/offline-store.ts';
+import { type ObjectWrite, OnlineStoreInputError } from '../stores/online/online-store.ts';
+import { applyCommands } from '../streaming/commands/apply-command.ts';
+import type { ReplayBatchInput } from '../workflow-contract/activities.ts';
+import type { ReplayBatchResult, ReplayCursor } from '../workflow-contract/types.ts';
 import { deadLetterId } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
 import { rowConverter } from './row-to-write.ts';
 import { writeIsolating } from './write-rows.ts';
-
-export interface ReplayBatchInput {
-  feature: string;
-  fromMs?: number;
-  toMs?: number;
-  after?: ReplayCursor;
-  batchSize: number;
-}
 
 /** The reason validateCommand gives when the producer may not write the feature. */
 const refusedProducer = /^producer ".*" may not write /;

@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
-import { eventTimeField } from '../core/definitions/feature-definition.ts';
-import { featureTableName } from '../core/offline/column-types.ts';
-import { deadLetterTable, eventTimeColumn } from '../core/offline/offline-store.ts';
-import type { RetentionFeatureResult, RetentionTarget } from '../workflows/types.ts';
+import { eventTimeField } from '../domain/definitions/feature-definition.ts';
+import { featureTableName } from '../stores/offline/column-types.ts';
+import { deadLetterTable, eventTimeColumn } from '../stores/offline/offline-store.ts';
+import type { RetentionFeatureResult, RetentionTarget } from '../workflow-contract/types.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
 

@@ -1,8 +1,8 @@
-import { eventTimeField, type FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { describeValue, type FieldType } from '../core/definitions/field-types.ts';
-import type { OfflineRow } from '../core/offline/offline-store.ts';
-import type { ObjectWrite } from '../core/online/online-store.ts';
-import { coerceValue } from '../core/values/coerce-value.ts';
+import { eventTimeField, type FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { describeValue, type FieldType } from '../domain/definitions/field-types.ts';
+import { coerceValue } from '../domain/values/coerce-value.ts';
+import type { OfflineRow } from '../stores/offline/offline-store.ts';
+import type { ObjectWrite } from '../stores/online/online-store.ts';
 
 /** A row ready for the online store (an Object write or a History append: same shape), or why not. */
 export type Converted = ObjectWrite | string;

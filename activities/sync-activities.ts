@@ -1,15 +1,16 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { loadTransform, TransformDefinitionError } from '../domain/transforms/transform-file.ts';
 import type {
   ColumnSpec,
   IncrementalCursor,
   NewDeadLetter,
   NullWatermarkReport,
   OfflineRow,
-} from '../core/offline/offline-store.ts';
-import { type ObjectWrite, OnlineStoreInputError } from '../core/online/online-store.ts';
-import { loadTransform, TransformDefinitionError } from '../core/transforms/transform-file.ts';
-import { backfillStateKey, chunkProgressSignalName, upsyncStateKey } from '../workflows/ids.ts';
+} from '../stores/offline/offline-store.ts';
+import { type ObjectWrite, OnlineStoreInputError } from '../stores/online/online-store.ts';
+import type { FinishSyncInput, PlanSyncInput } from '../workflow-contract/activities.ts';
+import { backfillStateKey, chunkProgressSignalName, upsyncStateKey } from '../workflow-contract/ids.ts';
 import type {
   ChunkInput,
   ChunkProgress,
@@ -18,12 +19,11 @@ import type {
   SyncMode,
   SyncOptions,
   SyncPlan,
-  SyncProgress,
-} from '../workflows/types.ts';
+} from '../workflow-contract/types.ts';
 import { deadLetterId, rowPayload } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { collectIfHeapAboveSoftLimit, releaseNativeMemory } from './release-memory.ts';
+import { collectIfHeapAboveSoftLimit } from './heap-soft-limit.ts';
 import { eventTimeColumnOf, rowConverter } from './row-to-write.ts';
 import { type ChunkMark, type Lane, maxOf, readState, type StateRecord, writeState } from './sync-state.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -45,23 +45,6 @@ const heartbeatEveryMs = 5_000;
 const stateSaveEveryMs = 500;
 /** How often a chunk tells its workflow its progress (a signal: a few history events each). */
 const reportEveryMs = 2_000;
-
-export interface PlanSyncInput {
-  feature: string;
-  mode: SyncMode;
-  /** Backfill range [fromMs, toMs). */
-  fromMs?: number;
-  toMs?: number;
-  options?: SyncOptions;
-}
-
-export interface FinishSyncInput {
-  plan: SyncPlan;
-  cursor?: IncrementalCursor;
-  progress: SyncProgress;
-  workflowId: string;
-  runId: string;
-}
 
 const sourceError = (message: string) => ApplicationFailure.nonRetryable(message, 'UpsyncSourceError');
 
@@ -452,7 +435,6 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         // stopped before the end of the read (budget, backfill range, failure): close it
         await next.catch(() => undefined);
         await pages.return?.(undefined);
-        if (offline.kind === 'duckdb') releaseNativeMemory();
       }
     }
     return {

@@ -1,6 +1,6 @@
-import type { IncrementalCursor } from '../core/offline/offline-store.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
-import type { SyncCounts, SyncMode } from '../workflows/types.ts';
+import type { IncrementalCursor } from '../stores/offline/offline-store.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import type { SyncCounts, SyncMode } from '../workflow-contract/types.ts';
 
 /**
  * Sync progress kept in the online store's metadata (JSON), saved after every page once the page's

@@ -1,14 +1,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { TransformError } from '../core/transforms/transform-error.ts';
-import { TransformDefinitionError, type TransformResult } from '../core/transforms/transform-file.ts';
+import { TransformError } from '../domain/transforms/transform-error.ts';
+import { TransformDefinitionError, type TransformResult } from '../domain/transforms/transform-file.ts';
+import type { RunTransformInput } from '../workflow-contract/activities.ts';
 import type { ActivityDeps } from './deps.ts';
-
-export interface RunTransformInput {
-  transform: string;
-  logicalDate: string;
-  windowStartMs?: number;
-  windowEndMs?: number;
-}
 
 const transientCodes = new Set([
   'ECONNREFUSED',

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { type ObjectWrite, type OnlineStore, OnlineStoreInputError } from '../core/online/online-store.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { type ObjectWrite, type OnlineStore, OnlineStoreInputError } from '../stores/online/online-store.ts';
 
 export interface RejectedWrite {
   /** Index in the batch given to writeIsolating. */

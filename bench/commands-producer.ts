@@ -7,9 +7,9 @@
  *
  * Prints a JSON line per second ({"sent":n}) and one at the end ({"done":true,"sent":n,"ms":t}).
  */
-import { encodeCommandMessage } from '../core/commands/command-message.ts';
-import { CommandProducer } from '../core/commands/command-producer.ts';
-import { loadDefinitions } from '../core/definitions/load-definitions.ts';
+import { encodeCommandMessage } from '../domain/commands/command-message.ts';
+import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
+import { CommandProducer } from '../streaming/commands/command-producer.ts';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as {
   brokers?: string[];

@@ -29,14 +29,16 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client as CassandraClient } from 'cassandra-driver';
-import { CommandConsumer } from '../core/commands/command-consumer.ts';
-import { createKafka, deadLetterTopicOf } from '../core/commands/command-kafka.ts';
-import { staticResolver } from '../core/commands/feature-resolver.ts';
-import { readSettings } from '../core/config/settings.ts';
-import { loadDefinitions } from '../core/definitions/load-definitions.ts';
-import type { BigQueryOfflineStore } from '../core/offline/bigquery-offline-store.ts';
-import { openOfflineStore } from '../core/offline/open-offline-store.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
+import { siblingModule } from '../config/module-files.ts';
+import { readSettings } from '../config/settings.ts';
+import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
+import type { BigQueryOfflineStore } from '../stores/offline/bigquery-offline-store.ts';
+import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import { CommandConsumer } from '../streaming/commands/command-consumer.ts';
+import { createKafka, deadLetterTopicOf } from '../streaming/commands/command-kafka.ts';
+import { staticResolver } from '../streaming/commands/feature-resolver.ts';
+import { tsxIfSources } from './node-loader.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -109,9 +111,8 @@ function produce(
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./commands-producer.ts', import.meta.url)),
+      ...tsxIfSources(import.meta.url),
+      fileURLToPath(siblingModule(import.meta.url, './commands-producer')),
       JSON.stringify({ brokers, topic, rate: r, count, keys, feature }),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },

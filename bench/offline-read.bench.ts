@@ -17,7 +17,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { OfflineStore } from '../core/offline/offline-store.ts';
+import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import { tsxIfSources } from './node-loader.ts';
 
 const rssLimitMb = 300;
 
@@ -67,10 +68,10 @@ interface Place {
 async function openStore(kind: string, place: Place): Promise<OfflineStore> {
   const sqlDir = path.join(place.dir, 'sql');
   if (kind === 'duckdb') {
-    const { DuckDbOfflineStore } = await import('../core/offline/duckdb-offline-store.ts');
+    const { DuckDbOfflineStore } = await import('../stores/offline/duckdb-offline-store.ts');
     return DuckDbOfflineStore.open({ path: path.join(place.dir, 'offline.duckdb'), sqlDir });
   }
-  const { BigQueryOfflineStore } = await import('../core/offline/bigquery-offline-store.ts');
+  const { BigQueryOfflineStore } = await import('../stores/offline/bigquery-offline-store.ts');
   return BigQueryOfflineStore.open({
     projectId: process.env.FERRY_BIGQUERY_PROJECT ?? 'ferry-local',
     dataset: place.dataset,
@@ -160,7 +161,7 @@ async function read(kind: string, place: Place, rows: number, pageSize: number):
 
 function runNode(args: string[]): Promise<{ json?: Record<string, unknown>; error?: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, ...args], {
+    const p = spawn(process.execPath, [...tsxIfSources(import.meta.url), import.meta.filename, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -19,17 +19,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from 'cassandra-driver';
 import { type Database, open } from 'lmdb';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { loadDefinitions } from '../core/definitions/load-definitions.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
 import {
   type CassandraOnlineStore,
   openCassandraOnlineStore,
-} from '../core/online/cassandra-online-store.ts';
-import { featureTableName, q } from '../core/online/cassandra-schema.ts';
-import { compileFeature } from '../core/online/compiled-feature.ts';
-import { decodeObjectEntry } from '../core/online/embedded-entry-codec.ts';
-import { openEmbeddedOnlineStore } from '../core/online/embedded-online-store.ts';
-import type { ObjectWrite } from '../core/online/online-store.ts';
+} from '../stores/online/cassandra-online-store.ts';
+import { featureTableName, q } from '../stores/online/cassandra-schema.ts';
+import { compileFeature } from '../stores/online/compiled-feature.ts';
+import { decodeObjectEntry } from '../stores/online/embedded-entry-codec.ts';
+import { openEmbeddedOnlineStore } from '../stores/online/embedded-online-store.ts';
+import type { ObjectWrite } from '../stores/online/online-store.ts';
 import { formatValueSizes, measureValueSizes } from './online-value-size.ts';
 
 const { values: args } = parseArgs({

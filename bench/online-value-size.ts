@@ -6,7 +6,7 @@
  *
  * Columns:
  * - JSON: the value fields and `_last_updated_at_ms` as a JSON object (what a JSON store keeps).
- * - Avro rec: the feature's Avro record (core/codec/avro-schema.ts) with the 8-byte schema
+ * - Avro rec: the feature's Avro record (domain/codec/avro-schema.ts) with the 8-byte schema
  *   fingerprint in front, i.e. one record per key.
  * - cells: what Ferry stores: one cell per field (1-byte type tag + the field's Avro
  *   encoding); the event time lives in Cassandra's write time, not in the value.
@@ -19,12 +19,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import avro from 'avsc';
 import { open } from 'lmdb';
-import { valueRecordSchema } from '../core/codec/avro-schema.ts';
-import { eventTimeField, type FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { loadDefinitions } from '../core/definitions/load-definitions.ts';
-import { compileFeature } from '../core/online/compiled-feature.ts';
-import { openEmbeddedOnlineStore } from '../core/online/embedded-online-store.ts';
-import { coerceValue, type FieldValue, valueToJson } from '../core/values/coerce-value.ts';
+import { valueRecordSchema } from '../domain/codec/avro-schema.ts';
+import { eventTimeField, type FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
+import { coerceValue, type FieldValue, valueToJson } from '../domain/values/coerce-value.ts';
+import { compileFeature } from '../stores/online/compiled-feature.ts';
+import { openEmbeddedOnlineStore } from '../stores/online/embedded-online-store.ts';
 
 /** Representative values of the sample features (what a real row looks like). */
 const examples: Record<string, Record<string, unknown>> = {

@@ -20,15 +20,16 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'cassandra-driver';
-import { readSettings, type Settings } from '../core/config/settings.ts';
-import { loadDefinitions } from '../core/definitions/load-definitions.ts';
-import type { ObjectWrite, OnlineStore } from '../core/online/online-store.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
+import { projectRoot } from '../config/module-files.ts';
+import { readSettings, type Settings } from '../config/settings.ts';
+import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
 import { type ReaderConfig, readReaderConfig } from '../reader/reader-config.ts';
 import { ReaderRuntime } from '../reader/reader-runtime.ts';
 import { startReader } from '../reader/start-reader.ts';
 import { sha256Hex } from '../reader/tokens.ts';
+import type { ObjectWrite, OnlineStore } from '../stores/online/online-store.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import { type BenchServer, serveBareUws, serveNodeHttp } from './reader-baselines.ts';
 
 const { values: args } = parseArgs({
@@ -51,7 +52,7 @@ const feature = 'azar::user-profile';
 const token = 'bench-token';
 const tokens = [{ service: 'bench', sha256: sha256Hex(token) }];
 const cassandraPort = Number(process.env.FERRY_CASSANDRA_PORT ?? 9042);
-const luaScript = path.join(import.meta.dirname, 'reader-wrk.lua');
+const luaScript = path.join(projectRoot, 'bench', 'reader-wrk.lua');
 
 // ------------------------------------------------------------------ wrk
 

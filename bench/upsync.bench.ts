@@ -3,21 +3,24 @@
  * embedded online store (LMDB) and into Cassandra, against the raw write loop of each online store
  * in the same run. Target: upsync at least 0.8 of the raw loop, peak memory under 300 MB.
  *
- *   npx tsx bench/upsync.bench.ts [--rows N] [--cases a,b] [--repeat N] [--chunk-rows N] [--page-size N]
+ *   npm run bench:upsync -- [--rows N] [--cases a,b] [--repeat N] [--chunk-rows N] [--page-size N]
  *     [--pages-in-flight N] [--json]
  *
- * What is measured: the upsync activities exactly as the worker runs them (planSync, then
- * syncChunk: read a page, check and coerce every row against the definition, write it, heartbeat,
- * save the cursor every 500 ms; pages of the store's bulkWriteRows, bulkWritesInFlight of them
- * at once; then finishSync), driven in this process through MockActivityEnvironment as
- * upsyncWorkflow would drive them — the Temporal round trip (one activity per chunk) is left out.
+ * What is measured: upsyncWorkflow (`full`) on the worker `ferry worker` runs (createFerryWorker:
+ * the production workflow bundle and activities), connected to the local Temporal server
+ * (FERRY_TEMPORAL_ADDRESS, default 127.0.0.1:7233), on a task queue of its own, compiled as
+ * users run it (npm run bench:upsync builds dist/ first). Timed from the workflow's start to its
+ * result: planSync, then syncChunk (read a page, check and coerce every row against the
+ * definition, write it, heartbeat, save the cursor every 500 ms; pages of the store's
+ * bulkWriteRows, bulkWritesInFlight of them at once), then finishSync. Bundling the workflows
+ * (a few seconds at worker start) is not timed; the worker's memory is part of the peak RSS.
  * The baseline is the online store's raw write loop: the same rows, already in memory as writes,
  * in calls of the same size, one after the other.
  *
  * Each case runs in a fresh child process (so its peak RSS is its own): the sources are generated
  * once by the parent (a per-dialect transform), each case starts from an empty online table.
  * Cases: baseline-embedded, duckdb-embedded, emulator-embedded, baseline-cassandra,
- * duckdb-cassandra, emulator-cassandra (Cassandra and the emulator must be up: npm run infra:up).
+ * duckdb-cassandra, emulator-cassandra (Temporal, Cassandra and the emulator must be up: npm run infra:up).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,14 +29,18 @@ import path from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
-import { createActivities } from '../activities/index.ts';
-import { readSettings } from '../core/config/settings.ts';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { loadDefinitionsFromText } from '../core/definitions/load-definitions.ts';
-import type { OfflineStore } from '../core/offline/offline-store.ts';
-import type { ObjectWrite, OnlineStore } from '../core/online/online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
-import { syncInProcess } from '../test/unit/workflows-harness.ts';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createFerryWorker } from '../cli/worker-command.ts';
+import { readSettings } from '../config/settings.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { loadDefinitionsFromText } from '../domain/definitions/load-definitions.ts';
+import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import type { ObjectWrite, OnlineStore } from '../stores/online/online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
+import type { SyncProgress, UpsyncInput } from '../workflow-contract/types.ts';
+import { workflowTypes } from '../workflow-contract/workflow-types.ts';
+import { tsxIfSources } from './node-loader.ts';
 
 const cases = [
   'baseline-embedded',
@@ -148,10 +155,10 @@ async function openOnline(
   keyspace: string,
 ): Promise<OnlineStore> {
   if (kind === 'embedded') {
-    const { openEmbeddedOnlineStore } = await import('../core/online/embedded-online-store.ts');
+    const { openEmbeddedOnlineStore } = await import('../stores/online/embedded-online-store.ts');
     return openEmbeddedOnlineStore({ path: path.join(dir, `online-${process.pid}`) });
   }
-  const { openCassandraOnlineStore } = await import('../core/online/cassandra-online-store.ts');
+  const { openCassandraOnlineStore } = await import('../stores/online/cassandra-online-store.ts');
   return openCassandraOnlineStore({
     contactPoints: cassandra.split(','),
     localDataCenter: 'datacenter1',
@@ -164,10 +171,10 @@ async function openOnline(
 async function openOffline(kind: 'duckdb' | 'bigquery', dir: string, dataset: string): Promise<OfflineStore> {
   const sqlDir = path.join(dir, 'sql');
   if (kind === 'duckdb') {
-    const { DuckDbOfflineStore } = await import('../core/offline/duckdb-offline-store.ts');
+    const { DuckDbOfflineStore } = await import('../stores/offline/duckdb-offline-store.ts');
     return DuckDbOfflineStore.open({ path: path.join(dir, 'offline.duckdb'), sqlDir });
   }
-  const { BigQueryOfflineStore } = await import('../core/offline/bigquery-offline-store.ts');
+  const { BigQueryOfflineStore } = await import('../stores/offline/bigquery-offline-store.ts');
   return BigQueryOfflineStore.open({
     projectId: 'ferry-local',
     dataset,
@@ -205,35 +212,42 @@ async function runCase(
   async function upsync(): Promise<Result> {
     const offline = await openOffline(source === 'duckdb' ? 'duckdb' : 'bigquery', dir, dataset);
     try {
-      const settings = readSettings({ FERRY_SQL_DIR: path.join(dir, 'sql') });
-      const acts = createActivities({ online, offline, settings });
-      const t0 = performance.now();
+      const settings = readSettings({ ...process.env, FERRY_SQL_DIR: path.join(dir, 'sql') });
+      const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+      const taskQueue = `bench-upsync-${process.pid}`;
+      const worker = await createFerryWorker({ connection, settings, online, offline, taskQueue });
+      const client = new Client({ connection, namespace: settings.temporalNamespace });
       const options = {
         ...(chunkRows ? { chunkRows } : {}),
         ...(pageSize ? { pageSize } : {}),
         ...(pagesInFlight ? { pagesInFlight } : {}),
       };
-      const r = await syncInProcess(
-        acts,
-        { feature: def.name, mode: 'full', options },
-        `bench/${process.pid}`,
-      );
+      const t0 = performance.now();
+      const progress = await worker
+        .runUntil(
+          client.workflow.execute(workflowTypes.upsync, {
+            args: [{ feature: def.name, full: true, options } satisfies UpsyncInput],
+            taskQueue,
+            workflowId: `bench/upsync/${process.pid}/${name}`,
+          }) as Promise<SyncProgress>,
+        )
+        .finally(() => connection.close());
       const seconds = (performance.now() - t0) / 1000;
-      if (r.progress.rowsWritten !== rows) {
+      if (progress.rowsWritten !== rows) {
         throw new Error(
-          `wrote ${r.progress.rowsWritten} of ${rows} rows (${r.progress.rowsDeadLettered} dead-lettered)`,
+          `wrote ${progress.rowsWritten} of ${rows} rows (${progress.rowsDeadLettered} dead-lettered)`,
         );
       }
       return {
         case: name,
-        rows: r.progress.rowsRead,
+        rows: progress.rowsRead,
         seconds,
-        rowsPerSecond: r.progress.rowsRead / seconds,
+        rowsPerSecond: progress.rowsRead / seconds,
         peakRssMb: 0,
         peakAnonMb: 0,
         peakFileMb: 0,
         peakHeapMb: 0,
-        deadLettered: r.progress.rowsDeadLettered,
+        deadLettered: progress.rowsDeadLettered,
       };
     } finally {
       await offline.close();
@@ -284,8 +298,8 @@ function child(
       [
         // e.g. FERRY_BENCH_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a case
         ...(process.env.FERRY_BENCH_CHILD_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
-        '--import',
-        'tsx',
+        '--expose-gc', // as bin/ferry.js starts `ferry worker`
+        ...tsxIfSources(import.meta.url),
         import.meta.filename,
         '--child',
         name,

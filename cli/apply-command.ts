@@ -1,6 +1,6 @@
-import { applyPlan } from '../core/apply/apply-definitions.ts';
-import { planApply } from '../core/apply/apply-plan.ts';
-import { readSettings } from '../core/config/settings.ts';
+import { applyPlan } from '../apply/apply-definitions.ts';
+import { planApply } from '../apply/apply-plan.ts';
+import { readSettings } from '../config/settings.ts';
 import { loadLocalDefinitions, openApplyContext } from './apply-context.ts';
 import type { Command } from './command.ts';
 import { formatPlan, planJson } from './format-plan.ts';

@@ -1,18 +1,18 @@
 import path from 'node:path';
-import type { ApplyTarget } from '../core/apply/apply-target.ts';
-import { KafkaTopicsTarget } from '../core/apply/kafka-topics-target.ts';
-import { OfflineStoreTarget } from '../core/apply/offline-store-target.ts';
-import { OnlineStoreTarget } from '../core/apply/online-store-target.ts';
-import { openTemporalSchedulesTarget } from '../core/apply/temporal-schedules-target.ts';
-import type { Settings } from '../core/config/settings.ts';
-import { DefinitionsInvalidError } from '../core/definitions/definition-error.ts';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { listTransforms, loadDefinitions } from '../core/definitions/load-definitions.ts';
-import type { OfflineStore } from '../core/offline/offline-store.ts';
-import { openOfflineStore } from '../core/offline/open-offline-store.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
+import type { ApplyTarget } from '../apply/apply-target.ts';
+import { KafkaTopicsTarget } from '../apply/kafka-topics-target.ts';
+import { OfflineStoreTarget } from '../apply/offline-store-target.ts';
+import { OnlineStoreTarget } from '../apply/online-store-target.ts';
+import { openTemporalSchedulesTarget } from '../apply/temporal-schedules-target.ts';
+import type { Settings } from '../config/settings.ts';
+import { DefinitionsInvalidError } from '../domain/definitions/definition-error.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { listTransforms, loadDefinitions } from '../domain/definitions/load-definitions.ts';
+import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 
 export interface ApplyContext {
   online: OnlineStore;

@@ -1,7 +1,7 @@
-import { readSettings } from '../core/config/settings.ts';
-import { backfillWorkflowId } from '../workflows/ids.ts';
-import type { SyncProgress } from '../workflows/types.ts';
-import { workflowTypes } from '../workflows/workflow-types.ts';
+import { readSettings } from '../config/settings.ts';
+import { backfillWorkflowId } from '../workflow-contract/ids.ts';
+import type { SyncProgress } from '../workflow-contract/types.ts';
+import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import type { Command } from './command.ts';
 import { UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';

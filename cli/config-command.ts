@@ -1,4 +1,4 @@
-import { type SettingSpec, settingSpecs } from '../core/config/settings.ts';
+import { type SettingSpec, settingSpecs } from '../config/settings.ts';
 import { readerSettingSpecs } from '../reader/reader-config.ts';
 import type { Command } from './command.ts';
 import { parseOptions } from './parse-options.ts';

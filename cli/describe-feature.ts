@@ -1,7 +1,7 @@
-import { formatDuration } from '../core/definitions/duration.ts';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { formatFieldType } from '../core/definitions/field-types.ts';
-import type { AppliedFeature } from '../core/registry/applied-feature.ts';
+import { formatDuration } from '../domain/definitions/duration.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { formatFieldType } from '../domain/definitions/field-types.ts';
+import type { AppliedFeature } from '../stores/registry/applied-feature.ts';
 
 /** A one-line summary of a feature's sync settings: `upsync incremental @ 0 * * * *, downsync 1m 90%`. */
 export function syncSummary(def: FeatureDefinition): string {

@@ -1,9 +1,9 @@
 import { Client, Connection, defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
-import { readSettings } from '../core/config/settings.ts';
-import { parseDuration } from '../core/definitions/duration.ts';
-import { commandConsumerWorkflowId, defaultCommandGroup } from '../workflows/command-consumer-ids.ts';
+import { readSettings } from '../config/settings.ts';
+import { parseDuration } from '../domain/definitions/duration.ts';
+import { commandConsumerWorkflowId, defaultCommandGroup } from '../workflow-contract/command-consumer-ids.ts';
+import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import type { CommandConsumerWorkflowInput } from '../workflows/command-consumer-workflow.ts';
-import { workflowTypes } from '../workflows/workflow-types.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';

@@ -1,4 +1,4 @@
-import type { ApplyPlan, FeatureAction } from '../core/apply/apply-plan.ts';
+import type { ApplyPlan, FeatureAction } from '../apply/apply-plan.ts';
 
 const marks: Record<FeatureAction, string> = {
   create: '+',

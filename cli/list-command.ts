@@ -1,6 +1,6 @@
-import { readSettings } from '../core/config/settings.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
+import { readSettings } from '../config/settings.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import type { Command } from './command.ts';
 import { syncSummary } from './describe-feature.ts';
 import { parseOptions } from './parse-options.ts';

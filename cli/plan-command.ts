@@ -1,5 +1,5 @@
-import { planApply } from '../core/apply/apply-plan.ts';
-import { readSettings } from '../core/config/settings.ts';
+import { planApply } from '../apply/apply-plan.ts';
+import { readSettings } from '../config/settings.ts';
 import { loadLocalDefinitions, openApplyContext } from './apply-context.ts';
 import type { Command } from './command.ts';
 import { formatPlan, planJson } from './format-plan.ts';

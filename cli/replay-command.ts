@@ -1,7 +1,7 @@
-import { readSettings } from '../core/config/settings.ts';
-import { replayWorkflowId } from '../workflows/ids.ts';
-import type { ReplayProgress } from '../workflows/types.ts';
-import { workflowTypes } from '../workflows/workflow-types.ts';
+import { readSettings } from '../config/settings.ts';
+import { replayWorkflowId } from '../workflow-contract/ids.ts';
+import type { ReplayProgress } from '../workflow-contract/types.ts';
+import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import type { Command } from './command.ts';
 import { runCommand } from './run-command.ts';
 import { parseRangeCommand, resolveFeature, runWorkflowFromCli } from './workflow-cli.ts';

@@ -1,4 +1,4 @@
-import { readSettings } from '../core/config/settings.ts';
+import { readSettings } from '../config/settings.ts';
 import { readReaderConfig } from '../reader/reader-config.ts';
 import { startReader } from '../reader/start-reader.ts';
 import type { Command } from './command.ts';

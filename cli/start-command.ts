@@ -1,22 +1,20 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
-import { applyPlan } from '../core/apply/apply-definitions.ts';
-import { planApply } from '../core/apply/apply-plan.ts';
-import type { ApplyTarget } from '../core/apply/apply-target.ts';
-import { OfflineStoreTarget } from '../core/apply/offline-store-target.ts';
-import { OnlineStoreTarget } from '../core/apply/online-store-target.ts';
-import { readSettings, type Settings } from '../core/config/settings.ts';
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import type { OfflineStore } from '../core/offline/offline-store.ts';
-import { openOfflineStore } from '../core/offline/open-offline-store.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
-import { loadSampleSources, sampleCommands } from '../core/samples/sample-data.ts';
+import { applyPlan } from '../apply/apply-definitions.ts';
+import { planApply } from '../apply/apply-plan.ts';
+import type { ApplyTarget } from '../apply/apply-target.ts';
+import { OfflineStoreTarget } from '../apply/offline-store-target.ts';
+import { OnlineStoreTarget } from '../apply/online-store-target.ts';
+import { projectRoot } from '../config/module-files.ts';
+import { readSettings, type Settings } from '../config/settings.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import type { ReaderHandle } from '../reader/start-reader.ts';
+import { sha256Hex, type TokenEntry } from '../reader/tokens.ts';
+import { loadSampleSources, sampleCommands } from '../samples/sample-data.ts';
 import {
   MINUTE,
   resolveSampleOptions,
@@ -24,13 +22,16 @@ import {
   type SampleDataOptions,
   sampleDefaults,
   sampleLogicalDateOf,
-} from '../core/samples/sample-options.ts';
-import { SamplePopulation } from '../core/samples/sample-users.ts';
-import type { ReaderHandle } from '../reader/start-reader.ts';
-import { sha256Hex, type TokenEntry } from '../reader/tokens.ts';
-import { pipelineWorkflowId } from '../workflows/ids.ts';
-import type { PipelineInput, PipelineProgress } from '../workflows/types.ts';
-import { workflowTypes } from '../workflows/workflow-types.ts';
+} from '../samples/sample-options.ts';
+import { SamplePopulation } from '../samples/sample-users.ts';
+import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
+import { pipelineWorkflowId } from '../workflow-contract/ids.ts';
+import type { PipelineInput, PipelineProgress } from '../workflow-contract/types.ts';
+import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import { loadLocalDefinitions } from './apply-context.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
@@ -79,7 +80,6 @@ export const sampleService = 'sample-app';
 /** The line `ferry start` prints (text mode) when everything is up. */
 export const readyLine = 'Ferry is ready';
 
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const stateFile = 'quickstart.json';
 
 /** What the data folder remembers between starts. */
@@ -468,7 +468,7 @@ async function start(args: string[]): Promise<number> {
     // ---------------------------------------------------------------- apply
     const local = await step(loadLocalDefinitions(settings));
     const registry = new DefinitionRegistry(online);
-    const { TemporalSchedulesTarget } = await import('../core/apply/temporal-schedules-target.ts');
+    const { TemporalSchedulesTarget } = await import('../apply/temporal-schedules-target.ts');
     const targets: ApplyTarget[] = [
       new OnlineStoreTarget(online),
       new OfflineStoreTarget(offline),

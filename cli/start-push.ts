@@ -1,4 +1,4 @@
-import type { SampleCommand } from '../core/samples/sample-commands.ts';
+import type { SampleCommand } from '../samples/sample-commands.ts';
 
 /**
  * Sends commands to the reader's push endpoint (`POST /v1/commands`) in batches, in order, as a

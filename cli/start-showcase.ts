@@ -1,7 +1,7 @@
-import type { SampleCommand, SampleLiveRoom } from '../core/samples/sample-commands.ts';
-import { sampleLoungeRows, sampleMatchRows } from '../core/samples/sample-events.ts';
-import { HOUR, type SampleConfig } from '../core/samples/sample-options.ts';
-import { type SamplePopulation, sampleUserId } from '../core/samples/sample-users.ts';
+import type { SampleCommand, SampleLiveRoom } from '../samples/sample-commands.ts';
+import { sampleLoungeRows, sampleMatchRows } from '../samples/sample-events.ts';
+import { HOUR, type SampleConfig } from '../samples/sample-options.ts';
+import { type SamplePopulation, sampleUserId } from '../samples/sample-users.ts';
 
 // What `ferry start` shows a newcomer: three lookups that return real values of the sample data
 // (a profile from the batch upsync, a batch lookup mixing an upsynced and a command-fed feature,

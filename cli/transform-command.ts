@@ -1,14 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { readSettings } from '../core/config/settings.ts';
-import { openOfflineStore } from '../core/offline/open-offline-store.ts';
-import { createSampleSources } from '../core/transforms/sample-sources.ts';
-import { TransformError } from '../core/transforms/transform-error.ts';
+import { readSettings } from '../config/settings.ts';
+import { TransformError } from '../domain/transforms/transform-error.ts';
 import {
   loadTransform,
   TransformDefinitionError,
   transformNameOf,
-} from '../core/transforms/transform-file.ts';
+} from '../domain/transforms/transform-file.ts';
+import { createSampleSources } from '../samples/sample-sources.ts';
+import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';

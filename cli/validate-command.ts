@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { readSettings } from '../core/config/settings.ts';
-import { formatDefinitionError } from '../core/definitions/definition-error.ts';
-import { listTransforms, loadDefinitions } from '../core/definitions/load-definitions.ts';
+import { readSettings } from '../config/settings.ts';
+import { formatDefinitionError } from '../domain/definitions/definition-error.ts';
+import { listTransforms, loadDefinitions } from '../domain/definitions/load-definitions.ts';
 import type { Command } from './command.ts';
 import { parseOptions } from './parse-options.ts';
 import { runCommand } from './run-command.ts';

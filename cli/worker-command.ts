@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection, Worker } from '@temporalio/worker';
+import { heapSoftLimitActive } from '../activities/heap-soft-limit.ts';
 import { createActivities } from '../activities/index.ts';
-import { readSettings, type Settings } from '../core/config/settings.ts';
-import type { OfflineStore } from '../core/offline/offline-store.ts';
-import { openOfflineStore } from '../core/offline/open-offline-store.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
+import { siblingModule } from '../config/module-files.ts';
+import { readSettings, type Settings } from '../config/settings.ts';
+import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
@@ -38,7 +40,7 @@ Options:
   --log-level <level>       SDK log level: ERROR, WARN, INFO, DEBUG (default WARN)`;
 
 /** The folder of workflow code the worker bundles. */
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const workflowsPath = fileURLToPath(siblingModule(import.meta.url, '../workflows/index'));
 
 export interface FerryWorkerOptions {
   connection: NativeConnection;
@@ -158,6 +160,11 @@ export const workerCommand: Command = {
           if (worker.getState() === 'RUNNING') worker.shutdown();
         };
         const running = worker.run();
+        if (Number(settings.workerHeapSoftLimitMb) > 0 && !heapSoftLimitActive())
+          console.error(
+            'ferry worker: Node was started without --expose-gc, so the heap soft limit ' +
+              '(FERRY_WORKER_HEAP_SOFT_LIMIT_MB) is off; run bin/ferry.js itself, or node --expose-gc',
+          );
         console.log(
           `ferry worker: polling task queue ${taskQueue} on ${settings.temporalAddress} ` +
             `(namespace ${settings.temporalNamespace}; ${online.kind} online store, ${offline.kind} offline store)`,

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { Settings } from '../core/config/settings.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
-import { FeatureCatalog } from '../core/registry/feature-catalog.ts';
-import type { SyncProgress } from '../workflows/types.ts';
+import type { Settings } from '../config/settings.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
+import { FeatureCatalog } from '../stores/registry/feature-catalog.ts';
+import type { SyncProgress } from '../workflow-contract/types.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 
 // Shared by `ferry upsync`, `ferry backfill` and `ferry replay`: connecting, resolving feature names,

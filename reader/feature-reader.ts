@@ -1,5 +1,5 @@
-import type { KeyValues, ObjectReadResult, OnlineStore } from '../core/online/online-store.ts';
-import { OnlineStoreInputError } from '../core/online/online-store.ts';
+import type { KeyValues, ObjectReadResult, OnlineStore } from '../stores/online/online-store.ts';
+import { OnlineStoreInputError } from '../stores/online/online-store.ts';
 import { StoreUnavailableError } from './api-error.ts';
 import type { FeatureCounters, ReaderMetrics } from './metrics.ts';
 import type { KeyId, RowCache } from './row-cache.ts';

@@ -1,6 +1,6 @@
-import { describeValue } from '../core/definitions/field-types.ts';
-import type { KeyValues } from '../core/online/online-store.ts';
-import { coerceValue } from '../core/values/coerce-value.ts';
+import { describeValue } from '../domain/definitions/field-types.ts';
+import { coerceValue } from '../domain/values/coerce-value.ts';
+import type { KeyValues } from '../stores/online/online-store.ts';
 import { ApiError, badRequest } from './api-error.ts';
 import type { KeyRef } from './feature-reader.ts';
 import type { KeyId } from './row-cache.ts';

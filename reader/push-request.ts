@@ -1,9 +1,9 @@
-import { CommandError, type RawCommand } from '../core/commands/feature-command.ts';
-import { parseCommand } from '../core/commands/parse-command.ts';
-import { validateCommand } from '../core/commands/validate-command.ts';
-import { describeValue } from '../core/definitions/field-types.ts';
+import { CommandError, type RawCommand } from '../domain/commands/feature-command.ts';
+import { parseCommand } from '../domain/commands/parse-command.ts';
+import { validateCommand } from '../domain/commands/validate-command.ts';
+import { describeValue } from '../domain/definitions/field-types.ts';
+import type { CommandBatch } from '../streaming/commands/command-publisher.ts';
 import { ApiError, badRequest } from './api-error.ts';
-import type { CommandBatch } from './command-publisher.ts';
 import { keyId, parseJsonBody } from './lookup-request.ts';
 import type { KeyId } from './row-cache.ts';
 import { mayWrite, type ServedCatalog, type ServedFeature } from './served-features.ts';

@@ -1,7 +1,7 @@
-import type { OnlineStore } from '../core/online/online-store.ts';
-import { OnlineStoreInputError } from '../core/online/online-store.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import { OnlineStoreInputError } from '../stores/online/online-store.ts';
+import type { CommandPublisher } from '../streaming/commands/command-publisher.ts';
 import { ApiError, errorBody, StoreUnavailableError } from './api-error.ts';
-import type { CommandPublisher } from './command-publisher.ts';
 import type { FeatureReader, ReadRows } from './feature-reader.ts';
 import { bindItem, bindQuery, type LookupItem, parseLookupBody } from './lookup-request.ts';
 import { type MetricsSnapshot, type ReaderMetrics, renderMetrics } from './metrics.ts';

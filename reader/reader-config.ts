@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import type { SettingSpec } from '../core/config/settings.ts';
-import { parseDuration } from '../core/definitions/duration.ts';
+import type { SettingSpec } from '../config/settings.ts';
+import { parseDuration } from '../domain/definitions/duration.ts';
 
 /**
- * The reader's own settings. They belong in core/config/settings.ts (same shape, same
+ * The reader's own settings. They belong in config/settings.ts (same shape, same
  * FERRY_* names); until they move there, the reader reads them from the environment here.
  */
 export const readerSettingSpecs = {

@@ -1,6 +1,6 @@
-import type { OnlineStore } from '../core/online/online-store.ts';
-import { DefinitionRegistry } from '../core/registry/definition-registry.ts';
-import { type CommandPublisher, DirectApplyPublisher } from './command-publisher.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
+import { type CommandPublisher, DirectApplyPublisher } from '../streaming/commands/command-publisher.ts';
 import { FeatureReader } from './feature-reader.ts';
 import { type MetricsSnapshot, ReaderMetrics } from './metrics.ts';
 import { ReaderApi } from './reader-api.ts';

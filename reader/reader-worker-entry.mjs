@@ -1,5 +1,6 @@
-// Entry of a reader worker thread: worker threads do not inherit the TypeScript loader that
-// the main thread may have registered programmatically (bin/ferry.js), so register it here.
+// Entry of a reader worker thread when the reader runs from the TypeScript sources (the tests):
+// a worker thread does not inherit the loader of the main thread, so register tsx here. The
+// compiled reader (dist/) starts reader-worker.js directly.
 import { register } from 'tsx/esm/api';
 
 register();

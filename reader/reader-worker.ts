@@ -1,5 +1,5 @@
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
 import type { MetricsSnapshot } from './metrics.ts';
 import { ReaderRuntime } from './reader-runtime.ts';
 import { serveUws } from './uws-server.ts';

@@ -1,5 +1,5 @@
-import type { HistoryReadResult, ObjectReadResult } from '../core/online/online-store.ts';
-import { type FieldValue, valueToJson } from '../core/values/coerce-value.ts';
+import { type FieldValue, valueToJson } from '../domain/values/coerce-value.ts';
+import type { HistoryReadResult, ObjectReadResult } from '../stores/online/online-store.ts';
 import type { ServedFeature } from './served-features.ts';
 
 /** One History entry in JSON form, with its serialised text. */

@@ -1,8 +1,8 @@
-import type { FeatureDefinition } from '../core/definitions/feature-definition.ts';
-import { defaultHistoryMaxEntries } from '../core/definitions/feature-definition.ts';
-import type { FieldType } from '../core/definitions/field-types.ts';
-import type { AppliedFeature } from '../core/registry/applied-feature.ts';
-import { FeatureCatalog } from '../core/registry/feature-catalog.ts';
+import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { defaultHistoryMaxEntries } from '../domain/definitions/feature-definition.ts';
+import type { FieldType } from '../domain/definitions/field-types.ts';
+import type { AppliedFeature } from '../stores/registry/applied-feature.ts';
+import { FeatureCatalog } from '../stores/registry/feature-catalog.ts';
 import type { CachePolicySpec, ReaderConfig } from './reader-config.ts';
 
 export interface ServedField {

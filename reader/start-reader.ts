@@ -1,16 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { readSettings, type Settings } from '../core/config/settings.ts';
-import type { OnlineStore } from '../core/online/online-store.ts';
-import { openOnlineStore } from '../core/online/open-online-store.ts';
-import type { CommandPublisher } from './command-publisher.ts';
+import { runsFromSources } from '../config/module-files.ts';
+import { readSettings, type Settings } from '../config/settings.ts';
+import type { OnlineStore } from '../stores/online/online-store.ts';
+import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import type { CommandPublisher } from '../streaming/commands/command-publisher.ts';
 import type { MetricsSnapshot } from './metrics.ts';
 import { type ReaderConfig, readReaderConfig } from './reader-config.ts';
 import { ReaderRuntime } from './reader-runtime.ts';
 import { loadTokensFile, type TokenEntry } from './tokens.ts';
 import { serveUws } from './uws-server.ts';
 import type { FromWorker, ToWorker, WorkerStart } from './worker-protocol.ts';
+
+/**
+ * What a serving thread runs: the compiled reader-worker.js; from the sources (tests), an entry
+ * that registers tsx first, since a worker thread does not inherit the main thread's loader.
+ */
+const readerThreadEntry = runsFromSources(import.meta.url)
+  ? new URL('./reader-worker-entry.mjs', import.meta.url)
+  : new URL('./reader-worker.js', import.meta.url);
 
 export interface ReaderOptions {
   /** Default: readSettings() (FERRY_* variables). */
@@ -182,7 +191,7 @@ export async function startReader(options: ReaderOptions = {}): Promise<ReaderHa
 
   const spawn = (): Promise<Worker> =>
     new Promise((resolve, reject) => {
-      const w = new Worker(new URL('./reader-worker-entry.mjs', import.meta.url), {
+      const w = new Worker(readerThreadEntry, {
         workerData: { ...start, threads } satisfies WorkerStart,
       });
       let ready = false;

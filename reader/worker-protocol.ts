@@ -1,4 +1,4 @@
-import type { Settings } from '../core/config/settings.ts';
+import type { Settings } from '../config/settings.ts';
 import type { MetricsSnapshot } from './metrics.ts';
 import type { ReaderConfig } from './reader-config.ts';
 import type { KeyId } from './row-cache.ts';

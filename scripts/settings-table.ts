@@ -1,7 +1,7 @@
 // Writes the configuration reference between the settings markers of README.md from
-// core/config/settings.ts and reader/reader-config.ts, so they cannot drift (test/unit/readme-settings.test.ts checks).
+// config/settings.ts and reader/reader-config.ts, so they cannot drift (test/unit/readme-settings.test.ts checks).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { settingSpecs } from '../core/config/settings.ts';
+import { settingSpecs } from '../config/settings.ts';
 import { readerSettingSpecs } from '../reader/reader-config.ts';
 
 export function settingsTable(): string {

@@ -17,5 +17,7 @@ stop_started() {
 }
 trap stop_started EXIT
 bash infra/up.sh
+# the tests start `ferry` (bin/ferry.js), which runs the compiled dist/
+npm run build
 unset FERRY_REQUIRE_SERVERS
 npx vitest run "$@"

@@ -1,6 +1,5 @@
 import { ActivityCancellationType, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { CommandConsumerInput } from '../activities/command-consumer-activities.ts';
-import type { FerryActivities } from '../activities/index.ts';
+import type { CommandConsumerInput, FerryActivities } from '../workflow-contract/activities.ts';
 
 export interface CommandConsumerWorkflowInput extends CommandConsumerInput {
   /** The server retries the activity when no heartbeat came for this long (default 30 s). */

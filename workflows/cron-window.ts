@@ -1,6 +1,6 @@
 // The incremental window of a scheduled run, from the schedule's cron expression. Pure and
 // deterministic (no clock), so workflow code can use it. Cron is the five-field UTC form that
-// core/definitions/cron.ts accepts and Temporal Schedules run, plus the @hourly/@daily/... macros.
+// domain/definitions/cron.ts accepts and Temporal Schedules run, plus the @hourly/@daily/... macros.
 
 const minuteMs = 60_000;
 

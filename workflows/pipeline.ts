@@ -10,12 +10,9 @@ import {
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { FerryActivities } from '../activities/index.ts';
-import { scheduledWindow } from './cron-window.ts';
-import { isAlreadyStarted, rootMessage } from './failure.ts';
-import { upsyncWorkflowId } from './ids.ts';
-import { pipelineProgressQuery } from './queries.ts';
-import { storeRetry } from './retry.ts';
+import type { FerryActivities } from '../workflow-contract/activities.ts';
+import { upsyncWorkflowId } from '../workflow-contract/ids.ts';
+import { storeRetry } from '../workflow-contract/retry.ts';
 import type {
   FeatureStep,
   PipelineInput,
@@ -24,7 +21,10 @@ import type {
   ScheduledUpsyncResult,
   SyncOptions,
   TransformStep,
-} from './types.ts';
+} from '../workflow-contract/types.ts';
+import { scheduledWindow } from './cron-window.ts';
+import { isAlreadyStarted, rootMessage } from './failure.ts';
+import { pipelineProgressQuery } from './queries.ts';
 import { upsyncWorkflow } from './upsync.ts';
 
 const { runTransform } = proxyActivities<FerryActivities>({

@@ -1,14 +1,14 @@
 // The `progress` query every Ferry workflow answers (the CLI's --wait and the Temporal UI's Queries
 // tab call it). Each workflow answers with its own shape.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import { chunkProgressSignalName } from './ids.ts';
+import { chunkProgressSignalName } from '../workflow-contract/ids.ts';
 import type {
   ChunkProgress,
   PipelineProgress,
   ReplayProgress,
   RetentionResult,
   SyncProgress,
-} from './types.ts';
+} from '../workflow-contract/types.ts';
 
 export const progressQueryName = 'progress';
 

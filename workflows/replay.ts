@@ -6,11 +6,11 @@ import {
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
-import type { FerryActivities } from '../activities/index.ts';
+import type { FerryActivities } from '../workflow-contract/activities.ts';
+import { storeRetry } from '../workflow-contract/retry.ts';
+import type { ReplayInput, ReplayProgress } from '../workflow-contract/types.ts';
 import { rootMessage, rootType } from './failure.ts';
 import { replayProgressQuery } from './queries.ts';
-import { storeRetry } from './retry.ts';
-import type { ReplayInput, ReplayProgress } from './types.ts';
 
 const { replayDeadLetterBatch } = proxyActivities<FerryActivities>({
   startToCloseTimeout: '10 minutes',

@@ -1,10 +1,10 @@
 // retentionWorkflow: the daily clean-up of both stores and of dead letters.
 import { ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { FerryActivities } from '../activities/index.ts';
+import type { FerryActivities } from '../workflow-contract/activities.ts';
+import { storeRetry } from '../workflow-contract/retry.ts';
+import type { RetentionFeatureResult, RetentionInput, RetentionResult } from '../workflow-contract/types.ts';
 import { rootMessage } from './failure.ts';
 import { retentionProgressQuery } from './queries.ts';
-import { storeRetry } from './retry.ts';
-import type { RetentionFeatureResult, RetentionInput, RetentionResult } from './types.ts';
 
 const { listRetentionTargets, applyRetention, purgeDeadLetters } = proxyActivities<FerryActivities>({
   startToCloseTimeout: '1 hour',

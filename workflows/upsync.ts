@@ -11,10 +11,8 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { FerryActivities } from '../activities/index.ts';
-import { rootMessage, rootType } from './failure.ts';
-import { chunkProgressSignal, syncProgressQuery } from './queries.ts';
-import { storeRetry } from './retry.ts';
+import type { FerryActivities } from '../workflow-contract/activities.ts';
+import { storeRetry } from '../workflow-contract/retry.ts';
 import type {
   BackfillInput,
   ChunkProgress,
@@ -24,7 +22,9 @@ import type {
   SyncOptions,
   SyncProgress,
   UpsyncInput,
-} from './types.ts';
+} from '../workflow-contract/types.ts';
+import { rootMessage, rootType } from './failure.ts';
+import { chunkProgressSignal, syncProgressQuery } from './queries.ts';
 
 const { syncChunk } = proxyActivities<FerryActivities>({
   startToCloseTimeout: '1 hour',

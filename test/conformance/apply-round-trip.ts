@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { applyPlan } from '../../core/apply/apply-definitions.ts';
-import { planApply } from '../../core/apply/apply-plan.ts';
-import type { ApplyTarget } from '../../core/apply/apply-target.ts';
-import { OfflineStoreTarget } from '../../core/apply/offline-store-target.ts';
-import { OnlineStoreTarget } from '../../core/apply/online-store-target.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
-import { featureTableName } from '../../core/offline/column-types.ts';
-import { deadLetterTable, type OfflineStore } from '../../core/offline/offline-store.ts';
-import type { OnlineStore } from '../../core/online/online-store.ts';
-import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
+import { applyPlan } from '../../apply/apply-definitions.ts';
+import { planApply } from '../../apply/apply-plan.ts';
+import type { ApplyTarget } from '../../apply/apply-target.ts';
+import { OfflineStoreTarget } from '../../apply/offline-store-target.ts';
+import { OnlineStoreTarget } from '../../apply/online-store-target.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
+import { featureTableName } from '../../stores/offline/column-types.ts';
+import { deadLetterTable, type OfflineStore } from '../../stores/offline/offline-store.ts';
+import type { OnlineStore } from '../../stores/online/online-store.ts';
+import { DefinitionRegistry } from '../../stores/registry/definition-registry.ts';
 
 const roomV1 = `live::apply-room:
   feature_type: Object

@@ -2,10 +2,13 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { type FieldType, parseFieldType, scalarTypes } from '../../core/definitions/field-types.ts';
-import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
-import { featureTableName } from '../../core/offline/column-types.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { type FieldType, parseFieldType, scalarTypes } from '../../domain/definitions/field-types.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
+import { TransformError } from '../../domain/transforms/transform-error.ts';
+import { TransformDefinitionError } from '../../domain/transforms/transform-file.ts';
+import { createSampleSources, sampleLogicalDate } from '../../samples/sample-sources.ts';
+import { featureTableName } from '../../stores/offline/column-types.ts';
 import {
   type ColumnSpec,
   type IncrementalCursor,
@@ -15,10 +18,7 @@ import {
   type OfflineRow,
   type OfflineStore,
   OfflineStoreInputError,
-} from '../../core/offline/offline-store.ts';
-import { createSampleSources, sampleLogicalDate } from '../../core/transforms/sample-sources.ts';
-import { TransformError } from '../../core/transforms/transform-error.ts';
-import { TransformDefinitionError } from '../../core/transforms/transform-file.ts';
+} from '../../stores/offline/offline-store.ts';
 
 /**
  * The semantics every offline store must keep (issue 5), run against each implementation:

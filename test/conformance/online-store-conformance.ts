@@ -1,13 +1,13 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import {
   type KeyValues,
   type ObjectReadResult,
   type OnlineStore,
   OnlineStoreInputError,
-} from '../../core/online/online-store.ts';
+} from '../../stores/online/online-store.ts';
 
 /**
  * The semantics every online store must keep (issue 4), run against each implementation:

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSettings } from '../../core/config/settings.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { readSettings } from '../../config/settings.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
+import { type ReaderConfig, readReaderConfig } from '../../reader/reader-config.ts';
+import { type ReaderHandle, startReader } from '../../reader/start-reader.ts';
+import { sha256Hex, type TokenEntry } from '../../reader/tokens.ts';
 import type {
   HistoryAppend,
   HistoryReadResult,
@@ -11,11 +14,8 @@ import type {
   ObjectWrite,
   OnlineStore,
   ReadOptions,
-} from '../../core/online/online-store.ts';
-import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
-import { type ReaderConfig, readReaderConfig } from '../../reader/reader-config.ts';
-import { type ReaderHandle, startReader } from '../../reader/start-reader.ts';
-import { sha256Hex, type TokenEntry } from '../../reader/tokens.ts';
+} from '../../stores/online/online-store.ts';
+import { DefinitionRegistry } from '../../stores/registry/definition-registry.ts';
 import { seedCommands } from '../fixtures/seed-commands.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { Client } from 'cassandra-driver';
 import { afterAll } from 'vitest';
-import { BigQueryOfflineStore } from '../../core/offline/bigquery-offline-store.ts';
-import { openCassandraOnlineStore } from '../../core/online/cassandra-online-store.ts';
+import { BigQueryOfflineStore } from '../../stores/offline/bigquery-offline-store.ts';
+import { openCassandraOnlineStore } from '../../stores/online/cassandra-online-store.ts';
 import { describeApplyRoundTrip } from '../conformance/apply-round-trip.ts';
 import { bigqueryProject, requireServer, servers } from './servers.ts';
 

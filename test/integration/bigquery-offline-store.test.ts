@@ -1,5 +1,5 @@
 import { beforeAll } from 'vitest';
-import { BigQueryOfflineStore } from '../../core/offline/bigquery-offline-store.ts';
+import { BigQueryOfflineStore } from '../../stores/offline/bigquery-offline-store.ts';
 import { describeOfflineStoreConformance } from '../conformance/offline-store-conformance.ts';
 import { bigqueryProject, bigqueryStorageEndpoint, requireServer, servers } from './servers.ts';
 

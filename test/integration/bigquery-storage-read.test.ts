@@ -4,18 +4,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scalarTypes } from '../../core/definitions/field-types.ts';
-import { BigQueryOfflineStore, type BigQueryReadApi } from '../../core/offline/bigquery-offline-store.ts';
+import { scalarTypes } from '../../domain/definitions/field-types.ts';
+import { BigQueryOfflineStore, type BigQueryReadApi } from '../../stores/offline/bigquery-offline-store.ts';
 import {
   BigQueryStorageReadClient,
   StorageReadError,
   type TableReference,
-} from '../../core/offline/bigquery-storage-read.ts';
+} from '../../stores/offline/bigquery-storage-read.ts';
 import type {
   IncrementalPage,
   IncrementalReadOptions,
   OfflineRow,
-} from '../../core/offline/offline-store.ts';
+} from '../../stores/offline/offline-store.ts';
 import { edgeValuesRow, typeDef } from '../conformance/offline-store-conformance.ts';
 import { bigqueryProject, bigqueryStorageEndpoint, requireServer, servers } from './servers.ts';
 

@@ -1,11 +1,11 @@
 import { Client } from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import {
   type CassandraOnlineStore,
   openCassandraOnlineStore,
-} from '../../core/online/cassandra-online-store.ts';
-import { featureTableName } from '../../core/online/cassandra-schema.ts';
+} from '../../stores/online/cassandra-online-store.ts';
+import { featureTableName } from '../../stores/online/cassandra-schema.ts';
 import { describeOnlineStoreConformance } from '../conformance/online-store-conformance.ts';
 import { requireServer, servers } from './servers.ts';
 

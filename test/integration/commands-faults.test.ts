@@ -5,13 +5,13 @@ import { promisify } from 'node:util';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
-import { encodeCommandMessage } from '../../core/commands/command-message.ts';
-import { CommandProducer } from '../../core/commands/command-producer.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
-import { intervalOf, isKeySampled, keyPhaseMs } from '../../core/downsync/downsync-sampler.ts';
-import { commandConsumerWorkflowId } from '../../workflows/command-consumer-ids.ts';
+import { encodeCommandMessage } from '../../domain/commands/command-message.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
+import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
+import { CommandProducer } from '../../streaming/commands/command-producer.ts';
+import { intervalOf, isKeySampled, keyPhaseMs } from '../../streaming/downsync/downsync-sampler.ts';
+import { commandConsumerWorkflowId } from '../../workflow-contract/command-consumer-ids.ts';
 import {
   applyDefinitions,
   brokers,

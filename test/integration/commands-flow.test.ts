@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commandEnvelopeFingerprint } from '../../core/commands/command-avro.ts';
-import { deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
+import type { Settings } from '../../config/settings.ts';
+import { commandEnvelopeFingerprint } from '../../domain/commands/command-avro.ts';
 import {
   avroContentType,
   commandMessageKey,
   encodeCommandMessage,
-} from '../../core/commands/command-message.ts';
-import { CommandProducer } from '../../core/commands/command-producer.ts';
-import { KafkaCommandPublisher } from '../../core/commands/kafka-command-publisher.ts';
-import type { Settings } from '../../core/config/settings.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { isKeySampled } from '../../core/downsync/downsync-sampler.ts';
-import { commandConsumerWorkflowId } from '../../workflows/command-consumer-ids.ts';
+} from '../../domain/commands/command-message.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
+import { CommandProducer } from '../../streaming/commands/command-producer.ts';
+import { KafkaCommandPublisher } from '../../streaming/commands/kafka-command-publisher.ts';
+import { isKeySampled } from '../../streaming/downsync/downsync-sampler.ts';
+import { commandConsumerWorkflowId } from '../../workflow-contract/command-consumer-ids.ts';
 import { seedCommands } from '../fixtures/seed-commands.ts';
 import { definitionsWithoutRetention } from '../unit/command-test-harness.ts';
 import {

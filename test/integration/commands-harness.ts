@@ -1,15 +1,15 @@
 import { Client, Connection, defaultPayloadConverter } from '@temporalio/client';
 import { Client as CassandraClient } from 'cassandra-driver';
 import type { Admin } from 'kafkajs';
-import { createKafka, deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
-import { readSettings, type Settings } from '../../core/config/settings.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import type { BigQueryOfflineStore } from '../../core/offline/bigquery-offline-store.ts';
-import type { OfflineStore } from '../../core/offline/offline-store.ts';
-import { openOfflineStore } from '../../core/offline/open-offline-store.ts';
-import type { OnlineStore } from '../../core/online/online-store.ts';
-import { openOnlineStore } from '../../core/online/open-online-store.ts';
-import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
+import { readSettings, type Settings } from '../../config/settings.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import type { BigQueryOfflineStore } from '../../stores/offline/bigquery-offline-store.ts';
+import type { OfflineStore } from '../../stores/offline/offline-store.ts';
+import { openOfflineStore } from '../../stores/offline/open-offline-store.ts';
+import type { OnlineStore } from '../../stores/online/online-store.ts';
+import { openOnlineStore } from '../../stores/online/open-online-store.ts';
+import { DefinitionRegistry } from '../../stores/registry/definition-registry.ts';
+import { createKafka, deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
 import { servers } from './servers.ts';
 
 /** Shared by the commands integration tests (their worker is `ferry worker`: ferry-process.ts). */

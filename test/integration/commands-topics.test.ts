@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KafkaTopicsTarget } from '../../core/apply/kafka-topics-target.ts';
-import { deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
+import { KafkaTopicsTarget } from '../../apply/kafka-topics-target.ts';
+import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
 import { definitionsWithoutRetention } from '../unit/command-test-harness.ts';
 import { brokers, kafkaAdmin } from './commands-harness.ts';
 import { requireServer } from './servers.ts';

@@ -6,12 +6,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { workflowsPath } from '../../cli/worker-command.ts';
+import { ferryBin, ferryEnv, root } from '../ferry-bin.ts';
 
 // The shipped entry points as the tests run them: `bin/ferry.js <command>` in a child process,
 // with settings in its environment, exactly as an operator starts them. Nothing is added for tests.
 
-export const root = path.resolve(import.meta.dirname, '../..');
-export const ferryBin = path.join(root, 'bin/ferry.js');
+export { ferryBin, root };
 
 export type FerryEnv = Record<string, string | undefined>;
 
@@ -22,9 +22,9 @@ export async function runFerry(
   options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [ferryBin, ...args], {
+    const { stdout, stderr } = await promisify(execFile)(ferryBin, args, {
       cwd: options.cwd ?? root,
-      env: { ...process.env, ...env },
+      env: ferryEnv({ ...process.env, ...env }),
       timeout: options.timeoutMs ?? 120_000,
       maxBuffer: 16 * 1024 * 1024,
     });
@@ -55,9 +55,9 @@ export function spawnFerry(
   readyPattern: RegExp,
   options: { cwd?: string; readyTimeoutMs?: number } = {},
 ): FerryProcess {
-  const child = spawn(process.execPath, [ferryBin, ...args], {
+  const child = spawn(ferryBin, args, {
     cwd: options.cwd ?? root,
-    env: { ...process.env, ...env },
+    env: ferryEnv({ ...process.env, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

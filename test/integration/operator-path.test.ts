@@ -3,8 +3,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopicOf } from '../../core/commands/command-kafka.ts';
-import { CommandProducer } from '../../core/commands/command-producer.ts';
+import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
+import { CommandProducer } from '../../streaming/commands/command-producer.ts';
 import { seedCommands } from '../fixtures/seed-commands.ts';
 import {
   brokers,

@@ -10,7 +10,8 @@ import {
   type SampleConfig,
   type SampleData,
   sampleLogicalDateOf,
-} from '../../core/samples/index.ts';
+} from '../../samples/index.ts';
+import { ferryBin, ferryEnv } from '../ferry-bin.ts';
 
 // `ferry start` end to end (issue 9): it runs as a child process on a temporary data folder and
 // free ports, with no infra server of its own (it starts a Temporal dev server itself). The test
@@ -40,14 +41,6 @@ interface ReadyInfo {
   steps: { step: string; ms: number }[];
 }
 
-/** The start command as a child: `ferry start` once cli/commands.ts lists it, else the module run directly. */
-function startArgs(): string[] {
-  const wired = readFileSync(path.join(root, 'cli/commands.ts'), 'utf8').includes("'./start-command.ts'");
-  return wired
-    ? [path.join(root, 'bin/ferry.js'), 'start']
-    : ['--import', 'tsx', path.join(root, 'cli/start-command.ts')];
-}
-
 class StartProcess {
   readonly child: ChildProcess;
   stdout = '';
@@ -58,9 +51,9 @@ class StartProcess {
 
   constructor(args: string[]) {
     const { FERRY_DATA_DIR: _d, FERRY_READER_PORT: _p, ...env } = process.env;
-    this.child = spawn(process.execPath, [...startArgs(), ...args], {
+    this.child = spawn(ferryBin, ['start', ...args], {
       cwd: root,
-      env,
+      env: ferryEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.seen.add(this.child.pid!);

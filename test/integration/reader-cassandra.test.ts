@@ -1,14 +1,14 @@
 import { Client } from 'cassandra-driver';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSettings } from '../../core/config/settings.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
+import { readSettings } from '../../config/settings.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import type { ReaderConfig } from '../../reader/reader-config.ts';
+import { type ReaderHandle, startReader } from '../../reader/start-reader.ts';
 import {
   type CassandraOnlineStore,
   openCassandraOnlineStore,
-} from '../../core/online/cassandra-online-store.ts';
-import type { ReaderConfig } from '../../reader/reader-config.ts';
-import { type ReaderHandle, startReader } from '../../reader/start-reader.ts';
+} from '../../stores/online/cassandra-online-store.ts';
 import {
   applyTestFeatures,
   CountingStore,

@@ -14,21 +14,22 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFerryWorker, workflowsPath } from '../../cli/worker-command.ts';
 import { startOrJoin } from '../../cli/workflow-cli.ts';
-import { featureTableName } from '../../core/offline/column-types.ts';
-import type { ColumnSpec } from '../../core/offline/offline-store.ts';
+import { featureTableName } from '../../stores/offline/column-types.ts';
+import type { ColumnSpec } from '../../stores/offline/offline-store.ts';
 import {
   backfillWorkflowId,
   pipelineWorkflowId,
   upsyncStateKey,
   upsyncWorkflowId,
-} from '../../workflows/ids.ts';
+} from '../../workflow-contract/ids.ts';
 import type {
   PipelineProgress,
   ReplayProgress,
   RetentionResult,
   ScheduledUpsyncResult,
   SyncProgress,
-} from '../../workflows/types.ts';
+} from '../../workflow-contract/types.ts';
+import { ferryBin, ferryEnv } from '../ferry-bin.ts';
 import {
   applyDefinition,
   definitionsOf,
@@ -134,21 +135,17 @@ async function eventually<T>(
 /** `ferry <args>` as a user runs it, against this file's worker (its task queue) and stores. */
 async function ferry(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [path.resolve('bin/ferry.js'), ...args],
-      {
-        env: {
-          ...process.env,
-          FERRY_DATA_DIR: env.dir,
-          FERRY_ONLINE_STORE: 'embedded',
-          FERRY_TEMPORAL_ADDRESS: address,
-          FERRY_TEMPORAL_NAMESPACE: 'default',
-          FERRY_TEMPORAL_TASK_QUEUE: taskQueue,
-        },
-        timeout: 120_000,
-      },
-    );
+    const { stdout, stderr } = await promisify(execFile)(ferryBin, args, {
+      env: ferryEnv({
+        ...process.env,
+        FERRY_DATA_DIR: env.dir,
+        FERRY_ONLINE_STORE: 'embedded',
+        FERRY_TEMPORAL_ADDRESS: address,
+        FERRY_TEMPORAL_NAMESPACE: 'default',
+        FERRY_TEMPORAL_TASK_QUEUE: taskQueue,
+      }),
+      timeout: 120_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };

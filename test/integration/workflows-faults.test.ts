@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TemporalSchedulesTarget } from '../../core/apply/temporal-schedules-target.ts';
-import { readSettings } from '../../core/config/settings.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { BigQueryOfflineStore } from '../../core/offline/bigquery-offline-store.ts';
+import { TemporalSchedulesTarget } from '../../apply/temporal-schedules-target.ts';
+import { readSettings } from '../../config/settings.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { BigQueryOfflineStore } from '../../stores/offline/bigquery-offline-store.ts';
 import {
   type CassandraOnlineStore,
   openCassandraOnlineStore,
-} from '../../core/online/cassandra-online-store.ts';
-import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
-import { pipelineWorkflowId, upsyncStateKey, upsyncWorkflowId } from '../../workflows/ids.ts';
-import type { PipelineProgress, ScheduledUpsyncResult, SyncProgress } from '../../workflows/types.ts';
+} from '../../stores/online/cassandra-online-store.ts';
+import { DefinitionRegistry } from '../../stores/registry/definition-registry.ts';
+import { pipelineWorkflowId, upsyncStateKey, upsyncWorkflowId } from '../../workflow-contract/ids.ts';
+import type { PipelineProgress, ScheduledUpsyncResult, SyncProgress } from '../../workflow-contract/types.ts';
 import { definitionsOf } from '../unit/workflows-harness.ts';
 import { type FerryProcess, productionWorkflowBundle, spawnFerryWorker } from './ferry-process.ts';
 import { killServer, serverPid, startServer } from './server-faults.ts';

@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DuckDbOfflineStore } from '../../core/offline/duckdb-offline-store.ts';
-import { openEmbeddedOnlineStore } from '../../core/online/embedded-online-store.ts';
+import { DuckDbOfflineStore } from '../../stores/offline/duckdb-offline-store.ts';
+import { openEmbeddedOnlineStore } from '../../stores/online/embedded-online-store.ts';
 import { describeApplyRoundTrip } from '../conformance/apply-round-trip.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-apply-'));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { readSettings } from '../../core/config/settings.ts';
-import { storageApiHost, storageEndpoint } from '../../core/offline/bigquery-storage-read.ts';
-import { openOfflineStore } from '../../core/offline/open-offline-store.ts';
+import { readSettings } from '../../config/settings.ts';
+import { storageApiHost, storageEndpoint } from '../../stores/offline/bigquery-storage-read.ts';
+import { openOfflineStore } from '../../stores/offline/open-offline-store.ts';
 
 describe('BigQuery Storage Read API settings', () => {
   it('finds the Storage Read API next to an emulator, else at Google with TLS', () => {

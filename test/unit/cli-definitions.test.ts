@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { ferryBin, ferryEnv } from '../ferry-bin.ts';
 
 const run = promisify(execFile);
 const root = process.cwd();
-const ferry = path.join(root, 'bin/ferry.js');
 
 /** Runs `ferry` in a project folder of its own with the embedded stores under it. */
 async function ferryIn(
@@ -15,9 +15,9 @@ async function ferryIn(
   ...args: string[]
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [ferry, ...args], {
+    const { stdout, stderr } = await run(ferryBin, args, {
       cwd,
-      env: {
+      env: ferryEnv({
         ...process.env,
         FERRY_DATA_DIR: path.join(cwd, '.ferry'),
         FERRY_ONLINE_STORE: 'embedded',
@@ -25,7 +25,7 @@ async function ferryIn(
         // definitions and tables only: no Temporal schedules, no Kafka topics
         FERRY_TEMPORAL_ADDRESS: '',
         FERRY_KAFKA_BROKERS: '',
-      },
+      }),
     });
     return { code: 0, stdout, stderr };
   } catch (e) {

@@ -4,7 +4,7 @@ import {
   decodeCommandAvro,
   decodeCommandAvroWithAvsc,
   encodeCommandAvro,
-} from '../../core/commands/command-avro.ts';
+} from '../../domain/commands/command-avro.ts';
 import {
   avroContentType,
   claimedFeatureName,
@@ -13,12 +13,12 @@ import {
   encodeCommandMessage,
   type MessageHeaders,
   parseDeadLetterPayload,
-} from '../../core/commands/command-message.ts';
-import { CommandError, type ValidCommand } from '../../core/commands/feature-command.ts';
-import { parseCommand } from '../../core/commands/parse-command.ts';
-import { validateCommand } from '../../core/commands/validate-command.ts';
-import { loadDefinitions } from '../../core/definitions/load-definitions.ts';
-import { FeatureCatalog } from '../../core/registry/feature-catalog.ts';
+} from '../../domain/commands/command-message.ts';
+import { CommandError, type ValidCommand } from '../../domain/commands/feature-command.ts';
+import { parseCommand } from '../../domain/commands/parse-command.ts';
+import { validateCommand } from '../../domain/commands/validate-command.ts';
+import { loadDefinitions } from '../../domain/definitions/load-definitions.ts';
+import { FeatureCatalog } from '../../stores/registry/feature-catalog.ts';
 import { seedCommands } from '../fixtures/seed-commands.ts';
 
 const { definitions } = await loadDefinitions(['features']);

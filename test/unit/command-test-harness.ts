@@ -1,20 +1,23 @@
-import { encodeCommandMessage, type MessageHeaders } from '../../core/commands/command-message.ts';
-import { type OffsetHold, OffsetTracker } from '../../core/commands/command-offsets.ts';
+import { encodeCommandMessage, type MessageHeaders } from '../../domain/commands/command-message.ts';
+import type { ValidCommand } from '../../domain/commands/feature-command.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { loadDefinitions } from '../../domain/definitions/load-definitions.ts';
+import type { OfflineStore } from '../../stores/offline/offline-store.ts';
+import type { OnlineStore } from '../../stores/online/online-store.ts';
+import { type OffsetHold, OffsetTracker } from '../../streaming/commands/command-offsets.ts';
 import {
   CommandProcessor,
   type CommandRecord,
   type DeadLetterSink,
   type ProcessorHooks,
   type RejectedCommand,
-} from '../../core/commands/command-processor.ts';
-import type { ValidCommand } from '../../core/commands/feature-command.ts';
-import { staticResolver } from '../../core/commands/feature-resolver.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { loadDefinitions } from '../../core/definitions/load-definitions.ts';
-import { DownsyncJournal } from '../../core/downsync/downsync-journal.ts';
-import { DownsyncPipeline, type DownsyncPipelineOptions } from '../../core/downsync/downsync-pipeline.ts';
-import type { OfflineStore } from '../../core/offline/offline-store.ts';
-import type { OnlineStore } from '../../core/online/online-store.ts';
+} from '../../streaming/commands/command-processor.ts';
+import { staticResolver } from '../../streaming/commands/feature-resolver.ts';
+import { DownsyncJournal } from '../../streaming/downsync/downsync-journal.ts';
+import {
+  DownsyncPipeline,
+  type DownsyncPipelineOptions,
+} from '../../streaming/downsync/downsync-pipeline.ts';
 
 /**
  * The definitions of `features/` without online or offline retention: the seed's commands carry

@@ -1,9 +1,9 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { schemaFingerprint, valueRecordSchema } from '../../core/codec/avro-schema.ts';
-import { compareDefinitions } from '../../core/definitions/definition-evolution.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { schemaFingerprint, valueRecordSchema } from '../../domain/codec/avro-schema.ts';
+import { compareDefinitions } from '../../domain/definitions/definition-evolution.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 
 const v1Yaml = `live::room:
   feature_type: Object

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDefinitionError } from '../../core/definitions/definition-error.ts';
-import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { formatDefinitionError } from '../../domain/definitions/definition-error.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 
 const file = 'features/live.yaml';
 const errorsOf = (yaml: string, transforms?: Set<string>) =>

@@ -7,7 +7,7 @@ import {
   isKeySampled,
   keyPhaseMs,
   keySampleValue,
-} from '../../core/downsync/downsync-sampler.ts';
+} from '../../streaming/downsync/downsync-sampler.ts';
 
 type Row = { v: number };
 const min = 60_000;

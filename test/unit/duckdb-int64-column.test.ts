@@ -1,8 +1,8 @@
 import { DuckDBInstance, type DuckDBTimestampValue } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
-import { integerValue, microsToMillis } from '../../core/offline/column-types.ts';
-import { fillInt64Column, isInt64Vector } from '../../core/offline/duckdb-int64-column.ts';
-import type { OfflineRow } from '../../core/offline/offline-store.ts';
+import { integerValue, microsToMillis } from '../../stores/offline/column-types.ts';
+import { fillInt64Column, isInt64Vector } from '../../stores/offline/duckdb-int64-column.ts';
+import type { OfflineRow } from '../../stores/offline/offline-store.ts';
 
 /**
  * The int64 column reader puts values together from 32-bit halves; it must give exactly what the

@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readSettings } from '../../core/config/settings.ts';
-import { DuckDbOfflineStore } from '../../core/offline/duckdb-offline-store.ts';
-import type { IncrementalCursor, IncrementalPage } from '../../core/offline/offline-store.ts';
-import { openOfflineStore } from '../../core/offline/open-offline-store.ts';
+import { readSettings } from '../../config/settings.ts';
+import { DuckDbOfflineStore } from '../../stores/offline/duckdb-offline-store.ts';
+import type { IncrementalCursor, IncrementalPage } from '../../stores/offline/offline-store.ts';
+import { openOfflineStore } from '../../stores/offline/open-offline-store.ts';
 import { describeOfflineStoreConformance } from '../conformance/offline-store-conformance.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-offline-'));
@@ -73,6 +73,50 @@ describe('DuckDB offline store: incremental reads in windows', () => {
       } finally {
         await store.close();
       }
+    }
+  });
+});
+
+describe('DuckDB offline store: a read stopped early', () => {
+  it('frees the sorted rows DuckDB kept for it at once, without waiting for a garbage collection', async () => {
+    const sqlDir = path.join(dir, 'early-stop-sql');
+    mkdirSync(sqlDir, { recursive: true });
+    writeFileSync(
+      path.join(sqlDir, 'wide.sql'),
+      "-- ferry:destination wide\nSELECT i AS id, (i * 7919) % 100003 AS wm, repeat('x', 200) AS v FROM range(200000) r(i)\n",
+    );
+    writeFileSync(
+      path.join(sqlDir, 'memory.sql'),
+      '-- ferry:destination memory_in_use\nSELECT sum(memory_usage_bytes) AS bytes FROM duckdb_memory()\n',
+    );
+    const store = await DuckDbOfflineStore.open({
+      path: path.join(dir, 'early-stop.duckdb'),
+      sqlDir,
+      readWindowRows: 100_000,
+    });
+    const inUse = async () => {
+      await store.runTransform('memory.sql', { logicalDate: '2026-12-04' });
+      const [row] = await store.readRows('memory_in_use');
+      return Number(row!.bytes);
+    };
+    try {
+      await store.runTransform('wide.sql', { logicalDate: '2026-12-04' });
+      const before = await inUse();
+      // the same GC-free process: nothing collects the abandoned result objects in between
+      for (let i = 0; i < 3; i++) {
+        for await (const page of store.readIncremental('wide', {
+          watermarkColumn: 'wm',
+          tieBreaker: ['id'],
+          pageSize: 10,
+        })) {
+          expect(page.rows).toHaveLength(10);
+          break;
+        }
+      }
+      // two windows of 100,000 sorted rows of 200+ bytes stay pinned per read when not freed
+      expect(await inUse()).toBeLessThan(before + 8_000_000);
+    } finally {
+      await store.close();
     }
   });
 });

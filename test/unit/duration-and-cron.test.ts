@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cronProblem } from '../../core/definitions/cron.ts';
-import { formatDuration, parseDuration } from '../../core/definitions/duration.ts';
+import { cronProblem } from '../../domain/definitions/cron.ts';
+import { formatDuration, parseDuration } from '../../domain/definitions/duration.ts';
 
 describe('durations', () => {
   it.each([

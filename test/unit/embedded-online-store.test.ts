@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSettings } from '../../core/config/settings.ts';
-import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { readSettings } from '../../config/settings.ts';
+import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import {
   type EmbeddedOnlineStore,
   openEmbeddedOnlineStore,
-} from '../../core/online/embedded-online-store.ts';
-import { openOnlineStore } from '../../core/online/open-online-store.ts';
+} from '../../stores/online/embedded-online-store.ts';
+import { openOnlineStore } from '../../stores/online/open-online-store.ts';
 import { describeOnlineStoreConformance } from '../conformance/online-store-conformance.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-online-'));

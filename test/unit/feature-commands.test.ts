@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CommandError } from '../../core/commands/feature-command.ts';
-import { parseCommand } from '../../core/commands/parse-command.ts';
-import { validateCommand } from '../../core/commands/validate-command.ts';
-import { loadDefinitions } from '../../core/definitions/load-definitions.ts';
-import { FeatureCatalog } from '../../core/registry/feature-catalog.ts';
+import { CommandError } from '../../domain/commands/feature-command.ts';
+import { parseCommand } from '../../domain/commands/parse-command.ts';
+import { validateCommand } from '../../domain/commands/validate-command.ts';
+import { loadDefinitions } from '../../domain/definitions/load-definitions.ts';
+import { FeatureCatalog } from '../../stores/registry/feature-catalog.ts';
 import { seedCommands } from '../fixtures/seed-commands.ts';
 
 const { definitions } = await loadDefinitions(['features']);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { openEmbeddedOnlineStore } from '../../core/online/embedded-online-store.ts';
+import { openEmbeddedOnlineStore } from '../../stores/online/embedded-online-store.ts';
 import { describeReaderApi } from '../conformance/reader-api-suite.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-reader-'));

@@ -3,10 +3,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSettings } from '../../core/config/settings.ts';
-import { openEmbeddedOnlineStore } from '../../core/online/embedded-online-store.ts';
-import type { OnlineStore } from '../../core/online/online-store.ts';
+import { readSettings } from '../../config/settings.ts';
 import { type ReaderHandle, startReader } from '../../reader/start-reader.ts';
+import { openEmbeddedOnlineStore } from '../../stores/online/embedded-online-store.ts';
+import type { OnlineStore } from '../../stores/online/online-store.ts';
 import {
   applyTestFeatures,
   CountingStore,

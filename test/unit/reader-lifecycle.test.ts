@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serveCommand } from '../../cli/serve-command.ts';
-import { readSettings } from '../../core/config/settings.ts';
-import type { OnlineStore } from '../../core/online/online-store.ts';
-import { openOnlineStore } from '../../core/online/open-online-store.ts';
+import { readSettings } from '../../config/settings.ts';
 import { startReader } from '../../reader/start-reader.ts';
+import type { OnlineStore } from '../../stores/online/online-store.ts';
+import { openOnlineStore } from '../../stores/online/open-online-store.ts';
 import {
   applyTestFeatures,
   CountingStore,

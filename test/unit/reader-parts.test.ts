@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
-import type { AppliedFeature } from '../../core/registry/applied-feature.ts';
+import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import { mergeSnapshots, ReaderMetrics, renderMetrics } from '../../reader/metrics.ts';
 import { parseCacheFile, ReaderConfigError, readReaderConfig } from '../../reader/reader-config.ts';
 import { RowCache } from '../../reader/row-cache.ts';
@@ -10,6 +9,7 @@ import { cachePolicy, ServedCatalog } from '../../reader/served-features.ts';
 import { StoreGate } from '../../reader/store-gate.ts';
 import { parseTokens, sha256Hex, TokensFileError, TokenTable } from '../../reader/tokens.ts';
 import { TimeoutError } from '../../reader/with-timeout.ts';
+import type { AppliedFeature } from '../../stores/registry/applied-feature.ts';
 
 const row = (json: string): CachedRow => ({
   found: true,

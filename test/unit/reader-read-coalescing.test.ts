@@ -2,15 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
-import { openEmbeddedOnlineStore } from '../../core/online/embedded-online-store.ts';
-import type { KeyValues, OnlineStore, ReadOptions } from '../../core/online/online-store.ts';
-import type { AppliedFeature } from '../../core/registry/applied-feature.ts';
+import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import { FeatureReader } from '../../reader/feature-reader.ts';
 import { ReaderMetrics } from '../../reader/metrics.ts';
 import { readReaderConfig } from '../../reader/reader-config.ts';
 import { serveFeature } from '../../reader/served-features.ts';
 import { StoreGate } from '../../reader/store-gate.ts';
+import { openEmbeddedOnlineStore } from '../../stores/online/embedded-online-store.ts';
+import type { KeyValues, OnlineStore, ReadOptions } from '../../stores/online/online-store.ts';
+import type { AppliedFeature } from '../../stores/registry/applied-feature.ts';
 
 const { definitions } = loadDefinitionsFromText(
   'c.yaml',

@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCommand } from '../../core/commands/parse-command.ts';
-import { validateCommand } from '../../core/commands/validate-command.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { listTransforms, loadDefinitions } from '../../core/definitions/load-definitions.ts';
-import { DuckDbOfflineStore } from '../../core/offline/duckdb-offline-store.ts';
+import { parseCommand } from '../../domain/commands/parse-command.ts';
+import { validateCommand } from '../../domain/commands/validate-command.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { listTransforms, loadDefinitions } from '../../domain/definitions/load-definitions.ts';
 import {
   DAY,
   generateSampleData,
@@ -22,8 +21,9 @@ import {
   sampleMatchCount,
   sampleUser,
   sampleUserProfileWrites,
-} from '../../core/samples/index.ts';
-import { sampleSourceTables } from '../../core/transforms/sample-sources.ts';
+} from '../../samples/index.ts';
+import { sampleSourceTables } from '../../samples/sample-sources.ts';
+import { DuckDbOfflineStore } from '../../stores/offline/duckdb-offline-store.ts';
 
 // The sample-data generator: deterministic for given options, sized as asked, rows in the shape of
 // the raw tables the transforms in sql/ read, and commands that the feature definitions accept.

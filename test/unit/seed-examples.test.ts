@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDefinitionError } from '../../core/definitions/definition-error.ts';
-import { loadDefinitions, loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
+import { formatDefinitionError } from '../../domain/definitions/definition-error.ts';
+import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 
 // The YAML of the seed talk, exactly as its slides show it (the elided schemas of the
 // upsync and downsync examples filled in with one field each).
@@ -135,7 +135,7 @@ describe('transforms named by upsync', () => {
     const { mkdtemp, mkdir, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const path = await import('node:path');
-    const { listTransforms } = await import('../../core/definitions/load-definitions.ts');
+    const { listTransforms } = await import('../../domain/definitions/load-definitions.ts');
     const dir = await mkdtemp(path.join(tmpdir(), 'ferry-sql-'));
     await mkdir(path.join(dir, 'a'));
     await writeFile(path.join(dir, 'a', 'one.sql'), 'select 1');

@@ -2,20 +2,20 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listTransforms, loadDefinitions } from '../../core/definitions/load-definitions.ts';
-import { findParams, stripTrailingSemicolon, toDuckDbParams } from '../../core/transforms/sql-text.ts';
+import { listTransforms, loadDefinitions } from '../../domain/definitions/load-definitions.ts';
+import { findParams, stripTrailingSemicolon, toDuckDbParams } from '../../domain/transforms/sql-text.ts';
 import {
   locateInMessage,
   TransformError,
   transformErrorFrom,
-} from '../../core/transforms/transform-error.ts';
+} from '../../domain/transforms/transform-error.ts';
 import {
   loadTransform,
   parseTransform,
   resolveParams,
   TransformDefinitionError,
   transformNameOf,
-} from '../../core/transforms/transform-file.ts';
+} from '../../domain/transforms/transform-file.ts';
 
 const repoSql = path.resolve(import.meta.dirname, '../../sql');
 const repoFeatures = path.resolve(import.meta.dirname, '../../features');

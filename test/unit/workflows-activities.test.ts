@@ -2,11 +2,11 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChunkMark, UpsyncStateRecord } from '../../activities/sync-state.ts';
 import { TokenBucket } from '../../activities/token-bucket.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import type { ColumnSpec, OfflineStore } from '../../core/offline/offline-store.ts';
-import type { OnlineStore } from '../../core/online/online-store.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import type { ColumnSpec, OfflineStore } from '../../stores/offline/offline-store.ts';
+import type { OnlineStore } from '../../stores/online/online-store.ts';
+import { backfillStateKey, upsyncStateKey } from '../../workflow-contract/ids.ts';
 import { previousFireTime, scheduledWindow } from '../../workflows/cron-window.ts';
-import { backfillStateKey, upsyncStateKey } from '../../workflows/ids.ts';
 import {
   activitiesFor,
   applyDefinition,

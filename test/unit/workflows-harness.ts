@@ -4,19 +4,24 @@ import path from 'node:path';
 import type { Info } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { type ActivityDeps, createActivities, type FerryActivities } from '../../activities/index.ts';
-import type { PlanSyncInput } from '../../activities/sync-activities.ts';
-import { readSettings, type Settings } from '../../core/config/settings.ts';
-import type { FeatureDefinition } from '../../core/definitions/feature-definition.ts';
-import { loadDefinitionsFromText } from '../../core/definitions/load-definitions.ts';
-import { DuckDbOfflineStore } from '../../core/offline/duckdb-offline-store.ts';
-import type { OfflineStore } from '../../core/offline/offline-store.ts';
+import { readSettings, type Settings } from '../../config/settings.ts';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
+import { DuckDbOfflineStore } from '../../stores/offline/duckdb-offline-store.ts';
+import type { OfflineStore } from '../../stores/offline/offline-store.ts';
 import {
   type EmbeddedOnlineStore,
   openEmbeddedOnlineStore,
-} from '../../core/online/embedded-online-store.ts';
-import type { OnlineStore } from '../../core/online/online-store.ts';
-import { DefinitionRegistry } from '../../core/registry/definition-registry.ts';
-import type { ChunkResult, IncrementalCursor, SyncOptions, SyncProgress } from '../../workflows/types.ts';
+} from '../../stores/online/embedded-online-store.ts';
+import type { OnlineStore } from '../../stores/online/online-store.ts';
+import { DefinitionRegistry } from '../../stores/registry/definition-registry.ts';
+import type { PlanSyncInput } from '../../workflow-contract/activities.ts';
+import type {
+  ChunkResult,
+  IncrementalCursor,
+  SyncOptions,
+  SyncProgress,
+} from '../../workflow-contract/types.ts';
 
 /**
  * Helpers for the workflow tests: embedded stores in a temporary folder, definitions from YAML text,
