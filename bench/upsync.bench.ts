@@ -13,7 +13,8 @@
  * result: planSync, then syncChunk (read a page, check and coerce every row against the
  * definition, write it, heartbeat, save the cursor every 500 ms; pages of the store's
  * bulkWriteRows, bulkWritesInFlight of them at once), then finishSync. Bundling the workflows
- * (a few seconds at worker start) is not timed; the worker's memory is part of the peak RSS.
+ * (once, by the parent, passed as `ferry worker --workflow-bundle` takes it) is not timed and its
+ * memory is not the case's; the worker's own memory is part of the peak RSS.
  * The baseline is the online store's raw write loop: the same rows, already in memory as writes,
  * in calls of the same size, one after the other.
  *
@@ -30,8 +31,8 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import { createFerryWorker } from '../cli/worker-command.ts';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { createFerryWorker, workflowsPath } from '../cli/worker-command.ts';
 import { readSettings } from '../config/settings.ts';
 import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
 import { loadDefinitionsFromText } from '../domain/definitions/load-definitions.ts';
@@ -53,6 +54,7 @@ const cases = [
 type CaseName = (typeof cases)[number];
 
 const BASE = 1_700_000_000_000;
+const workflowBundleFile = 'workflows-bundle.js';
 const countries = ['KR', 'JP', 'US', 'DE', 'BR', 'IN', 'FR', 'GB'];
 const emulator = process.env.FERRY_BIGQUERY_ENDPOINT || 'http://127.0.0.1:9050';
 const cassandra = process.env.FERRY_CASSANDRA_CONTACT_POINTS || '127.0.0.1:9042';
@@ -215,7 +217,14 @@ async function runCase(
       const settings = readSettings({ ...process.env, FERRY_SQL_DIR: path.join(dir, 'sql') });
       const connection = await NativeConnection.connect({ address: settings.temporalAddress });
       const taskQueue = `bench-upsync-${process.pid}`;
-      const worker = await createFerryWorker({ connection, settings, online, offline, taskQueue });
+      const worker = await createFerryWorker({
+        connection,
+        settings,
+        online,
+        offline,
+        taskQueue,
+        workflowBundlePath: path.join(dir, workflowBundleFile),
+      });
       const client = new Client({ connection, namespace: settings.temporalNamespace });
       const options = {
         ...(chunkRows ? { chunkRows } : {}),
@@ -385,6 +394,7 @@ async function main(): Promise<void> {
   if (values['pages-in-flight']) pagesInFlight = Number(values['pages-in-flight']);
   const repeat = Math.max(1, Number(values.repeat));
   if (values.child) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
     const sampler = setInterval(sampleMemory, 20);
     watchGc();
     const r = await runCase(values.child as CaseName, rows, values.dir!, values.keyspace!, values.dataset!);
@@ -404,6 +414,9 @@ async function main(): Promise<void> {
   for (const c of wanted)
     if (!cases.includes(c)) throw new Error(`unknown case ${c} (known: ${cases.join(', ')})`);
   const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-upsync-'));
+  // bundled once, as `ferry worker --workflow-bundle` takes it: webpack's memory is not the upsync's
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  writeFileSync(path.join(dir, workflowBundleFile), code);
   const tag = `${Date.now().toString(36)}${process.pid}`;
   const keyspace = `ferry_bench_${tag}`;
   const dataset = `ferry_bench_${tag}`;

@@ -60,21 +60,6 @@ const close = Buffer.from(']}');
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T>)?.then === 'function';
 
-/** A percent-encoded path segment, decoded; a malformed one is the caller's 400 naming `field`. */
-function decodeParam(s: string, field: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new ApiError(400, 'invalid_request', 'malformed percent-encoding', field);
-  }
-}
-
-/** The body of a one-key lookup: the feature's prefix and the row's fields. */
-function renderOne(feature: ServedFeature, item: LookupItem, labels: string[], r: ReadRows): Reply {
-  const row = renderRow(r.rows[0]!, item.fields, item.limit, r.stale?.[0] === true);
-  return { status: 200, body: Buffer.concat([feature.singlePrefix, row.subarray(1)]), features: labels };
-}
-
 export function errorReply(status: number, code: string, message: string, field?: string): Reply {
   const headers: [string, string][] = [];
   if (status === 401) headers.push(['www-authenticate', 'Bearer realm="ferry"']);
@@ -186,20 +171,27 @@ export class ReaderApi {
     try {
       const service = this.service(authorization);
       const catalog = this.served();
-      // no named closures on this path: under tsx each costs a defineProperty per request
-      const feature = this.readable(catalog, decodeParam(featureParam, 'feature'), service, 'feature');
-      const item = bindQuery(
-        feature,
-        keyParam === undefined ? undefined : decodeParam(keyParam, 'key'),
-        query,
-      );
+      const decode = (s: string, field: string) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          throw new ApiError(400, 'invalid_request', 'malformed percent-encoding', field);
+        }
+      };
+      const feature = this.readable(catalog, decode(featureParam, 'feature'), service, 'feature');
+      const item = bindQuery(feature, keyParam === undefined ? undefined : decode(keyParam, 'key'), query);
       const labels = [feature.name];
+      const render = (r: ReadRows): Reply => {
+        const row = renderRow(r.rows[0]!, item.fields, item.limit, r.stale?.[0] === true);
+        return {
+          status: 200,
+          body: Buffer.concat([feature.singlePrefix, row.subarray(1)]),
+          features: labels,
+        };
+      };
       const read = this.deps.reader.read(feature, item.keys, item.fields, item.limit);
-      if (!isPromise(read)) return renderOne(feature, item, labels, read);
-      return read.then(
-        (r) => renderOne(feature, item, labels, r),
-        (e: unknown) => ({ ...this.failure(e), features: labels }),
-      );
+      if (!isPromise(read)) return render(read);
+      return read.then(render, (e: unknown) => ({ ...this.failure(e), features: labels }));
     } catch (e) {
       return this.failure(e);
     }

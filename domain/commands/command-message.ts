@@ -63,23 +63,20 @@ export function commandMessageKey(def: FeatureDefinition, keys: Record<string, u
   return JSON.stringify([def.name, ...def.keyFields.map((k) => keys[k] ?? null)]);
 }
 
-/** A field's value as the envelope carries it (JSON form for JSON messages). Module level: no closure per command. */
-function envelopeValue(def: FeatureDefinition, form: 'json' | 'native', name: string, v: unknown): unknown {
-  if (form !== 'json') return v;
-  const f = def.fields.find((x) => x.name === name);
-  return f ? valueToJson(f.type, v as never) : v;
-}
-
 /** The envelope of a validated command, with the feature's full name and the event time in `values`. */
 export function commandEnvelope(
   def: FeatureDefinition,
   cmd: ValidCommand,
   form: 'json' | 'native',
 ): CommandEnvelope {
+  const conv = (name: string, v: unknown) => {
+    const f = def.fields.find((x) => x.name === name);
+    return form === 'json' && f ? valueToJson(f.type, v as never) : v;
+  };
   const keys: Record<string, unknown> = {};
-  for (const k of def.keyFields) keys[k] = envelopeValue(def, form, k, cmd.keys[k]);
+  for (const k of def.keyFields) keys[k] = conv(k, cmd.keys[k]);
   const values: Record<string, unknown> = {};
-  for (const [name, v] of Object.entries(cmd.values)) values[name] = envelopeValue(def, form, name, v);
+  for (const [name, v] of Object.entries(cmd.values)) values[name] = conv(name, v);
   values[eventTimeField] = cmd.eventTimeMs;
   return { feature_name: def.name, method: cmd.method, keys, values };
 }

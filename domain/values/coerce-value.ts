@@ -85,14 +85,11 @@ export function coerceValue(type: FieldType, value: unknown): FieldValue {
 export function valueToJson(type: FieldType, value: FieldValue): unknown {
   if (value === null) return null;
   const scalar = type.kind === 'scalar' ? type.scalar : type.item;
-  return type.kind === 'list' && Array.isArray(value)
-    ? value.map((v) => scalarToJson(scalar, v))
-    : scalarToJson(scalar, value);
-}
-
-// module level, not a closure per call: under tsx every named inner function costs a defineProperty
-function scalarToJson(scalar: ScalarType, v: FieldValue): unknown {
-  if (scalar === 'Bytes' && Buffer.isBuffer(v)) return v.toString('base64');
-  if (scalar === 'Timestamp' && typeof v === 'number') return new Date(v).toISOString();
-  return v;
+  const one = (v: FieldValue): unknown =>
+    scalar === 'Bytes' && Buffer.isBuffer(v)
+      ? v.toString('base64')
+      : scalar === 'Timestamp' && typeof v === 'number'
+        ? new Date(v).toISOString()
+        : v;
+  return type.kind === 'list' && Array.isArray(value) ? value.map(one) : one(value);
 }

@@ -221,19 +221,15 @@ export function prepareObjectWrites(
   stored?: StoredFieldCheck,
 ): PreparedWrite[] {
   requireFeatureType(feature, 'Object');
-  // plain loops: this runs for every write, and closures cost (tsx keeps their names)
-  const out: PreparedWrite[] = new Array(writes.length);
-  for (let i = 0; i < writes.length; i++) {
-    const w = writes[i]!;
+  return writes.map((w, i) => {
     try {
       const key = prepareKey(feature, w.keys);
       const eventTimeMs = prepareEventTime(feature, w.eventTimeMs);
-      out[i] = { key, eventTimeMs, cells: prepareCells(feature, w.values, eventTimeMs, stored, true) };
+      return { key, eventTimeMs, cells: prepareCells(feature, w.values, eventTimeMs, stored, true) };
     } catch (e) {
       throw refusedItem(e, i, writes.length);
     }
-  }
-  return out;
+  });
 }
 
 function entryHash(cells: readonly PreparedCell[]): string {
