@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { layoutOf } from '../domain/kinds/feature-kinds.ts';
 import { loadTransform, TransformDefinitionError } from '../domain/transforms/transform-file.ts';
 import type {
   ColumnSpec,
@@ -94,7 +95,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
   /** Throws a non-retryable failure unless the online store holds the feature (`ferry apply` ran). */
   async function requireOnlineFeature(def: FeatureDefinition): Promise<void> {
     try {
-      if (def.featureType === 'History') await online.readHistory(def, []);
+      if (layoutOf(def) === 'entries') await online.readHistory(def, []);
       else await online.readObjects(def, []);
     } catch (e) {
       if (e instanceof OnlineStoreInputError) {

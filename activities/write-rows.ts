@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { layoutOf } from '../domain/kinds/feature-kinds.ts';
 import { type ObjectWrite, type OnlineStore, OnlineStoreInputError } from '../stores/online/online-store.ts';
 
 export interface RejectedWrite {
@@ -14,7 +15,7 @@ function isFeatureLevel(e: OnlineStoreInputError): boolean {
 }
 
 function write(online: OnlineStore, def: FeatureDefinition, writes: readonly ObjectWrite[]): Promise<void> {
-  return def.featureType === 'History' ? online.appendHistory(def, writes) : online.writeObjects(def, writes);
+  return layoutOf(def) === 'entries' ? online.appendHistory(def, writes) : online.writeObjects(def, writes);
 }
 
 /**

@@ -3,6 +3,7 @@ import { type CommandFormat, commandMessageKey } from '../domain/commands/comman
 import { CommandError, type CommandMethod } from '../domain/commands/feature-command.ts';
 import { validateCommand } from '../domain/commands/validate-command.ts';
 import { eventTimeField } from '../domain/definitions/feature-definition.ts';
+import { kindOf } from '../domain/kinds/feature-kinds.ts';
 import { FeatureCatalog } from '../stores/registry/feature-catalog.ts';
 import { kafkaBrokersOf } from '../streaming/commands/command-kafka.ts';
 import { CommandProducer } from '../streaming/commands/command-producer.ts';
@@ -108,8 +109,7 @@ export const sendCommand: Command = {
       const resolved = catalog.resolve(positionals[0]!);
       if ('problem' in resolved) throw new Error(resolved.problem);
       const def = resolved.definition;
-      const method = (o.method?.toUpperCase() ??
-        (def.featureType === 'History' ? 'APPEND' : 'UPDATE')) as CommandMethod;
+      const method = (o.method?.toUpperCase() ?? kindOf(def).writeMethod) as CommandMethod;
       const values = {
         ...parsePairs('values', o.values ?? []),
         [eventTimeField]: parseEventTime(o['event-time']),

@@ -1,6 +1,7 @@
 import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
 import { defaultHistoryMaxEntries } from '../domain/definitions/feature-definition.ts';
 import type { FieldType } from '../domain/definitions/field-types.ts';
+import { layoutOf } from '../domain/kinds/feature-kinds.ts';
 import type { AppliedFeature } from '../stores/registry/applied-feature.ts';
 import { FeatureCatalog } from '../stores/registry/feature-catalog.ts';
 import type { CachePolicySpec, ReaderConfig } from './reader-config.ts';
@@ -78,7 +79,7 @@ export function serveFeature(applied: AppliedFeature, cache: ReaderConfig['cache
     def,
     name: def.name,
     revision: applied.revision,
-    isHistory: def.featureType === 'History',
+    isHistory: layoutOf(def) === 'entries',
     keyFields: def.keyFields.map((name) => ({ name, type: def.fields.find((f) => f.name === name)!.type })),
     valueFields,
     valueFieldByName: new Map(valueFields.map((f) => [f.name, f])),

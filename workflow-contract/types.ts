@@ -1,5 +1,7 @@
 // The data that workflows, activities and the CLI exchange. Types only (plain JSON), so the
 // workflow bundle pulls in no store code.
+
+import type { FeatureType } from '../domain/kinds/feature-kinds.ts';
 import type { IncrementalCursor } from '../stores/offline/offline-store.ts';
 
 export type { IncrementalCursor };
@@ -48,7 +50,7 @@ export interface SyncPlan {
   feature: string;
   /** Registry revision of the definition the plan was made from. */
   revision: number;
-  featureType: 'Object' | 'History';
+  featureType: FeatureType;
   mode: SyncMode;
   /** The offline table read: a transform's destination, or the configured table. */
   sourceTable: string;

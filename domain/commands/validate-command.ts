@@ -1,5 +1,6 @@
 import { eventTimeField, type FeatureDefinition } from '../definitions/feature-definition.ts';
 import { describeValue } from '../definitions/field-types.ts';
+import { kindOf, kindsWrittenBy } from '../kinds/feature-kinds.ts';
 import { coerceValue } from '../values/coerce-value.ts';
 import { CommandError, type RawCommand, type ValidCommand } from './feature-command.ts';
 
@@ -19,14 +20,13 @@ export function validateCommand(cmd: RawCommand, def: FeatureDefinition, produce
   if (producer !== undefined && !def.access.writers.includes('*') && !def.access.writers.includes(producer)) {
     throw new CommandError(`producer "${producer}" may not write ${def.name}`);
   }
-  if (cmd.method === 'APPEND' && def.featureType !== 'History') {
+  const kind = kindOf(def);
+  if (cmd.method !== 'DELETE' && cmd.method !== kind.writeMethod) {
+    const article = /^[AEIOU]/.test(kind.name) ? 'an' : 'a';
     throw new CommandError(
-      `method APPEND is for History features; ${def.name} is an Object feature (use UPDATE)`,
-    );
-  }
-  if (cmd.method === 'UPDATE' && def.featureType === 'History') {
-    throw new CommandError(
-      `method UPDATE is for Object features; ${def.name} is a History feature (use APPEND)`,
+      `method ${cmd.method} is for ${kindsWrittenBy(cmd.method)
+        .map((k) => k.name)
+        .join(' and ')} features; ${def.name} is ${article} ${kind.name} feature (use ${kind.writeMethod})`,
     );
   }
   const keys: Record<string, unknown> = {};

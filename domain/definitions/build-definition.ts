@@ -1,8 +1,9 @@
+import type { FeatureKind } from '../kinds/feature-kind.ts';
+import { featureKinds } from '../kinds/feature-kinds.ts';
 import { cronProblem } from './cron.ts';
 import { parseDuration } from './duration.ts';
 import {
   type AccessSettings,
-  defaultHistoryMaxEntries,
   defaultSourceTable,
   defaultWatermarkColumn,
   eventTimeField,
@@ -83,7 +84,8 @@ export function buildDefinition(
   }
   const keyFields = fields.filter((f) => f.isKey).map((f) => f.name);
   if (keyFields.length === 0) problem(['schema'], 'at least one field must have is_key_field: true');
-  if (badTypes === 0 && fields.length > 0 && fields.every((f) => f.isKey) && raw.feature_type === 'Object') {
+  const kind: FeatureKind = featureKinds[raw.feature_type];
+  if (badTypes === 0 && fields.length > 0 && fields.every((f) => f.isKey) && kind.needsValueField) {
     problem(['schema'], 'an Object feature needs at least one value field besides its keys');
   }
 
@@ -168,11 +170,10 @@ export function buildDefinition(
     downsync = { enabled: d.enabled, minIntervalByKeyMs, randomSamplingRatio: ratio };
   }
 
-  if (raw.history && raw.feature_type !== 'History') {
-    problem(
-      ['history'],
-      'only History features keep a history; remove this block or use feature_type: History',
-    );
+  for (const other of Object.values(featureKinds)) {
+    if (other === kind) continue;
+    for (const [block, refusal] of Object.entries(other.ownBlocks))
+      if (raw[block as keyof typeof raw] !== undefined) problem([block], refusal);
   }
 
   const access: AccessSettings = {
@@ -203,9 +204,7 @@ export function buildDefinition(
       ...(downsync ? { downsync } : {}),
       retention,
       access,
-      ...(raw.feature_type === 'History'
-        ? { maxEntriesPerKey: raw.history?.max_entries_per_key ?? defaultHistoryMaxEntries }
-        : {}),
+      ...kind.build(raw, problem),
       origin: { file: ctx.file, line: ctx.line },
     },
   };

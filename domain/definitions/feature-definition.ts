@@ -1,6 +1,7 @@
+import type { FeatureType } from '../kinds/feature-kinds.ts';
 import type { FieldType } from './field-types.ts';
 
-export type FeatureType = 'Object' | 'History';
+export type { FeatureType };
 
 export interface FieldDefinition {
   name: string;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { featureTypes } from '../kinds/feature-kinds.ts';
+import { historyYaml } from '../kinds/history-kind.ts';
 
 // The shape of one feature entry in YAML, before the checks that span fields.
 // Keys are snake_case as in the seed examples; unknown keys are refused (typos must not pass silently).
@@ -39,12 +41,8 @@ export const accessYaml = z.strictObject({
   writers: z.array(text).optional(),
 });
 
-export const historyYaml = z.strictObject({
-  max_entries_per_key: z.number().int().positive().max(100_000),
-});
-
 export const featureYaml = z.strictObject({
-  feature_type: z.enum(['Object', 'History']),
+  feature_type: z.enum(featureTypes),
   owner: text,
   description: text.optional(),
   tags: z.array(text).optional(),

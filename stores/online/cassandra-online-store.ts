@@ -1,5 +1,6 @@
 import { Client, type QueryOptions, types } from 'cassandra-driver';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { kindsKeptAs, layoutOf, onlineLayouts } from '../../domain/kinds/feature-kinds.ts';
 import {
   checkKeyspaceName,
   createFeatureTableCql,
@@ -10,6 +11,7 @@ import {
   featureTableName,
   keyColumns,
   keyspaceExists,
+  layoutTableName,
   metaTable,
   q,
   readTableColumns,
@@ -46,7 +48,7 @@ import {
   prepareHistoryAppends,
   prepareKeys,
   prepareObjectWrites,
-  requireFeatureType,
+  requireLayout,
   unknownFeature,
 } from './prepare-input.ts';
 import { historyNotFound, ObjectResultBuilder, objectNotFound } from './read-results.ts';
@@ -326,16 +328,14 @@ export class CassandraOnlineStore implements OnlineStore {
     const name = featureTableName(def);
     let columns = await readTableColumns(this.client, this.keyspace, name);
     if (!columns) {
-      const otherType = featureTableName({
-        name: def.name,
-        featureType: def.featureType === 'Object' ? 'History' : 'Object',
-      });
-      if (await readTableColumns(this.client, this.keyspace, otherType)) {
-        throw new OnlineStoreInputError(
-          def.name,
-          'feature_type',
-          `the online store holds it as ${def.featureType === 'Object' ? 'History' : 'Object'}; a new type needs a new feature version`,
-        );
+      for (const other of onlineLayouts.filter((l) => l !== layoutOf(def))) {
+        if (await readTableColumns(this.client, this.keyspace, layoutTableName(def.name, other))) {
+          throw new OnlineStoreInputError(
+            def.name,
+            'feature_type',
+            `the online store holds it as ${kindsKeptAs(other)}; a new type needs a new feature version`,
+          );
+        }
       }
       await this.client.execute(createFeatureTableCql(this.keyspace, def));
       columns = await readTableColumns(this.client, this.keyspace, name);
@@ -440,7 +440,7 @@ export class CassandraOnlineStore implements OnlineStore {
     const pending = this.state(def);
     const st = pending instanceof Promise ? await pending : pending;
     const feature = st.compiled;
-    requireFeatureType(feature, 'Object');
+    requireLayout(feature, 'row');
     const plan = this.readPlan(st, projectFields(feature, options?.fields));
     const tuples = prepareKeys(feature, keys);
     if (plan.empty) return tuples.map(() => objectNotFound(plan.fields));
@@ -552,7 +552,7 @@ export class CassandraOnlineStore implements OnlineStore {
   ): Promise<HistoryReadResult[]> {
     const st = await this.state(def);
     const feature = st.compiled;
-    requireFeatureType(feature, 'History');
+    requireLayout(feature, 'entries');
     const fields = projectFields(feature, options?.fields);
     const limit = historyLimit(feature, options?.limit);
     const tuples = prepareKeys(feature, keys);

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Client } from 'cassandra-driver';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import type { FieldType } from '../../domain/definitions/field-types.ts';
+import type { OnlineLayout } from '../../domain/kinds/feature-kind.ts';
+import { layoutOf } from '../../domain/kinds/feature-kinds.ts';
 
 /**
  * Names and DDL of Ferry's Cassandra tables, and what a table holds now.
@@ -38,13 +40,21 @@ export function checkKeyspaceName(keyspace: string): string {
  * differ only in punctuation) and within Cassandra's 48-character limit.
  */
 export function featureTableName(def: Pick<FeatureDefinition, 'name' | 'featureType'>): string {
-  const readable = def.name
+  return layoutTableName(def.name, layoutOf(def));
+}
+
+/** The table tag of each layout (`o_…`, `h_…`): names in the keyspace, never change them. */
+const layoutTableTag: Record<OnlineLayout, string> = { row: 'o', entries: 'h' };
+
+/** The table a feature of `name` has when kept in `layout`. */
+export function layoutTableName(name: string, layout: OnlineLayout): string {
+  const readable = name
     .replace(/::/g, '__')
     .replace(/[^A-Za-z0-9_]/g, '_')
     .toLowerCase()
     .slice(0, 36);
-  const hash = createHash('sha256').update(def.name).digest('hex').slice(0, 8);
-  return `${def.featureType === 'Object' ? 'o' : 'h'}_${readable}_${hash}`;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${layoutTableTag[layout]}_${readable}_${hash}`;
 }
 
 /** The CQL type of a key field (keys are Text, Long or Int). */
@@ -75,7 +85,7 @@ export function createMetaTableCql(keyspace: string): string {
 export function createFeatureTableCql(keyspace: string, def: FeatureDefinition): string {
   const keys = keyColumns(def);
   const columns = keys.map((k) => `${q(k.name)} ${k.cqlType}`);
-  const history = def.featureType === 'History';
+  const history = layoutOf(def) === 'entries';
   if (history) columns.push(`${q(eventTimeColumn)} bigint`, `${q(entryHashColumn)} text`);
   for (const f of def.fields) if (!f.isKey) columns.push(`${q(f.name)} blob`);
   const pk = `(${keys.map((k) => q(k.name)).join(', ')})`;
@@ -145,7 +155,7 @@ export function tableMismatch(
     };
   }
   const clustering = [...columns].some(([, c]) => c.kind === 'clustering');
-  if (clustering !== (def.featureType === 'History')) {
+  if (clustering !== (layoutOf(def) === 'entries')) {
     return {
       field: 'feature_type',
       reason: 'the online table holds another feature type; a new type needs a new feature version',

@@ -2,6 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { formatFieldType } from '../../domain/definitions/field-types.ts';
+import type { OnlineLayout } from '../../domain/kinds/feature-kind.ts';
+import { type FeatureType, layoutOf } from '../../domain/kinds/feature-kinds.ts';
 import {
   type CompiledFeature,
   type CompiledField,
@@ -35,7 +37,7 @@ import {
   prepareHistoryAppends,
   prepareKeys,
   prepareObjectWrites,
-  requireFeatureType,
+  requireLayout,
   unknownFeature,
 } from './prepare-input.ts';
 import { historyNotFound, ObjectResultBuilder, objectNotFound } from './read-results.ts';
@@ -66,7 +68,7 @@ export interface EmbeddedOnlineStoreOptions {
 }
 
 interface FeatureRecord {
-  featureType: 'Object' | 'History';
+  featureType: FeatureType;
   keys: { name: string; type: string }[];
   fields: string[];
 }
@@ -92,6 +94,9 @@ function keyId(key: KeyTuple): string {
 function sameKeys(a: FeatureRecord['keys'], b: FeatureRecord['keys']): boolean {
   return a.length === b.length && a.every((k, i) => k.name === b[i]!.name && k.type === b[i]!.type);
 }
+
+/** The LMDB database of a feature is `<prefix>:<name>`, by its layout: names on disk, never change them. */
+const layoutDbPrefix: Record<OnlineLayout, string> = { row: 'object', entries: 'history' };
 
 export class EmbeddedOnlineStore implements OnlineStore {
   readonly kind = 'embedded' as const;
@@ -126,7 +131,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
   }
 
   private featureDb(def: FeatureDefinition): Database<Buffer, LmdbKey> {
-    const name = `${def.featureType === 'Object' ? 'object' : 'history'}:${def.name}`;
+    const name = `${layoutDbPrefix[layoutOf(def)]}:${def.name}`;
     let db = this.dbs.get(name);
     if (!db) {
       db = this.root.openDB<Buffer, LmdbKey>({ name, encoding: 'binary' });
@@ -277,7 +282,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
   ): Promise<ObjectReadResult[]> {
     const st = this.state(def);
     const feature = st.compiled;
-    requireFeatureType(feature, 'Object');
+    requireLayout(feature, 'row');
     const fields = projectFields(feature, options?.fields);
     const ids = this.idsOf(st, fields);
     const tuples = prepareKeys(feature, keys);
@@ -351,7 +356,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
   ): Promise<HistoryReadResult[]> {
     const st = this.state(def);
     const feature = st.compiled;
-    requireFeatureType(feature, 'History');
+    requireLayout(feature, 'entries');
     const fields = projectFields(feature, options?.fields);
     const ids = this.idsOf(st, fields);
     const limit = historyLimit(feature, options?.limit);
@@ -388,7 +393,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
     const now = Date.now();
     await st.db.childTransaction(() => {
       for (const d of prepared) {
-        if (def.featureType === 'Object') {
+        if (layoutOf(def) === 'row') {
           const bytes = st.db.get(d.key);
           const entry: ObjectEntry = bytes ? decodeObjectEntry(bytes) : { deletedAt: undefined, cells: [] };
           if (entry.deletedAt !== undefined && entry.deletedAt >= d.eventTimeMs) continue;
@@ -434,7 +439,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
         const key: LmdbKey = Array.isArray(raw) ? raw : [raw as string | number];
         last = key;
         seen++;
-        if (def.featureType === 'Object') {
+        if (layoutOf(def) === 'row') {
           const e = decodeObjectEntry(value);
           const stale = e.cells.some((c) => c && expired(c[0], c[1]));
           const deadMark =
@@ -450,7 +455,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
         removed += await st.db.childTransaction(() => {
           let n = 0;
           for (const key of candidates) {
-            if (def.featureType === 'History') {
+            if (layoutOf(def) === 'entries') {
               if (st.db.removeSync(key)) n++;
               continue;
             }
@@ -474,7 +479,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
       if (seen < batch) break;
       start = last;
     }
-    if (def.featureType === 'History' && feature.retentionMs !== undefined) {
+    if (layoutOf(def) === 'entries' && feature.retentionMs !== undefined) {
       const marks: LmdbKey[] = [];
       for (const { key, value } of this.historyDeleted.getRange({
         start: [feature.name],

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { defaultHistoryMaxEntries, eventTimeField } from '../../domain/definitions/feature-definition.ts';
 import { describeValue } from '../../domain/definitions/field-types.ts';
+import type { OnlineLayout } from '../../domain/kinds/feature-kind.ts';
+import { kindsKeptAs, layoutOf } from '../../domain/kinds/feature-kinds.ts';
 import { coerceValue } from '../../domain/values/coerce-value.ts';
 import type { CompiledFeature, CompiledField } from './compiled-feature.ts';
 import {
@@ -71,13 +73,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 
-/** Checks the feature type; the field named is `feature_type`. */
-export function requireFeatureType(feature: CompiledFeature, type: 'Object' | 'History'): void {
-  if (feature.def.featureType !== type) {
+/** Checks that the feature's kind is kept in `layout`; the field named is `feature_type`. */
+export function requireLayout(feature: CompiledFeature, layout: OnlineLayout): void {
+  if (layoutOf(feature.def) !== layout) {
     throw new OnlineStoreInputError(
       feature.name,
       'feature_type',
-      `is ${feature.def.featureType}, this operation needs an ${type === 'Object' ? 'Object' : 'History'} feature`,
+      `is ${feature.def.featureType}, this operation is for ${kindsKeptAs(layout)} features`,
     );
   }
 }
@@ -220,7 +222,7 @@ export function prepareObjectWrites(
   writes: readonly ObjectWrite[],
   stored?: StoredFieldCheck,
 ): PreparedWrite[] {
-  requireFeatureType(feature, 'Object');
+  requireLayout(feature, 'row');
   return writes.map((w, i) => {
     try {
       const key = prepareKey(feature, w.keys);
@@ -249,7 +251,7 @@ export function prepareHistoryAppends(
   entries: readonly HistoryAppend[],
   stored?: StoredFieldCheck,
 ): PreparedAppend[] {
-  requireFeatureType(feature, 'History');
+  requireLayout(feature, 'entries');
   const out: PreparedAppend[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;

@@ -6,6 +6,7 @@ import {
 import { CommandError, type ValidCommand } from '../../domain/commands/feature-command.ts';
 import { validateCommand } from '../../domain/commands/validate-command.ts';
 import { eventTimeField, type FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { layoutOf } from '../../domain/kinds/feature-kinds.ts';
 import { coerceValue } from '../../domain/values/coerce-value.ts';
 import { type OnlineStore, OnlineStoreInputError } from '../../stores/online/online-store.ts';
 import type { DownsyncPipeline } from '../downsync/downsync-pipeline.ts';
@@ -417,7 +418,7 @@ export class CommandProcessor {
     if (last.size === 0) return;
     const candidates: DownsyncCandidate<OfflineRowValues, OffsetHold>[] = [];
     for (const [keyId, a] of last) {
-      if (def.featureType === 'Object') {
+      if (layoutOf(def) === 'row') {
         // the key only: the merged value is read back when the interval's row closes
         candidates.push({
           keyId,

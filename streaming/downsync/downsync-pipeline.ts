@@ -1,4 +1,5 @@
 import { eventTimeField, type FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { layoutOf } from '../../domain/kinds/feature-kinds.ts';
 import { featureTableName } from '../../stores/offline/column-types.ts';
 import type { OfflineStore } from '../../stores/offline/offline-store.ts';
 import type { OnlineStore } from '../../stores/online/online-store.ts';
@@ -211,7 +212,7 @@ export class DownsyncPipeline<H> {
    */
   private async materialize(f: FeatureSampler<H>, rows: EmittedRow<OfflineRowValues, H>[]): Promise<void> {
     if (rows.length === 0) return;
-    if (f.def.featureType !== 'Object') {
+    if (layoutOf(f.def) !== 'row') {
       this.writer.add(f.def, f.table, rows, this.suspect, Date.now());
       return;
     }
@@ -333,7 +334,7 @@ export class DownsyncPipeline<H> {
       return pending !== undefined && pending < bucket;
     });
     const closed = f.sampler.close(older.map(([k]) => k));
-    if (f.def.featureType === 'Object') {
+    if (layoutOf(f.def) === 'row') {
       // read the just-closed rows at once (readChunk marks its chunk started before its first await)
       const direct = closed.length > 0 ? this.readChunk(this.newChunk(f, closed)) : Promise.resolve();
       await Promise.all([direct, this.readNow(f, [...keys.keys()])]);

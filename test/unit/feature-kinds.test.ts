@@ -1,0 +1,47 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { featureKinds, kindsKeptAs, onlineLayouts } from '../../domain/kinds/feature-kinds.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const sources = (dir: string): string[] =>
+  readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : [],
+  );
+
+describe('feature kinds (domain/kinds/)', () => {
+  it('every kind is kept in a layout the online stores implement, and is written by its own method', () => {
+    for (const kind of Object.values(featureKinds)) expect(onlineLayouts).toContain(kind.onlineLayout);
+    const methods = Object.values(featureKinds).map((k) => k.writeMethod);
+    expect(new Set(methods).size).toBe(methods.length);
+    expect(kindsKeptAs('row')).toBe('Object');
+    expect(kindsKeptAs('entries')).toBe('History');
+  });
+
+  it('no code outside domain/kinds/ branches on the name of a kind: it asks the kind', () => {
+    const names = Object.keys(featureKinds).join('|');
+    const branch = new RegExp(
+      `featureType\\s*[!=]==\\s*'(${names})'|'(${names})'\\s*[!=]==\\s*\\w*\\.?featureType`,
+    );
+    const folders = [
+      'domain',
+      'stores',
+      'streaming',
+      'samples',
+      'apply',
+      'workflows',
+      'activities',
+      'reader',
+      'cli',
+    ];
+    const offenders = folders
+      .flatMap(sources)
+      .filter((f) => !f.startsWith('domain/kinds/'))
+      .flatMap((file) =>
+        readFileSync(path.join(root, file), 'utf8')
+          .split('\n')
+          .flatMap((line, i) => (branch.test(line) ? [`${file}:${i + 1}: ${line.trim()}`] : [])),
+      );
+    expect(offenders).toEqual([]);
+  });
+});
