@@ -1,12 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { promisify } from 'node:util';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { workflowsPath } from '../../cli/worker-command.ts';
 import { ferryBin, ferryEnv, root } from '../ferry-bin.ts';
+import { productionWorkflowBundle } from '../workflow-bundle.ts';
+
+export { productionWorkflowBundle };
 
 // The shipped entry points as the tests run them: `bin/ferry.js <command>` in a child process,
 // with settings in its environment, exactly as an operator starts them. Nothing is added for tests.
@@ -125,21 +122,4 @@ export async function spawnFerryReader(env: FerryEnv, args: string[] = []) {
   const p = spawnFerry(['serve', '--port', '0', ...args], env, /listening on (http:\/\/[\d.]+:\d+)/);
   const m = await p.ready;
   return { ...p, url: m[1]! };
-}
-
-let bundle: Promise<string> | undefined;
-
-/**
- * The workflows file `ferry worker` bundles (cli/worker-command.ts `workflowsPath`), bundled once
- * per test process and passed with the worker's own `--workflow-bundle` flag: webpack takes seconds
- * on 2 cores, and a test that starts several workers need not pay it each time.
- */
-export function productionWorkflowBundle(): Promise<string> {
-  bundle ??= (async () => {
-    const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'ferry-wf-')), 'workflows.js');
-    await writeFile(file, code);
-    return file;
-  })();
-  return bundle;
 }

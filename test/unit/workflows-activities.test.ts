@@ -10,11 +10,12 @@ import { previousFireTime, scheduledWindow } from '../../workflows/cron-window.t
 import {
   activitiesFor,
   applyDefinition,
+  closeWorkflowTestEnv,
   definitionsOf,
   type EmbeddedEnv,
   openEmbeddedEnv,
   runActivity,
-  syncInProcess,
+  runSyncWorkflow,
 } from './workflows-harness.ts';
 
 // The activities of the upsync, backfill, retention and replay workflows against the embedded
@@ -90,6 +91,7 @@ beforeAll(async () => {
   env = await openEmbeddedEnv(sql);
 });
 afterAll(async () => {
+  await closeWorkflowTestEnv();
   await env?.close();
 });
 
@@ -100,7 +102,7 @@ describe('upsync activities (embedded stores)', () => {
     await table(env.offline, 'wf_src_inc', rowsOf(1, 250));
     const acts = activitiesFor(env);
 
-    const first = await syncInProcess(acts, {
+    const first = await runSyncWorkflow(acts, {
       feature: 'wf::inc',
       mode: 'incremental',
       options: { pageSize: 40, chunkRows: 100 },
@@ -118,17 +120,21 @@ describe('upsync activities (embedded stores)', () => {
     expect(s1.cursor).toEqual({ watermark: T0 + 250 });
 
     await env.offline.appendRows('wf_src_inc', rowsOf(251, 260));
-    const second = await syncInProcess(acts, { feature: 'wf::inc', mode: 'incremental' });
+    const second = await runSyncWorkflow(acts, { feature: 'wf::inc', mode: 'incremental' });
     expect(second.progress).toMatchObject({ rowsRead: 10, rowsWritten: 10, watermark: T0 + 260 });
     expect((await stateOf(env.online, upsyncStateKey('wf::inc'))).watermark).toBe(T0 + 260);
 
-    const third = await syncInProcess(acts, { feature: 'wf::inc', mode: 'incremental' });
+    const third = await runSyncWorkflow(acts, { feature: 'wf::inc', mode: 'incremental' });
     expect(third.progress.rowsRead).toBe(0);
   });
 
   it('a full copy reads every row again and leaves the cursor at the end', async () => {
     const acts = activitiesFor(env);
-    const full = await syncInProcess(acts, { feature: 'wf::inc', mode: 'full', options: { pageSize: 100 } });
+    const full = await runSyncWorkflow(acts, {
+      feature: 'wf::inc',
+      mode: 'full',
+      options: { pageSize: 100 },
+    });
     expect(full.progress).toMatchObject({
       mode: 'full',
       rowsRead: 260,
@@ -140,7 +146,7 @@ describe('upsync activities (embedded stores)', () => {
     expect(s.full).toBeUndefined();
     expect(s.lastRun).toMatchObject({ mode: 'full', rowsRead: 260 });
     // and the next incremental run has nothing to do
-    expect((await syncInProcess(acts, { feature: 'wf::inc', mode: 'incremental' })).progress.rowsRead).toBe(
+    expect((await runSyncWorkflow(acts, { feature: 'wf::inc', mode: 'incremental' })).progress.rowsRead).toBe(
       0,
     );
   });
@@ -152,8 +158,8 @@ describe('upsync activities (embedded stores)', () => {
     await applyDefinition(env, def);
     await table(env.offline, 'wf_src_nonincr', rowsOf(1, 5));
     const acts = activitiesFor(env);
-    await syncInProcess(acts, { feature: 'wf::nonincr', mode: 'incremental' });
-    const again = await syncInProcess(acts, { feature: 'wf::nonincr', mode: 'incremental' });
+    await runSyncWorkflow(acts, { feature: 'wf::nonincr', mode: 'incremental' });
+    const again = await runSyncWorkflow(acts, { feature: 'wf::nonincr', mode: 'incremental' });
     expect(again.progress).toMatchObject({ mode: 'full', rowsRead: 5 });
   });
 
@@ -166,7 +172,7 @@ describe('upsync activities (embedded stores)', () => {
       { user_id: null, level: '5', nick: 'u5', _last_updated_at_ms: T0 + 5 },
       { user_id: 6, level: '60', nick: 'u6', _last_updated_at_ms: T0 + 6 },
     ]);
-    const r = await syncInProcess(activitiesFor(env), {
+    const r = await runSyncWorkflow(activitiesFor(env), {
       feature: 'wf::bad',
       mode: 'incremental',
       options: { pageSize: 2 },
@@ -200,7 +206,7 @@ describe('upsync activities (embedded stores)', () => {
       { user_id: 1, level: '10', nick: 'batch', _last_updated_at_ms: T0 + 1000 },
       { user_id: 2, level: '20', nick: 'batch', _last_updated_at_ms: T0 + 1000 },
     ]);
-    await syncInProcess(activitiesFor(env), { feature: 'wf::et', mode: 'incremental' });
+    await runSyncWorkflow(activitiesFor(env), { feature: 'wf::et', mode: 'incremental' });
     const [one, two] = await env.online.readObjects(def, [{ user_id: 1 }, { user_id: 2 }]);
     expect(one!.values).toMatchObject({ level: 999, nick: 'batch' }); // the field the batch alone wrote is there
     expect(two!.values).toMatchObject({ level: 20 });
@@ -234,9 +240,9 @@ wf::hist:
     );
     const acts = activitiesFor(env);
     expect(
-      (await syncInProcess(acts, { feature: 'wf::hist', mode: 'incremental' })).progress.rowsWritten,
+      (await runSyncWorkflow(acts, { feature: 'wf::hist', mode: 'incremental' })).progress.rowsWritten,
     ).toBe(6);
-    expect((await syncInProcess(acts, { feature: 'wf::hist', mode: 'full' })).progress.rowsWritten).toBe(6);
+    expect((await runSyncWorkflow(acts, { feature: 'wf::hist', mode: 'full' })).progress.rowsWritten).toBe(6);
     const [one] = await env.online.readHistory(def, [{ user_id: 1 }]);
     expect(one!.entries.map((e) => [e.eventTimeMs - T0, e.values.level])).toEqual([
       [3, 3],
@@ -270,7 +276,7 @@ wf::keys:
         { name: '_last_updated_at_ms', type: L },
       ],
     );
-    const r = await syncInProcess(activitiesFor(env), { feature: 'wf::keys', mode: 'incremental' });
+    const r = await runSyncWorkflow(activitiesFor(env), { feature: 'wf::keys', mode: 'incremental' });
     expect(r.progress).toMatchObject({ rowsRead: 4, rowsWritten: 3, rowsDeadLettered: 1 });
     const found = await env.online.readObjects(def, [{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
     expect(found.map((x) => x.values.level)).toEqual([0, 1, 3]);
@@ -300,7 +306,7 @@ wf::keys:
       ],
       [...srcColumns, { name: 'tier', type: T }],
     );
-    const r = await syncInProcess(activitiesFor(env), { feature: 'wf::store', mode: 'incremental' });
+    const r = await runSyncWorkflow(activitiesFor(env), { feature: 'wf::store', mode: 'incremental' });
     expect(r.progress).toMatchObject({ rowsRead: 4, rowsWritten: 0, rowsDeadLettered: 4 });
     const reasons = (await env.offline.readDeadLetters('wf::store')).map((l) => l.reason).sort();
     expect(reasons).toEqual([
@@ -468,7 +474,7 @@ wf::keys:
         t += ms;
       },
     };
-    const r = await syncInProcess(activitiesFor(env, { rateLimitClock }), {
+    const r = await runSyncWorkflow(activitiesFor(env, { rateLimitClock }), {
       feature: 'wf::slow',
       mode: 'incremental',
     });
@@ -486,9 +492,9 @@ wf::keys:
       { user_id: 3, level: '3', nick: 'c', _last_updated_at_ms: null },
     ]);
     const acts = activitiesFor(env);
-    const r = await syncInProcess(acts, { feature: 'wf::nullwm', mode: 'incremental' });
+    const r = await runSyncWorkflow(acts, { feature: 'wf::nullwm', mode: 'incremental' });
     expect(r.progress.rowsWritten).toBe(2);
-    await syncInProcess(acts, { feature: 'wf::nullwm', mode: 'full' });
+    await runSyncWorkflow(acts, { feature: 'wf::nullwm', mode: 'full' });
     const letters = await env.offline.readDeadLetters('wf::nullwm');
     expect(letters).toHaveLength(1);
     expect(letters[0]!.reason).toMatch(
@@ -507,7 +513,7 @@ wf::keys:
     const acts = activitiesFor(env);
     const from = T0 + 20_000;
     const to = T0 + 50_000;
-    const r = await syncInProcess(acts, {
+    const r = await runSyncWorkflow(acts, {
       feature: 'wf::bf',
       mode: 'backfill',
       fromMs: from,
@@ -527,7 +533,7 @@ wf::keys:
       done: true,
     });
     // the incremental upsync still copies everything afterwards
-    expect((await syncInProcess(acts, { feature: 'wf::bf', mode: 'incremental' })).progress.rowsRead).toBe(
+    expect((await runSyncWorkflow(acts, { feature: 'wf::bf', mode: 'incremental' })).progress.rowsRead).toBe(
       100,
     );
   });

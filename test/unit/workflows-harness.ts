@@ -2,8 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Info } from '@temporalio/activity';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { defaultPayloadConverter, type WorkflowHandle } from '@temporalio/client';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { type ActivityDeps, createActivities, type FerryActivities } from '../../activities/index.ts';
+import { temporalBinary } from '../../cli/start-temporal.ts';
 import { readSettings, type Settings } from '../../config/settings.ts';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
@@ -16,17 +19,15 @@ import {
 import type { OnlineStore } from '../../stores/online/online-store.ts';
 import { DefinitionRegistry } from '../../stores/registry/definition-registry.ts';
 import type { PlanSyncInput } from '../../workflow-contract/activities.ts';
-import type {
-  ChunkResult,
-  IncrementalCursor,
-  SyncOptions,
-  SyncProgress,
-} from '../../workflow-contract/types.ts';
+import type { BackfillInput, ChunkResult, SyncProgress, UpsyncInput } from '../../workflow-contract/types.ts';
+import { workflowTypes } from '../../workflow-contract/workflow-types.ts';
+import { root } from '../ferry-bin.ts';
+import { productionWorkflowBundle } from '../workflow-bundle.ts';
 
 /**
  * Helpers for the workflow tests: embedded stores in a temporary folder, definitions from YAML text,
- * and an in-process driver that runs the sync activities the way upsyncWorkflow does (plan, chunks,
- * finish) inside MockActivityEnvironment, without a Temporal server. The benchmark uses it too.
+ * a mock activity context for single activities, and runSyncWorkflow, which runs the real upsync and
+ * backfill workflows on a Temporal dev server of the test file's own.
  */
 
 export interface EmbeddedEnv {
@@ -109,62 +110,110 @@ export function activitiesFor(
   return createActivities({ online: env.online, offline: env.offline, settings: env.settings, ...extra });
 }
 
-export interface InProcessSync {
+export interface SyncRun {
+  /** What the workflow returned. */
   progress: SyncProgress;
+  /** What each of its syncChunk activities returned, in order, over every run (continue-as-new). */
   chunks: ChunkResult[];
 }
 
+let testEnv: Promise<TestWorkflowEnvironment> | undefined;
+
 /**
- * Runs plan → chunks → finish as upsyncWorkflow/backfillWorkflow would, in this process. Each chunk
- * runs in a fresh MockActivityEnvironment (like a fresh attempt).
+ * A Temporal dev server of this test file's own (the `temporal` CLI that infra/up.sh installs
+ * under .cache/, as `ferry start` uses it): the workflow tests run the real workflows on it.
  */
-export async function syncInProcess(
+export function workflowTestEnv(): Promise<TestWorkflowEnvironment> {
+  testEnv ??= (async () => {
+    const bin = await temporalBinary(root).catch((e: Error) => {
+      throw new Error(`${e.message} (npm run infra:up installs it)`);
+    });
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    return TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: bin }, ip: '127.0.0.1' },
+    });
+  })();
+  return testEnv;
+}
+
+/** Stops the dev server of workflowTestEnv, if this file started one. */
+export async function closeWorkflowTestEnv(): Promise<void> {
+  const env = await testEnv;
+  testEnv = undefined;
+  await env?.teardown();
+}
+
+let runs = 0;
+
+/**
+ * Runs upsyncWorkflow (incremental or full) or backfillWorkflow, the production bundle, on a worker
+ * with the given activities, on workflowTestEnv's server; returns its result and its chunks' results
+ * (read from the workflow's history).
+ */
+export async function runSyncWorkflow(
   acts: FerryActivities,
-  input: PlanSyncInput & { options?: SyncOptions },
+  input: PlanSyncInput,
   workflowId = `test/${input.feature}`,
-): Promise<InProcessSync> {
-  const info = { workflowExecution: { workflowId, runId: 'run-1' } } as Partial<Info>;
-  const plan = await runActivity(acts.planSync, [input], info);
-  let cursor: IncrementalCursor | undefined = plan.startCursor;
-  const started = Date.now();
-  const progress: SyncProgress = {
-    feature: plan.feature,
-    workflow: plan.mode === 'backfill' ? 'backfill' : 'upsync',
-    mode: plan.mode,
-    state: 'syncing',
-    rowsRead: 0,
-    rowsWritten: 0,
-    rowsDeadLettered: 0,
-    watermark: plan.startWatermark,
-    chunks: 0,
-    runs: 1,
-    startedAtMs: started,
-    updatedAtMs: started,
-  };
-  const chunks: ChunkResult[] = [];
-  for (let n = 0; ; n++) {
-    const r = await runActivity(
-      acts.syncChunk,
-      [{ plan, token: `${workflowId}/run-1/${n}`, ...(cursor ? { cursor } : {}) }],
-      info,
-    );
-    chunks.push(r);
-    cursor = r.cursor ?? cursor;
-    progress.rowsRead += r.rowsRead;
-    progress.rowsWritten += r.rowsWritten;
-    progress.rowsDeadLettered += r.rowsDeadLettered;
-    if (r.maxWatermark !== null)
-      progress.watermark =
-        progress.watermark === null ? r.maxWatermark : Math.max(progress.watermark, r.maxWatermark);
-    progress.chunks++;
-    if (r.done) break;
+): Promise<SyncRun> {
+  const env = await workflowTestEnv();
+  const taskQueue = `test-sync-${process.pid}-${++runs}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: { codePath: await productionWorkflowBundle() },
+    activities: acts,
+  });
+  const options = input.options ? { options: input.options } : {};
+  const started =
+    input.mode === 'backfill'
+      ? env.client.workflow.start(workflowTypes.backfill, {
+          taskQueue,
+          workflowId,
+          args: [
+            {
+              feature: input.feature,
+              fromMs: input.fromMs!,
+              toMs: input.toMs!,
+              ...options,
+            } satisfies BackfillInput,
+          ],
+        })
+      : env.client.workflow.start(workflowTypes.upsync, {
+          taskQueue,
+          workflowId,
+          args: [{ feature: input.feature, full: input.mode === 'full', ...options } satisfies UpsyncInput],
+        });
+  return worker.runUntil(async () => {
+    const handle = await started;
+    const progress = (await handle.result()) as SyncProgress;
+    return { progress, chunks: await chunkResults(env, workflowId, handle.firstExecutionRunId) };
+  });
+}
+
+/** The results of the syncChunk activities of a workflow, following its continue-as-new chain. */
+async function chunkResults(
+  env: TestWorkflowEnvironment,
+  workflowId: string,
+  firstRunId: string,
+): Promise<ChunkResult[]> {
+  const out: ChunkResult[] = [];
+  let runId: string | undefined = firstRunId;
+  while (runId) {
+    const history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> = await env.client.workflow
+      .getHandle(workflowId, runId)
+      .fetchHistory();
+    const scheduled = new Map<string, string>();
+    runId = undefined;
+    for (const e of history.events ?? []) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
+      const c = e.activityTaskCompletedEventAttributes;
+      if (c && scheduled.get(String(c.scheduledEventId)) === 'syncChunk')
+        out.push(defaultPayloadConverter.fromPayload(c.result!.payloads![0]!) as ChunkResult);
+      const next: string | null | undefined =
+        e.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+      if (next) runId = next;
+    }
   }
-  await runActivity(
-    acts.finishSync,
-    [{ plan, progress, workflowId, runId: 'run-1', ...(cursor ? { cursor } : {}) }],
-    info,
-  );
-  progress.state = 'done';
-  progress.updatedAtMs = Date.now();
-  return { progress, chunks };
+  return out;
 }
