@@ -76,6 +76,8 @@ export class FeatureReader {
     private readonly metrics: ReaderMetrics,
     private readonly timeoutMs: number,
     private readonly gate: StoreGate,
+    /** The time cached rows are fresh against (tests pass a clock they move). */
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /** Rows of `keys`, synchronously when every key is fresh in the cache. */
@@ -93,7 +95,7 @@ export class FeatureReader {
     let misses: number[] | null = null;
     let staleRows: (CachedRow | undefined)[] | null = null;
     if (useCache) {
-      const now = Date.now();
+      const now = this.clock();
       const cache = this.cache!;
       const prefix = feature.cachePrefix;
       for (let i = 0; i < keys.length; i++) {
@@ -171,7 +173,7 @@ export class FeatureReader {
     counters: FeatureCounters,
   ): Promise<void> {
     const results: (CachedRow | undefined)[] = new Array(flights.length);
-    const fetchedAt: number[] = new Array(flights.length).fill(Date.now());
+    const fetchedAt: number[] = new Array(flights.length).fill(this.clock());
     const policy = feature.policy;
     try {
       let todo = flights.map((_, j) => j);
@@ -208,7 +210,7 @@ export class FeatureReader {
           feature.isHistory ? feature.maxEntries : undefined,
           counters,
         );
-        const now = Date.now();
+        const now = this.clock();
         todo.forEach((j, n) => {
           results[j] = fromStore[n]!;
           fetchedAt[j] = now;
@@ -221,7 +223,7 @@ export class FeatureReader {
           );
         }
       }
-      const now = Date.now();
+      const now = this.clock();
       flights.forEach(({ key, flight }, j) => {
         const row = results[j]!;
         const ck = feature.cachePrefix + key.id;

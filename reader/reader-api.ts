@@ -36,8 +36,8 @@ export interface ReaderApiDeps {
   /** Snapshots of every thread's metrics (this thread's alone when it serves by itself). */
   gatherMetrics: () => Promise<MetricsSnapshot[]>;
   threads: number;
-  /** Called after a push changed keys, to drop them from the other threads' caches. */
-  onPushed?: (cachePrefix: string, ids: readonly KeyId[]) => void;
+  /** Called after a push changed keys, to drop them from the other threads' caches; the push is answered once it resolves. */
+  onPushed?: (cachePrefix: string, ids: readonly KeyId[]) => Promise<void>;
   log: (message: string) => void;
 }
 
@@ -220,7 +220,7 @@ export class ReaderApi {
       }
       for (const { feature, ids } of prepared.touched) {
         await this.deps.reader.invalidate(feature, ids);
-        this.deps.onPushed?.(feature.cachePrefix, ids);
+        await this.deps.onPushed?.(feature.cachePrefix, ids);
       }
       for (const b of prepared.batches) {
         const byMethod = new Map<string, number>();

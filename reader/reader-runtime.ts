@@ -26,8 +26,10 @@ export interface RuntimeOptions {
   log: (message: string) => void;
   /** Every thread's metrics; default: this thread's only. */
   gatherMetrics?: (own: () => MetricsSnapshot) => Promise<MetricsSnapshot[]>;
-  /** Tells the other threads which cached keys a push changed. */
-  onPushed?: (cachePrefix: string, ids: readonly KeyId[]) => void;
+  /** The time cached rows are fresh against (default Date.now; tests pass a clock they move). */
+  clock?: () => number;
+  /** Tells the other threads which cached keys a push changed; resolves when they dropped them. */
+  onPushed?: (cachePrefix: string, ids: readonly KeyId[]) => Promise<void>;
 }
 
 /**
@@ -60,7 +62,15 @@ export class ReaderRuntime {
       storeKeysInFlight: gate.keysInFlight,
     }));
     const gate = new StoreGate(config.storeMaxKeysInFlight);
-    this.reader = new FeatureReader(store, cache, shared, this.metrics, config.storeTimeoutMs, gate);
+    this.reader = new FeatureReader(
+      store,
+      cache,
+      shared,
+      this.metrics,
+      config.storeTimeoutMs,
+      gate,
+      options.clock,
+    );
     const own = () => this.metrics.snapshot();
     this.api = new ReaderApi({
       tokens: new TokenTable(options.tokens),

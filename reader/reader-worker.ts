@@ -1,9 +1,9 @@
-import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { openOnlineStore } from '../stores/online/open-online-store.ts';
 import type { MetricsSnapshot } from './metrics.ts';
 import { ReaderRuntime } from './reader-runtime.ts';
 import { serveUws } from './uws-server.ts';
-import type { FromWorker, InvalidateMessage, ToWorker, WorkerStart } from './worker-protocol.ts';
+import type { CacheMessage, FromWorker, ToWorker, WorkerStart } from './worker-protocol.ts';
 
 /**
  * One serving thread (started by startReader through reader-worker-entry.mjs): its own
@@ -16,6 +16,11 @@ const log = (message: string) => console.error(message);
 
 const gathers = new Map<number, (snaps: MetricsSnapshot[]) => void>();
 let gatherId = 0;
+/** Pushes waiting for the other threads to drop the keys they changed: answers still due. */
+const invalidations = new Map<number, { due: number; done: () => void }>();
+let invalidationId = 0;
+/** A thread that does not answer (exiting, stuck) holds a push up at most this long. */
+const invalidationAckMs = 1_000;
 
 try {
   const store = await openOnlineStore(start.settings);
@@ -37,11 +42,41 @@ try {
           if (gathers.delete(id)) resolve([own()]);
         }, 2000).unref();
       }),
-    onPushed: (cachePrefix, ids) => channel.postMessage({ cachePrefix, ids } satisfies InvalidateMessage),
+    onPushed: (cachePrefix, ids) => {
+      if (start.threads === 1) return Promise.resolve();
+      const id = ++invalidationId;
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          invalidations.delete(id);
+          resolve();
+        }, invalidationAckMs);
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        invalidations.set(id, { due: start.threads - 1, done });
+        channel.postMessage({
+          type: 'invalidate',
+          from: threadId,
+          id,
+          cachePrefix,
+          ids,
+        } satisfies CacheMessage);
+      });
+    },
   });
   channel.onmessage = (event) => {
-    const m = (event as { data: InvalidateMessage }).data;
-    runtime.reader.invalidateLocal(m.cachePrefix, m.ids);
+    const m = (event as { data: CacheMessage }).data;
+    if (m.type === 'invalidate') {
+      runtime.reader.invalidateLocal(m.cachePrefix, m.ids);
+      channel.postMessage({ type: 'invalidated', to: m.from, id: m.id } satisfies CacheMessage);
+    } else if (m.to === threadId) {
+      const waiting = invalidations.get(m.id);
+      if (waiting && --waiting.due === 0) {
+        invalidations.delete(m.id);
+        waiting.done();
+      }
+    }
   };
   const server = await serveUws(runtime.api, {
     host: start.host,

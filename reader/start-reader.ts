@@ -42,6 +42,8 @@ export interface ReaderOptions {
   /** Where pushed commands go; default: applied directly to the store (only with threads 1). */
   publisher?: CommandPublisher;
   log?: (message: string) => void;
+  /** The time cached rows are fresh against (default Date.now); with one thread only. */
+  clock?: () => number;
 }
 
 export interface ReaderHandle {
@@ -106,6 +108,7 @@ export async function startReader(options: ReaderOptions = {}): Promise<ReaderHa
     throw new Error('startReader: a given store is served by one thread; omit store to serve with several');
   }
   if (options.publisher && threads > 1) throw new Error('startReader: a given publisher needs threads: 1');
+  if (options.clock && threads > 1) throw new Error('startReader: a given clock needs threads: 1');
   const log = options.log ?? ((m: string) => console.error(m));
   const tokens = options.tokens ?? (await loadTokensFile(settings.tokensFile));
 
@@ -124,6 +127,7 @@ export async function startReader(options: ReaderOptions = {}): Promise<ReaderHa
         threads: 1,
         cacheBytes: config.cache.maxBytes,
         log,
+        ...(options.clock ? { clock: options.clock } : {}),
       });
       const server = await serveUws(runtime.api, {
         host,

@@ -32,8 +32,11 @@ export type FromWorker =
   | { type: 'refreshed'; id: number }
   | { type: 'closed' };
 
-/** A push in one worker tells the others which cached keys to drop. */
-export interface InvalidateMessage {
-  cachePrefix: string;
-  ids: readonly KeyId[];
-}
+/**
+ * On the threads' broadcast channel: a push in one thread tells the others which cached keys to
+ * drop (`invalidate`), and each answers once it has (`invalidated`), so that the push is answered
+ * only when no thread can serve the old value from its cache.
+ */
+export type CacheMessage =
+  | { type: 'invalidate'; from: number; id: number; cachePrefix: string; ids: readonly KeyId[] }
+  | { type: 'invalidated'; to: number; id: number };

@@ -248,6 +248,9 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
     let reader: ReaderHandle;
     let defs: Map<string, FeatureDefinition>;
     const now = Date.now();
+    /** The reader's clock: the wall clock moved on by the tests (cache freshness), never slept for. */
+    let clockAheadMs = 0;
+    const clock = () => Date.now() + clockAheadMs;
     const http = client(() => `http://127.0.0.1:${reader.port}`);
     const lookup = (body: unknown, token?: string) => http.post('/v1/features/lookup', body, token);
     const push = (body: unknown, token?: string) => http.post('/v1/commands', body, token);
@@ -297,6 +300,7 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
         host: '127.0.0.1',
         port: 0,
         log: () => {},
+        clock,
       });
     });
 
@@ -900,7 +904,7 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
         await lookup({ feature: f, keys: [id] });
         await lookup({ feature: f, keys: [id] });
         expect(counting.readsOf(f)).toBe(reads + 1);
-        await sleep(260);
+        clockAheadMs += 260; // past the feature's 250 ms freshness
         await lookup({ feature: f, keys: [id] });
         expect(counting.readsOf(f)).toBe(reads + 2);
       });
@@ -992,7 +996,7 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
         expect(
           (await lookup({ feature: 'test::stale-ok', keys: [id] })).json.results[0].rows[0].stale,
         ).toBeUndefined();
-        await sleep(150);
+        clockAheadMs += 150; // past the feature's freshness
         counting.mode = 'fail';
         try {
           const r = await lookup({ feature: 'test::stale-ok', keys: [id] });

@@ -132,8 +132,7 @@ describe('reader lifecycle', () => {
         }),
       });
       expect(pushed.status).toBe(200);
-      await sleep(50);
-      // the cached rows (fresh for 60 s) were dropped in both threads
+      // answered once the cached rows (fresh for 60 s) were dropped in both threads
       for (let i = 0; i < 20; i++)
         expect((await get('/v1/features/azar::user-profile/1?fields=level')).json.values).toEqual({
           level: 2,
