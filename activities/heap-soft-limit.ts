@@ -10,13 +10,7 @@ import { readSettings } from '../config/settings.ts';
  * The collection needs `gc`, which Node exposes only when started with --expose-gc: `ferry`
  * (bin/ferry.js) starts Node with it. Started without it, the limit is off.
  */
-const softLimitBytes = (() => {
-  const raw = readSettings().workerHeapSoftLimitMb.trim();
-  const mb = Number(raw);
-  if (raw === '' || !Number.isFinite(mb) || mb < 0)
-    throw new Error(`FERRY_WORKER_HEAP_SOFT_LIMIT_MB must be a number of MB (0: off), not "${raw}"`);
-  return mb * 2 ** 20;
-})();
+const softLimitBytes = readSettings().workerHeapSoftLimitMb * 2 ** 20;
 
 /** Heap size that triggers the next collection: the soft limit, or twice what the last one kept. */
 let nextCollectionAt = softLimitBytes;

@@ -1,5 +1,4 @@
 import { type SettingSpec, settingSpecs } from '../config/settings.ts';
-import { readerSettingSpecs } from '../reader/reader-config.ts';
 import type { Command } from './command.ts';
 import { parseOptions } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
@@ -19,10 +18,7 @@ export const configCommand: Command = {
   run: (args) =>
     runCommand('config', usage, async () => {
       const { values } = parseOptions(args, { json: { type: 'boolean' } }, false);
-      const specs: [string, SettingSpec][] = [
-        ...Object.entries(settingSpecs),
-        ...Object.entries(readerSettingSpecs),
-      ];
+      const specs: [string, SettingSpec][] = [...Object.entries(settingSpecs)];
       const inForce = specs.map(([name, spec]) => {
         const value = process.env[spec.env] ?? spec.default;
         return { name, env: spec.env, value: secrets.has(spec.env) && value !== '' ? '(set)' : value };

@@ -210,7 +210,7 @@ function quickstartSettings(dataDir: string, readerPort: number, temporalAddress
     redisUrl: '',
     temporalAddress,
     readerHost: '127.0.0.1',
-    readerPort: String(readerPort),
+    readerPort,
   };
 }
 
@@ -255,7 +255,8 @@ async function start(args: string[]): Promise<number> {
   if (seed !== undefined) requested.seed = seed;
   if (days !== undefined) requested.days = days;
   const envSettings = readSettings();
-  const readerPortOption = intOption('port', o.port ?? envSettings.readerPort, 0, 65535)!;
+  const readerPortOption =
+    o.port !== undefined ? intOption('port', o.port, 0, 65535)! : envSettings.readerPort;
   let temporalPort = intOption('temporal-port', o['temporal-port'] ?? '7243', 0, 65535)!;
   let temporalUiPort = intOption('temporal-ui-port', o['temporal-ui-port'] ?? '8243', 0, 65535)!;
   const dataDir = path.resolve(

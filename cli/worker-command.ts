@@ -160,7 +160,7 @@ export const workerCommand: Command = {
           if (worker.getState() === 'RUNNING') worker.shutdown();
         };
         const running = worker.run();
-        if (Number(settings.workerHeapSoftLimitMb) > 0 && !heapSoftLimitActive())
+        if (settings.workerHeapSoftLimitMb > 0 && !heapSoftLimitActive())
           console.error(
             'ferry worker: Node was started without --expose-gc, so the heap soft limit ' +
               '(FERRY_WORKER_HEAP_SOFT_LIMIT_MB) is off; run bin/ferry.js itself, or node --expose-gc',

@@ -102,7 +102,7 @@ export async function startReader(options: ReaderOptions = {}): Promise<ReaderHa
   const settings = options.settings ?? readSettings();
   const config = options.config ?? readReaderConfig();
   const host = options.host ?? settings.readerHost;
-  const requested = options.port ?? Number(settings.readerPort);
+  const requested = options.port ?? settings.readerPort;
   const threads = options.store ? 1 : Math.max(1, options.threads ?? config.threads);
   if (options.store && options.threads !== undefined && options.threads > 1) {
     throw new Error('startReader: a given store is served by one thread; omit store to serve with several');

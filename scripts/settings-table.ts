@@ -1,11 +1,10 @@
 // Writes the configuration reference between the settings markers of README.md from
-// config/settings.ts and reader/reader-config.ts, so they cannot drift (test/unit/readme-settings.test.ts checks).
+// config/settings.ts, so they cannot drift (test/unit/readme-settings.test.ts checks).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { settingSpecs } from '../config/settings.ts';
-import { readerSettingSpecs } from '../reader/reader-config.ts';
 
 export function settingsTable(): string {
-  const rows = [...Object.values(settingSpecs), ...Object.values(readerSettingSpecs)].map(
+  const rows = Object.values(settingSpecs).map(
     (s) => `| \`${s.env}\` | ${s.default === '' ? '(empty)' : `\`${s.default}\``} | ${s.description} |`,
   );
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');

@@ -10,13 +10,6 @@ export interface OpenOfflineStoreOptions {
 }
 
 /** FERRY_DUCKDB_MEMORY_LIMIT as DuckDB reads it: a number and a unit (KB, MB, GB). */
-function duckDbMemoryLimit(text: string): string {
-  const t = text.trim();
-  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i.test(t))
-    throw new Error(`FERRY_DUCKDB_MEMORY_LIMIT must be a size such as 64MB or 1GB, not "${text}"`);
-  return t;
-}
-
 /**
  * Opens the offline store the settings name: `duckdb` (the embedded default, the file
  * `<dataDir>/offline.duckdb`) or `bigquery` (project, dataset and location from the settings;
@@ -35,22 +28,17 @@ export async function openOfflineStore(
         path: path.resolve(cwd, settings.dataDir, duckDbFileName),
         sqlDir: settings.sqlDir,
         cwd,
-        config: { memory_limit: duckDbMemoryLimit(settings.duckdbMemoryLimit) },
+        config: { memory_limit: settings.duckdbMemoryLimit },
       });
     }
     case 'bigquery': {
-      const { BigQueryOfflineStore, bigQueryReadApis } = await import('./bigquery-offline-store.ts');
-      const readApi = bigQueryReadApis.find((api) => api === settings.bigqueryReadApi.trim());
-      if (!readApi)
-        throw new Error(
-          `FERRY_BIGQUERY_READ_API must be ${bigQueryReadApis.join(' or ')}, not "${settings.bigqueryReadApi}"`,
-        );
+      const { BigQueryOfflineStore } = await import('./bigquery-offline-store.ts');
       return BigQueryOfflineStore.open({
         projectId: settings.bigqueryProject,
         dataset: options.dataset ?? settings.bigqueryDataset,
         location: settings.bigqueryLocation,
         ...(settings.bigqueryEndpoint ? { endpoint: settings.bigqueryEndpoint } : {}),
-        readApi,
+        readApi: settings.bigqueryReadApi,
         ...(settings.bigqueryStorageEndpoint ? { storageEndpoint: settings.bigqueryStorageEndpoint } : {}),
         sqlDir: settings.sqlDir,
         cwd,

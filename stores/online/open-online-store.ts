@@ -7,13 +7,6 @@ export function embeddedOnlineStorePath(settings: Pick<Settings, 'dataDir'>): st
   return path.resolve(settings.dataDir, 'online');
 }
 
-function positiveInt(text: string, env: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new Error(`${env} must be a whole number from 1 to 1000, not "${text}"`);
-  return n;
-}
-
 /**
  * Opens the online store that `settings.onlineStore` names: `embedded` (LMDB under the data
  * directory) or `cassandra`. Each driver loads only when chosen.
@@ -35,7 +28,7 @@ export async function openOnlineStore(settings: Settings): Promise<OnlineStore> 
         keyspace: settings.cassandraKeyspace,
         replication: settings.cassandraReplication,
         consistency: settings.cassandraConsistency,
-        keysPerRead: positiveInt(settings.cassandraKeysPerRead, 'FERRY_CASSANDRA_KEYS_PER_READ'),
+        keysPerRead: settings.cassandraKeysPerRead,
         ...(settings.cassandraUsername
           ? { username: settings.cassandraUsername, password: settings.cassandraPassword }
           : {}),

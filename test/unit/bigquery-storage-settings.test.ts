@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readSettings } from '../../config/settings.ts';
 import { storageApiHost, storageEndpoint } from '../../stores/offline/bigquery-storage-read.ts';
-import { openOfflineStore } from '../../stores/offline/open-offline-store.ts';
 
 describe('BigQuery Storage Read API settings', () => {
   it('finds the Storage Read API next to an emulator, else at Google with TLS', () => {
@@ -32,8 +31,7 @@ describe('BigQuery Storage Read API settings', () => {
   it('defaults FERRY_BIGQUERY_READ_API to storage and refuses an unknown value before connecting', async () => {
     expect(readSettings({}).bigqueryReadApi).toBe('storage');
     expect(readSettings({}).bigqueryStorageEndpoint).toBe('');
-    const settings = readSettings({ FERRY_OFFLINE_STORE: 'bigquery', FERRY_BIGQUERY_READ_API: 'grpc' });
-    await expect(openOfflineStore(settings)).rejects.toThrow(
+    expect(() => readSettings({ FERRY_OFFLINE_STORE: 'bigquery', FERRY_BIGQUERY_READ_API: 'grpc' })).toThrow(
       'FERRY_BIGQUERY_READ_API must be storage or rest, not "grpc"',
     );
   });

@@ -20,7 +20,7 @@ import {
 } from '../conformance/reader-api-suite.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-reader-life-'));
-const settings = { ...readSettings({}), dataDir: dir, onlineStore: 'embedded' };
+const settings = { ...readSettings({}), dataDir: dir, onlineStore: 'embedded' as const };
 let store: OnlineStore;
 
 beforeAll(async () => {
