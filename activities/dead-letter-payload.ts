@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { DeadLetterOrigin } from '../stores/offline/offline-store.ts';
+import type { DeadLetterOrigin, NewDeadLetter } from '../stores/offline/offline-store.ts';
 
 /** A row as dead-letter payload: JSON, Bytes as base64 (what coerceValue reads back). */
 export function rowPayload(row: Record<string, unknown>): string {
@@ -32,4 +32,22 @@ export function deadLetterId(
   h.update('\0');
   h.update(reason);
   return `${origin}-${h.digest('hex').slice(0, 32)}`;
+}
+
+/** The dead letter of an offline row that an upsync could not write, and why. */
+export function upsyncDeadLetter(
+  feature: string,
+  row: Record<string, unknown>,
+  reason: string,
+  at: number,
+): NewDeadLetter {
+  const payload = rowPayload(row);
+  return {
+    id: deadLetterId(feature, 'upsync', payload, reason),
+    feature,
+    origin: 'upsync',
+    reason,
+    payload,
+    occurredAtMs: at,
+  };
 }

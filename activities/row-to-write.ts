@@ -68,3 +68,29 @@ export function rowConverter(
 export function eventTimeColumnOf(sourceColumns: readonly string[], watermarkColumn: string): string {
   return sourceColumns.includes(eventTimeField) ? eventTimeField : watermarkColumn;
 }
+
+/** A page of offline rows converted: the writes (with the row each came from) and the refused rows. */
+export interface ConvertedPage<L> {
+  writes: ObjectWrite[];
+  /** sources[i] is the row writes[i] came from (for a dead letter if the store refuses it). */
+  sources: OfflineRow[];
+  letters: L[];
+}
+
+/** Converts a page; each row that does not fit becomes `refuse(row, reason)`. */
+export function convertPage<L>(
+  rows: readonly OfflineRow[],
+  convert: (row: OfflineRow) => Converted,
+  refuse: (row: OfflineRow, reason: string) => L,
+): ConvertedPage<L> {
+  const out: ConvertedPage<L> = { writes: [], sources: [], letters: [] };
+  for (const row of rows) {
+    const c = convert(row);
+    if (typeof c === 'string') out.letters.push(refuse(row, c));
+    else {
+      out.writes.push(c);
+      out.sources.push(row);
+    }
+  }
+  return out;
+}

@@ -5,27 +5,28 @@ import { loadTransform, TransformDefinitionError } from '../domain/transforms/tr
 import type {
   ColumnSpec,
   IncrementalCursor,
-  NewDeadLetter,
   NullWatermarkReport,
   OfflineRow,
 } from '../stores/offline/offline-store.ts';
-import { type ObjectWrite, OnlineStoreInputError } from '../stores/online/online-store.ts';
+import { OnlineStoreInputError } from '../stores/online/online-store.ts';
 import type { FinishSyncInput, PlanSyncInput } from '../workflow-contract/activities.ts';
-import { backfillStateKey, chunkProgressSignalName, upsyncStateKey } from '../workflow-contract/ids.ts';
+import { backfillStateKey, upsyncStateKey } from '../workflow-contract/ids.ts';
 import type {
   ChunkInput,
-  ChunkProgress,
   ChunkResult,
   SourceInfo,
   SyncMode,
   SyncOptions,
   SyncPlan,
 } from '../workflow-contract/types.ts';
-import { deadLetterId, rowPayload } from './dead-letter-payload.ts';
+import { chunkProgressSignal } from './chunk-progress-signal.ts';
+import { upsyncDeadLetter } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
 import { collectIfHeapAboveSoftLimit } from './heap-soft-limit.ts';
-import { eventTimeColumnOf, rowConverter } from './row-to-write.ts';
+import { OrderedPages } from './ordered-pages.ts';
+import { ReadAhead } from './read-ahead.ts';
+import { convertPage, eventTimeColumnOf, rowConverter } from './row-to-write.ts';
 import { type ChunkMark, type Lane, maxOf, readState, type StateRecord, writeState } from './sync-state.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { writeIsolating } from './write-rows.ts';
@@ -44,8 +45,6 @@ const chunkSecondsUnderLimit = 300;
 const heartbeatEveryMs = 5_000;
 /** How often a chunk saves its position in the online store (every page's is heartbeated). */
 const stateSaveEveryMs = 500;
-/** How often a chunk tells its workflow its progress (a signal: a few history events each). */
-const reportEveryMs = 2_000;
 
 const sourceError = (message: string) => ApplicationFailure.nonRetryable(message, 'UpsyncSourceError');
 
@@ -265,17 +264,8 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
             clock ? () => clock.now() : undefined,
           )
         : undefined;
-    const letter = (row: OfflineRow, reason: string, at: number): NewDeadLetter => {
-      const payload = rowPayload(row);
-      return {
-        id: deadLetterId(plan.feature, 'upsync', payload, reason),
-        feature: plan.feature,
-        origin: 'upsync',
-        reason,
-        payload,
-        occurredAtMs: at,
-      };
-    };
+    const letter = (row: OfflineRow, reason: string, at: number) =>
+      upsyncDeadLetter(plan.feature, row, reason, at);
     const onNullWatermarks = async (report: NullWatermarkReport) => {
       if (plan.mode === 'backfill' || record.nullWatermarkRows === report.count) return;
       const at = now();
@@ -287,33 +277,14 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         count: report.count,
       });
     };
-
-    // live progress for the workflow's `progress` query: a signal to this run, at most every 2 s
-    const execution = ctx.info.workflowExecution;
-    let lastReport = 0;
-    const report = () => {
-      const t = Date.now();
-      if (!execution || t - lastReport < reportEveryMs) return;
-      lastReport = t;
-      let client: typeof ctx.client;
-      try {
-        client = ctx.client;
-      } catch {
-        return; // no client (a test environment)
-      }
-      const p: ChunkProgress = {
-        token,
-        rowsRead: mark.rowsRead,
-        rowsWritten: mark.rowsWritten,
-        rowsDeadLettered: mark.rowsDeadLettered,
-        maxWatermark: mark.maxWatermark,
-        ...(mark.cursor ? { cursor: mark.cursor } : {}),
-      };
-      client.workflow
-        .getHandle(execution.workflowId, execution.runId)
-        .signal(chunkProgressSignalName, p)
-        .catch(() => undefined);
-    };
+    const report = chunkProgressSignal(ctx, () => ({
+      token,
+      rowsRead: mark.rowsRead,
+      rowsWritten: mark.rowsWritten,
+      rowsDeadLettered: mark.rowsDeadLettered,
+      maxWatermark: mark.maxWatermark,
+      ...(mark.cursor ? { cursor: mark.cursor } : {}),
+    }));
 
     let lastSaved = Date.now();
     let saved = mark.pages;
@@ -328,34 +299,21 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
     const ticker = setInterval(() => ctx.heartbeat(mark), heartbeatEveryMs);
     const started = Date.now();
     let done = true;
-    // pages are read one ahead: the next is fetched while the current one is written
-    const pages = offline
-      .readIncremental(plan.sourceTable, {
+    const pages = new ReadAhead(
+      offline.readIncremental(plan.sourceTable, {
         watermarkColumn: wmColumn,
         pageSize: plan.pageSize,
         tieBreaker: plan.tieBreaker,
         columns: plan.readColumns,
         onNullWatermarks,
         ...(mark.cursor ? { after: mark.cursor } : {}),
-      })
-      [Symbol.asyncIterator]();
-    let next = pages.next();
-    let exhausted = false;
-    let pending: Promise<void> = Promise.resolve();
-    const inFlight: Promise<void>[] = [];
-    const pagesInFlight = plan.pagesInFlight ?? 2;
+      }),
+    );
+    const written = new OrderedPages(plan.pagesInFlight ?? 2);
     let rowsSeen = mark.rowsRead;
     try {
-      for (;;) {
-        const got = await next;
-        if (got.done) {
-          exhausted = true;
-          break;
-        }
-        next = pages.next();
-        next.catch(() => undefined); // awaited (and thrown) on the next turn
+      for (let page = await pages.next(); page; page = await pages.next()) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('upsync chunk cancelled');
-        const page = got.value;
         let rows = page.rows;
         let reachedEnd = false;
         if (until !== undefined) {
@@ -366,77 +324,62 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
           }
         }
         const at = now();
-        const writes: ObjectWrite[] = [];
-        const sources: OfflineRow[] = [];
-        const letters: NewDeadLetter[] = [];
-        for (const row of rows) {
-          const c = convert(row);
-          if (typeof c === 'string') letters.push(letter(row, c, at));
-          else {
-            writes.push(c);
-            sources.push(row);
-          }
-        }
+        const { writes, sources, letters } = convertPage(rows, convert, (row, reason) =>
+          letter(row, reason, at),
+        );
         if (bucket && writes.length > 0) await bucket.take(writes.length);
-
-        // Pages in flight (plan.pagesInFlight): this page's writes start while earlier ones finish.
+        const pageCursor = page.cursor;
         // A page's position is saved once its rows are written, its dead letters stored, and the
         // page before it saved: the saved cursor never passes a row that is not stored.
-        const before = pending;
-        const stored = (async () => {
-          const rejected = writes.length > 0 ? await writeIsolating(online, def, writes) : [];
-          for (const r of rejected) letters.push(letter(sources[r.index]!, r.reason, at));
-          if (letters.length > 0) await offline.writeDeadLetters(letters);
-          await before;
-          const pageMax = rows.length > 0 ? (rows[rows.length - 1]![wmColumn] as number) : null;
-          const cursor = reachedEnd ? mark.cursor : (page.cursor ?? mark.cursor);
-          mark = {
-            token,
-            pages: mark.pages + 1,
-            rowsRead: mark.rowsRead + rows.length,
-            rowsWritten: mark.rowsWritten + writes.length - rejected.length,
-            rowsDeadLettered: mark.rowsDeadLettered + letters.length,
-            maxWatermark: maxOf(mark.maxWatermark, pageMax),
-            ...(cursor ? { cursor } : {}),
-          };
-          if (cursor) lane.cursor = cursor;
-          lane.watermark = maxOf(lane.watermark, pageMax);
-          lane.chunk = mark;
-          ctx.heartbeat(mark);
-          report();
-          // the position goes to the online store at most every stateSaveEveryMs (and at the end of
-          // the chunk, below): one more write transaction per page cost the embedded store a fifth of
-          // its throughput; a crash repeats at most that much work (rewrites change nothing).
-          if (Date.now() - lastSaved >= stateSaveEveryMs) await saveState();
-        })();
-        stored.catch(() => undefined); // awaited (and thrown) below
-        pending = stored;
-        inFlight.push(stored);
-        if (inFlight.length >= pagesInFlight) await inFlight.shift();
+        await written.add(
+          async () => {
+            const rejected = writes.length > 0 ? await writeIsolating(online, def, writes) : [];
+            for (const r of rejected) letters.push(letter(sources[r.index]!, r.reason, at));
+            if (letters.length > 0) await offline.writeDeadLetters(letters);
+            return rejected.length;
+          },
+          async (rejected) => {
+            const pageMax = rows.length > 0 ? (rows[rows.length - 1]![wmColumn] as number) : null;
+            const cursor = reachedEnd ? mark.cursor : (pageCursor ?? mark.cursor);
+            mark = {
+              token,
+              pages: mark.pages + 1,
+              rowsRead: mark.rowsRead + rows.length,
+              rowsWritten: mark.rowsWritten + writes.length - rejected,
+              rowsDeadLettered: mark.rowsDeadLettered + letters.length,
+              maxWatermark: maxOf(mark.maxWatermark, pageMax),
+              ...(cursor ? { cursor } : {}),
+            };
+            if (cursor) lane.cursor = cursor;
+            lane.watermark = maxOf(lane.watermark, pageMax);
+            lane.chunk = mark;
+            ctx.heartbeat(mark);
+            report();
+            // the position goes to the online store at most every stateSaveEveryMs (and at the end
+            // of the chunk, below): one more write transaction per page cost the embedded store a
+            // fifth of its throughput; a crash repeats at most that much work (rewrites change nothing).
+            if (Date.now() - lastSaved >= stateSaveEveryMs) await saveState();
+          },
+        );
         rowsSeen += rows.length;
         collectIfHeapAboveSoftLimit();
         if (reachedEnd) break;
         if (rowsSeen >= plan.chunkRows || Date.now() - started >= plan.chunkSeconds * 1000) {
           // the chunk's budget is spent; when the source ends right here the sync is done
-          const peek = await next;
-          exhausted = peek.done === true;
-          done = exhausted;
+          done = await pages.atEnd();
           break;
         }
       }
-      await pending;
+      await written.committed();
       if (saved !== mark.pages) await saveState();
     } finally {
       clearInterval(ticker);
-      await pending.catch(() => undefined);
+      await written.settled();
       // a failed chunk still saves the position its stored pages reached (best effort: the store
       // may be what failed), so that the retry resumes there
       if (saved !== mark.pages) await saveState().catch(() => undefined);
-      if (!exhausted) {
-        // stopped before the end of the read (budget, backfill range, failure): close it
-        await next.catch(() => undefined);
-        await pages.return?.(undefined);
-      }
+      // stopped before the end of the read (budget, backfill range, failure): close it
+      await pages.close();
     }
     return {
       rowsRead: mark.rowsRead,
