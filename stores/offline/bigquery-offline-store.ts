@@ -29,6 +29,15 @@ import {
 } from './column-types.ts';
 import { checkRead, paginate } from './incremental.ts';
 import {
+  afterCursor,
+  deadLetterDeleteBatch,
+  deadLetterRow,
+  deadLettersQuery,
+  type SqlDialect,
+  type SqlValue,
+  textFlags,
+} from './offline-sql.ts';
+import {
   type ColumnSpec,
   type DeadLetter,
   deadLetterTable,
@@ -107,6 +116,19 @@ const param = (name: string, type: string, value: string): QueryParameter => ({
   parameterType: { type },
   parameterValue: { value },
 });
+
+const bigQueryDialect: SqlDialect = { quote: (name) => `\`${name}\``, param: (name) => `@${name}` };
+
+/** Typed parameters as BigQuery's REST API takes them. */
+function bigQueryParams(params: Record<string, SqlValue>): QueryParameter[] {
+  return Object.entries(params).map(([name, p]) =>
+    p.type === 'int64'
+      ? param(name, 'INT64', String(p.value))
+      : p.type === 'string'
+        ? param(name, 'STRING', p.value)
+        : param(name, 'TIMESTAMP', new Date(p.ms).toISOString()),
+  );
+}
 
 /** Converts a REST cell of `field` to Ferry's in-memory form (rows are read with int64 timestamps). */
 function parserFor(field: BigQueryField): (v: unknown) => FieldValue {
@@ -512,25 +534,11 @@ export class BigQueryOfflineStore implements OfflineStore {
         );
     }
 
-    const params: QueryParameter[] = [];
     let where = `${col} IS NOT NULL`;
     const after = options.after;
-    if (after) {
-      params.push(param('w', 'INT64', String(after.watermark)));
-      let cond = `${wm} > @w`;
-      if (after.tie) {
-        let tie = '';
-        for (let i = read.tieBreaker.length - 1; i >= 0; i--) {
-          const c = read.tieBreaker[i]!;
-          const isText = c.type.kind === 'scalar' && c.type.scalar === 'Text';
-          params.push(param(`t${i}`, isText ? 'STRING' : 'INT64', String(after.tie[i])));
-          const name = `\`${c.name}\``;
-          tie = tie === '' ? `${name} > @t${i}` : `${name} > @t${i} OR (${name} = @t${i} AND (${tie}))`;
-        }
-        cond = `${wm} > @w OR (${wm} = @w AND (${tie}))`;
-      }
-      where += ` AND (${cond})`;
-    }
+    const resume = after ? afterCursor(bigQueryDialect, wm, textFlags(read.tieBreaker), after) : undefined;
+    if (resume) where += ` AND (${resume.sql})`;
+    const params = bigQueryParams(resume?.params ?? {});
     const order = [`${wm} ASC`, ...read.tieBreaker.map((c) => `\`${c.name}\` ASC NULLS FIRST`)].join(', ');
     const select = read.columns.map((c) => `\`${c.name}\``).join(', ');
     const jobId = await this.startQuery(
@@ -647,44 +655,21 @@ export class BigQueryOfflineStore implements OfflineStore {
   async writeDeadLetters(letters: readonly NewDeadLetter[]): Promise<DeadLetter[]> {
     const stored: DeadLetter[] = letters.map((l) => ({ ...l, id: l.id ?? randomUUID() }));
     await this.ensureDeadLetters();
-    await this.appendRows(
-      deadLetterTable,
-      stored.map((l) => ({
-        id: l.id,
-        feature: l.feature,
-        origin: l.origin,
-        reason: l.reason,
-        payload: l.payload,
-        occurred_at: l.occurredAtMs,
-      })),
-    );
+    await this.appendRows(deadLetterTable, stored.map(deadLetterRow));
     return stored;
   }
 
   async readDeadLetters(feature: string, range: TimeRange & { limit?: number } = {}): Promise<DeadLetter[]> {
     if (!(await this.metadata(deadLetterTable))) return [];
-    const params = [param('f', 'STRING', feature)];
-    let where = 'feature = @f';
-    if (range.fromMs !== undefined) {
-      params.push(param('from', 'TIMESTAMP', new Date(range.fromMs).toISOString()));
-      where += ' AND occurred_at >= @from';
-    }
-    if (range.toMs !== undefined) {
-      params.push(param('to', 'TIMESTAMP', new Date(range.toMs).toISOString()));
-      where += ' AND occurred_at < @to';
-    }
-    const limit = range.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(range.limit))}` : '';
-    const { rows } = await this.query(
-      `SELECT id, feature, origin, reason, payload, occurred_at FROM ${this.ref(deadLetterTable)} WHERE ${where} ORDER BY occurred_at, id${limit}`,
-      params,
-    );
+    const query = deadLettersQuery(bigQueryDialect, this.ref(deadLetterTable), feature, range);
+    const { rows } = await this.query(query.sql, bigQueryParams(query.params));
     return rows.map(toDeadLetter);
   }
 
   async deleteDeadLetters(ids: readonly string[]): Promise<number> {
     if (ids.length === 0 || !(await this.metadata(deadLetterTable))) return 0;
     let deleted = 0;
-    for (let start = 0; start < ids.length; start += 1000) {
+    for (let start = 0; start < ids.length; start += deadLetterDeleteBatch) {
       const { affected } = await this.query(
         `DELETE FROM ${this.ref(deadLetterTable)} WHERE id IN UNNEST(@ids)`,
         [
@@ -692,7 +677,9 @@ export class BigQueryOfflineStore implements OfflineStore {
             name: 'ids',
             parameterType: { type: 'ARRAY', arrayType: { type: 'STRING' } },
             parameterValue: {
-              arrayValues: ids.slice(start, start + 1000).map((value) => ({ value: String(value) })),
+              arrayValues: ids
+                .slice(start, start + deadLetterDeleteBatch)
+                .map((value) => ({ value: String(value) })),
             },
           } as unknown as QueryParameter,
         ],

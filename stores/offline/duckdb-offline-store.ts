@@ -56,6 +56,15 @@ import {
 import { fillInt64Column, type Int64Kind, isInt64Vector } from './duckdb-int64-column.ts';
 import { checkRead, paginate } from './incremental.ts';
 import {
+  afterCursor,
+  deadLetterDeleteBatch,
+  deadLetterRow,
+  deadLettersQuery,
+  type SqlDialect,
+  type SqlValue,
+  textFlags,
+} from './offline-sql.ts';
+import {
   type ColumnSpec,
   type DeadLetter,
   deadLetterTable,
@@ -233,6 +242,23 @@ function rowsOf(
  * slices of at most `sliceRows` rows: only the rows about to be used exist as objects (the rest of
  * the chunk waits in DuckDB's vectors), so fewer of them live through a young collection.
  */
+const duckDbDialect: SqlDialect = { quote: q, param: (name) => `$${name}` };
+
+/** Typed parameters as DuckDB binds them. */
+function duckDbParams(params: Record<string, SqlValue>): {
+  values: Record<string, DuckDBValue>;
+  types: Record<string, DuckDBType>;
+} {
+  const values: Record<string, DuckDBValue> = {};
+  const types: Record<string, DuckDBType> = {};
+  for (const [name, p] of Object.entries(params)) {
+    if (p.type === 'int64') [values[name], types[name]] = [p.value, BIGINT];
+    else if (p.type === 'string') [values[name], types[name]] = [p.value, VARCHAR];
+    else [values[name], types[name]] = [msTimestamp(p.ms), TIMESTAMP];
+  }
+  return { values, types };
+}
+
 /**
  * Frees what a streaming result left open on `conn` (a read stopped before its end). DuckDB keeps
  * such a result's sorted rows pinned, up to the whole memory_limit, and node-api has no close for
@@ -476,31 +502,11 @@ export class DuckDbOfflineStore implements OfflineStore {
         );
     }
 
-    const values: Record<string, DuckDBValue> = {};
-    const types: Record<string, DuckDBType> = {};
     let where = `${col} IS NOT NULL`;
     const after = options.after;
-    if (after) {
-      values.w = BigInt(after.watermark);
-      types.w = BIGINT;
-      let cond = `${wm} > $w`;
-      if (after.tie) {
-        let tie = '';
-        for (let i = read.tieBreaker.length - 1; i >= 0; i--) {
-          const c = read.tieBreaker[i]!;
-          const v = after.tie[i]!;
-          const isText = c.type.kind === 'scalar' && c.type.scalar === 'Text';
-          values[`t${i}`] = isText ? String(v) : BigInt(v);
-          types[`t${i}`] = isText ? VARCHAR : BIGINT;
-          tie =
-            tie === ''
-              ? `${q(c.name)} > $t${i}`
-              : `${q(c.name)} > $t${i} OR (${q(c.name)} = $t${i} AND (${tie}))`;
-        }
-        cond = `${wm} > $w OR (${wm} = $w AND (${tie}))`;
-      }
-      where += ` AND (${cond})`;
-    }
+    const resume = after ? afterCursor(duckDbDialect, wm, textFlags(read.tieBreaker), after) : undefined;
+    if (resume) where += ` AND (${resume.sql})`;
+    const { values, types } = duckDbParams(resume?.params ?? {});
     const order = [`${wm} ASC`, ...read.tieBreaker.map((c) => `${q(c.name)} ASC NULLS FIRST`)].join(', ');
     const select = read.columns.map((c) => q(c.name)).join(', ');
     const windowRows = this.readWindowRows;
@@ -682,18 +688,7 @@ export class DuckDbOfflineStore implements OfflineStore {
     const stored: DeadLetter[] = letters.map((l) => ({ ...l, id: l.id ?? randomUUID() }));
     return this.exclusive(async () => {
       await this.ensureDeadLetters();
-      await this.append(
-        deadLetterTable,
-        stored.map((l) => ({
-          id: l.id,
-          feature: l.feature,
-          origin: l.origin,
-          reason: l.reason,
-          payload: l.payload,
-          occurred_at: l.occurredAtMs,
-        })),
-        1000,
-      );
+      await this.append(deadLetterTable, stored.map(deadLetterRow), 1000);
       return stored;
     });
   }
@@ -701,25 +696,9 @@ export class DuckDbOfflineStore implements OfflineStore {
   readDeadLetters(feature: string, range: TimeRange & { limit?: number } = {}): Promise<DeadLetter[]> {
     return this.exclusive(async () => {
       if (!(await this.describe(deadLetterTable))) return [];
-      const values: Record<string, DuckDBValue> = { f: feature };
-      const types: Record<string, DuckDBType> = { f: VARCHAR };
-      let where = 'feature = $f';
-      if (range.fromMs !== undefined) {
-        values.from = msTimestamp(range.fromMs);
-        types.from = TIMESTAMP;
-        where += ' AND occurred_at >= $from';
-      }
-      if (range.toMs !== undefined) {
-        values.to = msTimestamp(range.toMs);
-        types.to = TIMESTAMP;
-        where += ' AND occurred_at < $to';
-      }
-      const limit = range.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(range.limit))}` : '';
-      const r = await this.conn.runAndReadAll(
-        `SELECT id, feature, origin, reason, payload, occurred_at FROM ${q(deadLetterTable)} WHERE ${where} ORDER BY occurred_at, id${limit}`,
-        values,
-        types,
-      );
+      const query = deadLettersQuery(duckDbDialect, q(deadLetterTable), feature, range);
+      const { values, types } = duckDbParams(query.params);
+      const r = await this.conn.runAndReadAll(query.sql, values, types);
       return rowsOf(r.columnNames(), r.columnTypes(), r.getColumns(), r.currentRowCount).map(toDeadLetter);
     });
   }
@@ -729,10 +708,10 @@ export class DuckDbOfflineStore implements OfflineStore {
     return this.exclusive(async () => {
       if (!(await this.describe(deadLetterTable))) return 0;
       let deleted = 0;
-      for (let start = 0; start < ids.length; start += 1000) {
+      for (let start = 0; start < ids.length; start += deadLetterDeleteBatch) {
         const r = await this.conn.run(
           `DELETE FROM ${q(deadLetterTable)} WHERE list_contains($ids, id)`,
-          { ids: listValue(ids.slice(start, start + 1000).map(String)) },
+          { ids: listValue(ids.slice(start, start + deadLetterDeleteBatch).map(String)) },
           { ids: LIST(VARCHAR) },
         );
         deleted += r.rowsChanged;
