@@ -23,7 +23,7 @@ import { chunkProgressSignal } from './chunk-progress-signal.ts';
 import { upsyncDeadLetter } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { collectIfHeapAboveSoftLimit } from './heap-soft-limit.ts';
+import { HeapBudget } from './heap-soft-limit.ts';
 import { OrderedPages } from './ordered-pages.ts';
 import { ReadAhead } from './read-ahead.ts';
 import { convertPage, eventTimeColumnOf, rowConverter } from './row-to-write.ts';
@@ -310,6 +310,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
       }),
     );
     const written = new OrderedPages(plan.pagesInFlight ?? 2);
+    const heap = new HeapBudget();
     let rowsSeen = mark.rowsRead;
     try {
       for (let page = await pages.next(); page; page = await pages.next()) {
@@ -362,7 +363,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
           },
         );
         rowsSeen += rows.length;
-        collectIfHeapAboveSoftLimit();
+        heap.collectIfOver();
         if (reachedEnd) break;
         if (rowsSeen >= plan.chunkRows || Date.now() - started >= plan.chunkSeconds * 1000) {
           // the chunk's budget is spent; when the source ends right here the sync is done

@@ -181,6 +181,8 @@ const uncachedConfig: ReaderConfig = { ...cachedConfig, cache: { ...cachedConfig
 interface Row {
   scenario: string;
   server: string;
+  /** CPU time of this process (the server) per request served, µs. */
+  cpuUsPerRequest?: number;
   connections: number;
   result: WrkResult;
   hitRatio?: number;
@@ -237,8 +239,18 @@ async function measure(
   await wrk(port, batch, 2, conns); // warm-up run (JIT, connections, Cassandra pages)
   const isReader = server.startsWith('reader');
   const before = isReader ? await cacheCounts(port) : undefined;
+  // every server of this benchmark runs in this process (a 2-thread reader in its worker threads):
+  // its CPU time per request holds still when the shared machine's load moves req/s
+  const cpu0 = process.cpuUsage();
   const result = await wrk(port, batch, seconds, conns);
-  const row: Row = { scenario, server, connections: conns, result };
+  const cpu = process.cpuUsage(cpu0);
+  const row: Row = {
+    scenario,
+    server,
+    connections: conns,
+    result,
+    cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests),
+  };
   if (before) {
     const after = await cacheCounts(port);
     const looked = after.hits + after.misses - before.hits - before.misses;
@@ -394,8 +406,8 @@ const targets: Record<string, string> = {
 };
 const ms = (us: number) => (us / 1000).toFixed(2);
 const lines = [
-  '| scenario | server | wrk conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hits | vs node http | vs bare uWS | target |',
-  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  '| scenario | server | wrk conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hits | CPU µs/req | vs node http | vs bare uWS | target |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
 ];
 for (const r of rows) {
   const same = (x: Row) => x.scenario === r.scenario && x.connections === r.connections;
@@ -405,6 +417,7 @@ for (const r of rows) {
   lines.push(
     `| ${r.scenario} | ${r.server} | ${r.connections} | ${r.result.rps.toFixed(0)} | ${ms(r.result.p50_us)} | ${ms(r.result.p99_us)} | ${ms(r.result.p999_us)} | ` +
       `${r.result.socket_errors + r.result.non2xx} | ${r.hitRatio === undefined ? '' : `${(r.hitRatio * 100).toFixed(1)}%`} | ` +
+      `${r.cpuUsPerRequest === undefined ? '' : r.cpuUsPerRequest.toFixed(1)} | ` +
       `${ratio(node)} | ${ratio(bare)} | ${r.server.startsWith('reader') ? (targets[r.scenario] ?? '') : ''} |`,
   );
 }

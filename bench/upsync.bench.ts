@@ -10,7 +10,7 @@
  * the production workflow bundle and activities), connected to the local Temporal server
  * (FERRY_TEMPORAL_ADDRESS, default 127.0.0.1:7233), on a task queue of its own, compiled as
  * users run it (npm run bench:upsync builds dist/ first). Timed from the workflow's start to its
- * result: planSync, then syncChunk (read a page, check and coerce every row against the
+ * result (and, apart, the time inside its activities, from the workflow's history): planSync, then syncChunk (read a page, check and coerce every row against the
  * definition, write it, heartbeat, save the cursor every 500 ms; pages of the store's
  * bulkWriteRows, bulkWritesInFlight of them at once), then finishSync. Bundling the workflows
  * (once, by the parent, passed as `ferry worker --workflow-bundle` takes it) is not timed and its
@@ -111,6 +111,8 @@ interface Result {
   rows: number;
   seconds: number;
   rowsPerSecond: number;
+  /** Upsync cases: time inside the activities (started to completed, from the workflow's history). */
+  activitySeconds?: number;
   /** Peak resident memory of the case's process (maxRSS). */
   peakRssMb: number;
   /** Peak of its anonymous part (heap, native allocations) and of its file-backed part (mmap: LMDB, DuckDB). */
@@ -186,6 +188,25 @@ async function openOffline(kind: 'duckdb' | 'bigquery', dir: string, dataset: st
   });
 }
 
+/**
+ * Seconds the workflow's activities ran (each from started to completed, by the server's clock):
+ * the sync itself, without the Temporal round trips between activities.
+ */
+async function activitySeconds(client: Client, workflowId: string): Promise<number> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const started = new Map<string, number>();
+  let total = 0;
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+  for (const e of history.events ?? []) {
+    const s = e.activityTaskStartedEventAttributes;
+    if (s) started.set(String(s.scheduledEventId), ms(e.eventTime));
+    const c = e.activityTaskCompletedEventAttributes;
+    if (c) total += ms(e.eventTime) - (started.get(String(c.scheduledEventId)) ?? ms(e.eventTime));
+  }
+  return total / 1000;
+}
+
 /** One case, in this (child) process. */
 async function runCase(
   name: CaseName,
@@ -231,17 +252,17 @@ async function runCase(
         ...(pageSize ? { pageSize } : {}),
         ...(pagesInFlight ? { pagesInFlight } : {}),
       };
+      const workflowId = `bench/upsync/${process.pid}/${name}`;
       const t0 = performance.now();
-      const progress = await worker
-        .runUntil(
-          client.workflow.execute(workflowTypes.upsync, {
-            args: [{ feature: def.name, full: true, options } satisfies UpsyncInput],
-            taskQueue,
-            workflowId: `bench/upsync/${process.pid}/${name}`,
-          }) as Promise<SyncProgress>,
-        )
-        .finally(() => connection.close());
+      const progress = await worker.runUntil(
+        client.workflow.execute(workflowTypes.upsync, {
+          args: [{ feature: def.name, full: true, options } satisfies UpsyncInput],
+          taskQueue,
+          workflowId,
+        }) as Promise<SyncProgress>,
+      );
       const seconds = (performance.now() - t0) / 1000;
+      const inActivities = await activitySeconds(client, workflowId).finally(() => connection.close());
       if (progress.rowsWritten !== rows) {
         throw new Error(
           `wrote ${progress.rowsWritten} of ${rows} rows (${progress.rowsDeadLettered} dead-lettered)`,
@@ -252,6 +273,7 @@ async function runCase(
         rows: progress.rowsRead,
         seconds,
         rowsPerSecond: progress.rowsRead / seconds,
+        activitySeconds: inActivities,
         peakRssMb: 0,
         peakAnonMb: 0,
         peakFileMb: 0,
@@ -441,7 +463,9 @@ async function main(): Promise<void> {
         const r = await child(c, rows, dir, keyspace, dataset);
         results.push(r);
         console.error(
-          `${c}: ${fmt.format(r.rowsPerSecond)} rows/s, ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMb} MB ` +
+          `${c}: ${fmt.format(r.rowsPerSecond)} rows/s, ${r.seconds.toFixed(1)} s` +
+            (r.activitySeconds ? ` (${r.activitySeconds.toFixed(1)} s in activities)` : '') +
+            `, peak RSS ${r.peakRssMb} MB ` +
             `(anonymous ${r.peakAnonMb} MB of which V8 heap ${r.peakHeapMb} MB, file-backed ${r.peakFileMb} MB); ` +
             `GC: ${r.gcMajorCount} full ${r.gcMajorMs} ms, young ${r.gcMinorMs} ms`,
         );
@@ -478,6 +502,7 @@ async function main(): Promise<void> {
       seconds: mid.seconds,
       rowsPerSecond: rps,
       allRowsPerSecond: runs.map((r) => Math.round(r.rowsPerSecond)),
+      inActivities: runs.map((r) => (r.activitySeconds ? Math.round(r.rows / r.activitySeconds) : undefined)),
       peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
       peakAnonMb: Math.max(...runs.map((r) => r.peakAnonMb)),
       peakFileMb: Math.max(...runs.map((r) => r.peakFileMb)),
@@ -493,16 +518,16 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    '| case | runs | rows | seconds | rows/s (median) | all runs (rows/s) | vs raw write loop | peak RSS (MB) | anonymous (MB) | V8 heap (MB) | file-backed (MB) |',
+    '| case | runs | rows | seconds | rows/s (median) | all runs (rows/s) | in activities (rows/s) | vs raw write loop | peak RSS (MB) | anonymous (MB) | V8 heap (MB) | file-backed (MB) |',
   );
-  console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|');
   for (const r of table) {
     console.log(
       `| ${r.case} | ${r.runs} | ${fmt.format(r.rows)} | ${r.seconds.toFixed(1)} | ${fmt.format(r.rowsPerSecond)} | ${r.allRowsPerSecond
         .map((x) => fmt.format(x))
         .join(
           ', ',
-        )} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakHeapMb} | ${r.peakFileMb} |`,
+        )} | ${r.inActivities.map((x) => (x === undefined ? '' : fmt.format(x))).join(', ')} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakHeapMb} | ${r.peakFileMb} |`,
     );
   }
 }

@@ -207,7 +207,7 @@ export const settingSpecs = {
     env: 'FERRY_WORKER_HEAP_SOFT_LIMIT_MB',
     default: '96',
     description:
-      'V8 heap size above which bulk copies (upsync, backfill) collect garbage at a page boundary (0: off)',
+      'Growth of the V8 heap during a bulk copy (upsync, backfill) above which it collects garbage at a page boundary (0: off)',
     schema: megabytes,
   },
   kafkaBrokers: {

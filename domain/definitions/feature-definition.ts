@@ -72,6 +72,8 @@ export interface FeatureDefinition {
 export const defaultHistoryMaxEntries = 100;
 export const defaultWatermarkColumn = '_last_updated_at_ms';
 export const eventTimeField = '_last_updated_at_ms';
+/** The event time as a Timestamp column of a feature's offline table (beside eventTimeField in ms). */
+export const offlineEventTimeColumn = '_event_time';
 
 export function fieldOf(def: FeatureDefinition, name: string): FieldDefinition | undefined {
   return def.fields.find((f) => f.name === name);

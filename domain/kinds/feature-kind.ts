@@ -1,4 +1,6 @@
 import type { CommandMethod } from '../commands/feature-command.ts';
+import type { FeatureDefinition } from '../definitions/feature-definition.ts';
+import type { FieldType } from '../definitions/field-types.ts';
 
 /**
  * How the online stores keep a feature's values. Every online store implements every layout
@@ -40,6 +42,8 @@ export interface FeatureKind {
    * refuses one on another kind. Their shape is part of the YAML schema (feature-yaml-schema.ts).
    */
   readonly ownBlocks: Readonly<Record<string, string>>;
+  /** The columns of the feature's offline table (downsync writes it, training reads it). */
+  offlineColumns(def: FeatureDefinition): { name: string; type: FieldType }[];
   /** The kind's part of the definition, from its feature's YAML entry (already schema-checked). */
   build(raw: Readonly<Record<string, unknown>>, problem: ProblemAt): KindSettings;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defaultHistoryMaxEntries } from '../definitions/feature-definition.ts';
 import type { FeatureKind } from './feature-kind.ts';
+import { valuesAtEventTime } from './offline-columns.ts';
 
 /** The `history:` block of a History feature. */
 export const historyYaml = z.strictObject({
@@ -13,6 +14,7 @@ export const historyKind = {
   storageTag: 'h',
   onlineLayout: 'entries',
   writeMethod: 'APPEND',
+  offlineColumns: valuesAtEventTime,
   needsValueField: false,
   ownBlocks: {
     history: 'only History features keep a history; remove this block or use feature_type: History',

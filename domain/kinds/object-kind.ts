@@ -1,4 +1,5 @@
 import type { FeatureKind } from './feature-kind.ts';
+import { valuesAtEventTime } from './offline-columns.ts';
 
 /** An Object feature: the current values of a key (a user's profile, a room's context). */
 export const objectKind = {
@@ -6,6 +7,7 @@ export const objectKind = {
   storageTag: 'o',
   onlineLayout: 'row',
   writeMethod: 'UPDATE',
+  offlineColumns: valuesAtEventTime,
   needsValueField: true,
   ownBlocks: {},
   build: () => ({}),

@@ -1,34 +1,24 @@
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type ChannelCredentials,
-  type ClientReadableStream,
-  type ClientUnaryCall,
-  credentials,
-  loadPackageDefinition,
-  Metadata,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { BigQueryReadClient, type protos } from '@google-cloud/bigquery-storage';
+import { credentials, status } from '@grpc/grpc-js';
 import { RecordBatchReader } from 'apache-arrow';
-import { projectRoot } from '../../config/module-files.ts';
 import { BatchDecoder } from './arrow-rows.ts';
 import type { OfflineRow } from './offline-store.ts';
 
 /**
- * A client of the BigQuery Storage Read API (`google.cloud.bigquery.storage.v1.BigQueryRead`):
- * reads a whole table, in Ferry the result table of a query job, as Arrow record batches over gRPC
- * and decodes them into rows of the same value forms the REST path gives (OfflineRow).
+ * Reads a whole table, in Ferry the result table of a query job, through the BigQuery Storage Read
+ * API, with Google's own client (@google-cloud/bigquery-storage: its generated BigQueryReadClient
+ * keeps the API's messages, routing headers, authentication and the retries of its unary calls),
+ * and decodes the Arrow record batches into rows of the same value forms the REST path gives
+ * (OfflineRow, arrow-rows.ts). Against the emulator it uses an insecure channel and no credentials.
  *
  * The read asks for one stream (`max_stream_count: 1`): a single stream returns the rows of a
  * query's result table in the query's ORDER BY order, which is what google-cloud-bigquery's Python
- * client relies on for `to_arrow`/`to_dataframe`. A stream that breaks with a transient status
- * (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL with RST_STREAM) is resumed at the
- * offset of the rows received so far; any other status throws with the server's message.
- *
- * The .proto beside this file holds only the messages and fields used here, with the official
- * field numbers.
+ * client relies on for `to_arrow`/`to_dataframe`. The stream is read in pieces (SplitReadStream).
+ * A ReadRows call that breaks with a transient status (UNAVAILABLE, DEADLINE_EXCEEDED,
+ * RESOURCE_EXHAUSTED, INTERNAL with RST_STREAM) is resumed here at the offset of the rows received
+ * so far: the library's own resuming reader (reader/ReadClient) reads whole streams only, not the
+ * pieces this read needs to bound its memory. Any other status throws with the server's message.
  */
 
 /** The real service's address. */
@@ -105,24 +95,6 @@ export class StorageReadError extends Error {
   }
 }
 
-interface ReadSessionMessage {
-  name: string;
-  streams: { name: string }[];
-  arrow_schema?: { serialized_schema: Buffer } | null;
-  estimated_row_count: number;
-}
-
-interface ReadRowsResponseMessage {
-  row_count: number;
-  arrow_record_batch?: { serialized_record_batch: Buffer } | null;
-  arrow_schema?: { serialized_schema: Buffer } | null;
-}
-
-interface SplitReadStreamResponseMessage {
-  primary_stream?: { name: string } | null;
-  remainder_stream?: { name: string } | null;
-}
-
 /** What the streams of one read share: the schema, the decoder built from it, the batch size. */
 interface StreamRead {
   schema: Buffer | undefined;
@@ -130,48 +102,14 @@ interface StreamRead {
   rowsPerBatch: number;
 }
 
-/** A unary method of the generated client, answering a `Response`. */
-type UnaryMethod<Response> = (
-  request: unknown,
-  metadata: Metadata,
-  options: { deadline?: number },
-  callback: (error: ServiceError | null, response?: Response) => void,
-) => ClientUnaryCall;
-
-interface BigQueryReadStub {
-  CreateReadSession: UnaryMethod<ReadSessionMessage>;
-  ReadRows(request: unknown, metadata: Metadata): ClientReadableStream<ReadRowsResponseMessage>;
-  SplitReadStream: UnaryMethod<SplitReadStreamResponseMessage>;
-  close(): void;
-}
-
-type StubConstructor = new (
-  address: string,
-  creds: ChannelCredentials,
-  options: Record<string, unknown>,
-) => BigQueryReadStub;
-
-let stubConstructor: StubConstructor | undefined;
-
-function bigQueryReadStub(): StubConstructor {
-  if (!stubConstructor) {
-    const definition = loadSync(path.join(projectRoot, 'stores/offline/bigquery-storage-read.proto'), {
-      keepCase: true,
-      longs: Number,
-      enums: String,
-      defaults: true,
-      oneofs: true,
-    });
-    const pkg = loadPackageDefinition(definition) as unknown as {
-      google: { cloud: { bigquery: { storage: { v1: { BigQueryRead: StubConstructor } } } } };
-    };
-    stubConstructor = pkg.google.cloud.bigquery.storage.v1.BigQueryRead;
-  }
-  return stubConstructor;
-}
-
 /** Whether a failed call may be retried (the statuses google-cloud-bigquery-storage resumes on). */
-function isTransient(error: ServiceError): boolean {
+/** What a failed gRPC call throws (grpc-js's ServiceError, gax's GoogleError). */
+interface CallError extends Error {
+  code: number;
+  details: string;
+}
+
+function isTransient(error: CallError): boolean {
   switch (error.code) {
     case status.UNAVAILABLE:
     case status.DEADLINE_EXCEEDED:
@@ -184,19 +122,12 @@ function isTransient(error: ServiceError): boolean {
   }
 }
 
-function isServiceError(e: unknown): e is ServiceError {
-  return e instanceof Error && typeof (e as ServiceError).code === 'number' && 'details' in e;
-}
-
-/** Routing metadata (`x-goog-request-params`) the real service wants; values URL-encoded but `/`. */
-function routing(key: string, value: string): Metadata {
-  const md = new Metadata();
-  md.set('x-goog-request-params', `${key}=${encodeURIComponent(value).replace(/%2F/g, '/')}`);
-  return md;
+function isServiceError(e: unknown): e is CallError {
+  return e instanceof Error && typeof (e as CallError).code === 'number' && 'details' in e;
 }
 
 export class BigQueryStorageReadClient {
-  private stub: BigQueryReadStub | undefined;
+  private gapic: BigQueryReadClient | undefined;
   private closed = false;
   private open = 0;
   private calls = 0;
@@ -213,35 +144,22 @@ export class BigQueryStorageReadClient {
     return this.calls;
   }
 
-  private client(): BigQueryReadStub {
+  private client(): BigQueryReadClient {
     if (this.closed) throw new Error('BigQuery Storage Read client is closed');
-    if (!this.stub) {
+    if (!this.gapic) {
       const { address, secure } = this.options.endpoint;
-      const channel = secure
-        ? credentials.combineChannelCredentials(
-            credentials.createSsl(),
-            credentials.createFromMetadataGenerator(googleCredentials()),
-          )
-        : credentials.createInsecure();
-      const Stub = bigQueryReadStub();
-      // a response holds one record batch, which may be larger than gRPC's 4 MB default
-      this.stub = new Stub(address, channel, {
+      const colon = address.lastIndexOf(':');
+      this.gapic = new BigQueryReadClient({
+        apiEndpoint: colon > 0 ? address.slice(0, colon) : address,
+        port: colon > 0 ? Number(address.slice(colon + 1)) : 443,
+        // the emulator: no TLS, no credentials (a given universe keeps the library from looking for them)
+        ...(secure ? {} : { sslCreds: credentials.createInsecure(), universeDomain: 'googleapis.com' }),
+        // a response holds one record batch, which may be larger than gRPC's 4 MB default
         'grpc.max_receive_message_length': -1,
         'grpc.max_send_message_length': -1,
       });
     }
-    return this.stub;
-  }
-
-  private async retrying<T>(what: string, attempt: () => Promise<T>): Promise<T> {
-    for (let failures = 0; ; ) {
-      try {
-        return await attempt();
-      } catch (e) {
-        if (!isServiceError(e) || !isTransient(e) || ++failures > this.maxRetries) throw failure(what, e);
-        await sleep(this.backoff(failures));
-      }
-    }
+    return this.gapic;
   }
 
   private get maxRetries(): number {
@@ -253,48 +171,28 @@ export class BigQueryStorageReadClient {
     return Math.min(base, 5000) * (0.75 + Math.random() / 2);
   }
 
-  private createSession(table: string, parent: string, selectedFields: readonly string[]) {
-    const request = {
-      parent: `projects/${parent}`,
-      read_session: {
-        table,
-        data_format: 'ARROW',
-        ...(selectedFields.length ? { read_options: { selected_fields: [...selectedFields] } } : {}),
-      },
-      max_stream_count: 1,
-    };
-    return this.unary<ReadSessionMessage>(
-      'CreateReadSession',
-      `CreateReadSession on ${table}`,
-      request,
-      routing('read_session.table', table),
-      600_000,
-    );
-  }
-
-  /** One unary call, retried on transient failures (see `retrying`). */
-  private unary<T>(
-    method: 'CreateReadSession' | 'SplitReadStream',
-    what: string,
-    request: unknown,
-    metadata: Metadata,
-    timeoutMs: number,
-  ): Promise<T> {
-    return this.retrying(
-      what,
-      () =>
-        new Promise<T>((resolve, reject) => {
-          const call = this.client()[method] as (
-            request: unknown,
-            metadata: Metadata,
-            options: { deadline?: number },
-            callback: (error: ServiceError | null, response?: T) => void,
-          ) => ClientUnaryCall;
-          call.call(this.client(), request, metadata, { deadline: Date.now() + timeoutMs }, (error, r) =>
-            error ? reject(error) : resolve(r!),
-          );
-        }),
-    );
+  private async createSession(
+    table: string,
+    parent: string,
+    selectedFields: readonly string[],
+  ): Promise<protos.google.cloud.bigquery.storage.v1.IReadSession> {
+    try {
+      const [session] = await this.client().createReadSession(
+        {
+          parent: `projects/${parent}`,
+          readSession: {
+            table,
+            dataFormat: 'ARROW',
+            ...(selectedFields.length ? { readOptions: { selectedFields: [...selectedFields] } } : {}),
+          },
+          maxStreamCount: 1,
+        },
+        { timeout: 600_000 },
+      );
+      return session;
+    } catch (e) {
+      throw failure(`CreateReadSession on ${table}`, e);
+    }
   }
 
   /** Splits a stream at about `fraction` of its rows; undefined when the service will not split it. */
@@ -302,16 +200,14 @@ export class BigQueryStorageReadClient {
     stream: string,
     fraction: number,
   ): Promise<{ primary: string; remainder: string } | undefined> {
-    const response = await this.unary<SplitReadStreamResponseMessage>(
-      'SplitReadStream',
-      `SplitReadStream on ${stream}`,
-      { name: stream, fraction },
-      routing('name', stream),
-      60_000,
-    );
-    const primary = response.primary_stream?.name;
-    const remainder = response.remainder_stream?.name;
-    return primary && remainder ? { primary, remainder } : undefined;
+    try {
+      const [response] = await this.client().splitReadStream({ name: stream, fraction }, { timeout: 60_000 });
+      const primary = response.primaryStream?.name;
+      const remainder = response.remainderStream?.name;
+      return primary && remainder ? { primary, remainder } : undefined;
+    } catch (e) {
+      throw failure(`SplitReadStream on ${stream}`, e);
+    }
   }
 
   /**
@@ -338,12 +234,14 @@ export class BigQueryStorageReadClient {
       options.parent ?? table.projectId,
       options.selectedFields ?? [],
     );
-    if (session.streams.length === 0) return; // an empty table has no stream
-    if (session.streams.length > 1)
-      throw new Error(`read session on ${path} has ${session.streams.length} streams; one was asked for`);
-    const read: StreamRead = { schema: session.arrow_schema?.serialized_schema, rowsPerBatch };
-    let stream = session.streams[0]!.name;
-    let left = Number(session.estimated_row_count) || 0;
+    const streams = session.streams ?? [];
+    if (streams.length === 0) return; // an empty table has no stream
+    if (streams.length > 1)
+      throw new Error(`read session on ${path} has ${streams.length} streams; one was asked for`);
+    const schema = session.arrowSchema?.serializedSchema;
+    const read: StreamRead = { schema: schema ? Buffer.from(schema) : undefined, rowsPerBatch };
+    let stream = streams[0]!.name!;
+    let left = Number(session.estimatedRowCount ?? 0) || 0;
     for (;;) {
       let rest: string | undefined;
       if (rowsPerRead > 0 && left > rowsPerRead * 1.5) {
@@ -374,19 +272,20 @@ export class BigQueryStorageReadClient {
     let offset = 0;
     let failures = 0;
     for (;;) {
-      const call = this.client().ReadRows({ read_stream: stream, offset }, routing('read_stream', stream));
+      const call = this.client().readRows({ readStream: stream, offset });
       this.open++;
       this.calls++;
       try {
-        for await (const response of call as AsyncIterable<ReadRowsResponseMessage>) {
-          read.schema ??= response.arrow_schema?.serialized_schema;
-          const bytes = response.arrow_record_batch?.serialized_record_batch;
+        for await (const response of call as AsyncIterable<protos.google.cloud.bigquery.storage.v1.IReadRowsResponse>) {
+          const schema = response.arrowSchema?.serializedSchema;
+          if (!read.schema && schema) read.schema = Buffer.from(schema);
+          const bytes = response.arrowRecordBatch?.serializedRecordBatch;
           if (!bytes?.length) continue;
           if (!read.schema)
             throw new Error(`ReadRows on ${stream}: no Arrow schema before the first record batch`);
           const batches = RecordBatchReader.from([read.schema, bytes]).readAll();
           // Arrow copies a body that is not 8-byte aligned in the message: let the message go
-          response.arrow_record_batch = null;
+          response.arrowRecordBatch = null;
           for (const batch of batches) {
             offset += batch.numRows;
             failures = 0;
@@ -412,8 +311,8 @@ export class BigQueryStorageReadClient {
 
   close(): void {
     this.closed = true;
-    this.stub?.close();
-    this.stub = undefined;
+    this.gapic?.close().catch(() => undefined);
+    this.gapic = undefined;
   }
 }
 
@@ -425,29 +324,4 @@ function failure(what: string, e: unknown): Error {
     e.code,
     e.details,
   );
-}
-
-/** Call credentials from Application Default Credentials (google-auth-library 11 returns Headers). */
-function googleCredentials() {
-  let auth: Promise<{ getRequestHeaders(url?: string): Promise<Headers> }> | undefined;
-  return (
-    params: { service_url: string },
-    callback: (error: Error | null, metadata?: Metadata) => void,
-  ): void => {
-    auth ??= import('google-auth-library').then(
-      ({ GoogleAuth }) => new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/bigquery'] }),
-    );
-    auth
-      .then((a) => a.getRequestHeaders(params.service_url))
-      .then(
-        (headers) => {
-          const md = new Metadata();
-          headers.forEach((value, key) => {
-            md.add(key, value);
-          });
-          callback(null, md);
-        },
-        (error: Error) => callback(error),
-      );
-  };
 }

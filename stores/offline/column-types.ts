@@ -9,6 +9,7 @@ import {
   parseFieldType,
   type ScalarType,
 } from '../../domain/definitions/field-types.ts';
+import { kindOf } from '../../domain/kinds/feature-kinds.ts';
 import { coerceValue, type FieldValue } from '../../domain/values/coerce-value.ts';
 import {
   type ColumnSpec,
@@ -171,13 +172,9 @@ export function sameStorage(want: FieldType, have: FieldType, dialect: 'duckdb' 
   return (a === 'Int' && b === 'Long') || (a === 'Float' && b === 'Double');
 }
 
-/** The columns of a feature's offline table: keys, value fields, the event time (Long ms and Timestamp). */
+/** The columns of a feature's offline table, as its kind lays them out. */
 export function featureTableColumns(def: FeatureDefinition): ColumnSpec[] {
-  return [
-    ...def.fields.map((f) => ({ name: f.name, type: f.type })),
-    { name: eventTimeField, type: { kind: 'scalar', scalar: 'Long' } },
-    { name: eventTimeColumn, type: { kind: 'scalar', scalar: 'Timestamp' } },
-  ];
+  return kindOf(def).offlineColumns(def);
 }
 
 /** The offline table downsync writes for a feature: the name with `::` as `__`, other symbols as `_`. */

@@ -134,7 +134,7 @@ export class OfflineStoreInputError extends Error {
 export const deadLetterTable = 'ferry_dead_letters';
 
 /** The day column that partitions a feature's offline table (derived from `_last_updated_at_ms`). */
-export const eventTimeColumn = '_event_time';
+export { offlineEventTimeColumn as eventTimeColumn } from '../../domain/definitions/feature-definition.ts';
 
 /**
  * The offline store: the warehouse that training reads, where SQL transforms run, where upsync
