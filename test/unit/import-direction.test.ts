@@ -1,12 +1,26 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { checkFile, checkProject } from '../../scripts/check-imports.ts';
+import { checkFile, checkProject, rules } from '../../scripts/check-imports.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
 describe('imports point one way (scripts/check-imports.ts, run by npm run lint)', () => {
   it('the project has no import that points back', () => {
     expect(checkProject(root).map((v) => `${v.file}:${v.line} ${v.specifier}: ${v.reason}`)).toEqual([]);
+  });
+
+  it('every folder that is compiled has import rules, and the other way round (but scripts/, run by tsx)', () => {
+    const file = path.join(root, 'tsconfig.build.json');
+    const build = ts.parseConfigFileTextToJson(file, readFileSync(file, 'utf8')).config as {
+      include: string[];
+    };
+    expect([...build.include].sort()).toEqual(
+      Object.keys(rules)
+        .filter((f) => f !== 'scripts')
+        .sort(),
+    );
   });
 
   it('finds a back-pointing import, with its file and line', () => {
