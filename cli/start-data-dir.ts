@@ -8,14 +8,13 @@ import {
   type SampleDataOptions,
 } from '../samples/sample-options.ts';
 import { UsageError } from './parse-options.ts';
-import type { StartRun } from './start-run.ts';
+import { int, type StartRun } from './start-run.ts';
 import { TemporalDevServer } from './start-temporal.ts';
 
 // The data folder of `ferry start`: who uses it (a lock file), what it remembers between starts
 // (quickstart.json), and --fresh.
 
 const stateFile = 'quickstart.json';
-const int = new Intl.NumberFormat('en-US');
 
 /** What the data folder remembers between starts. */
 export interface QuickstartState {

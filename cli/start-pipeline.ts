@@ -6,12 +6,10 @@ import { pipelineWorkflowId } from '../workflow-contract/ids.ts';
 import type { PipelineInput, PipelineProgress } from '../workflow-contract/types.ts';
 import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import { type DataDir, writeState } from './start-data-dir.ts';
-import type { StartRun } from './start-run.ts';
+import { int, type StartRun } from './start-run.ts';
 
 // The first transforms and upsyncs of `ferry start`: one transformAndUpsync workflow over the
 // sample data, for the features not upsynced on an earlier start, with its progress as it goes.
-
-const int = new Intl.NumberFormat('en-US');
 
 /** Runs the transforms and upsyncs of the features not done on an earlier start; a failure is reported, not fatal. */
 export async function transformsAndUpsync(

@@ -6,7 +6,7 @@ import type { SamplePopulation } from '../samples/sample-users.ts';
 import type { OnlineStore } from '../stores/online/online-store.ts';
 import { type DataDir, writeState } from './start-data-dir.ts';
 import { pushCommands } from './start-push.ts';
-import type { StartRun } from './start-run.ts';
+import { int, type StartRun } from './start-run.ts';
 import { chooseShowcase, curlLine, pushRequest, send, showcaseRequests } from './start-showcase.ts';
 import type { TemporalDevServer } from './start-temporal.ts';
 
@@ -18,8 +18,6 @@ export const sampleToken = 'ferry-sample-app-token';
 export const sampleService = 'sample-app';
 /** The line `ferry start` prints (text mode) when everything is up. */
 export const readyLine = 'Ferry is ready';
-
-const int = new Intl.NumberFormat('en-US');
 
 /** Starts the reader in this process on the embedded online store; returns its URL and the token to use. */
 export async function startSampleReader(

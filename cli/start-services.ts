@@ -15,13 +15,11 @@ import type { OnlineStore } from '../stores/online/online-store.ts';
 import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import { loadLocalDefinitions } from './apply-context.ts';
 import { type DataDir, writeState } from './start-data-dir.ts';
-import { type StartRun, Stopped } from './start-run.ts';
+import { int, type StartRun, Stopped } from './start-run.ts';
 import { portAnswers, TemporalDevServer, temporalBinary } from './start-temporal.ts';
 
 // The services `ferry start` runs in its process or beside it: the Temporal dev server, the
 // sample data, the applied features and the worker.
-
-const int = new Intl.NumberFormat('en-US');
 
 /** Starts the Temporal dev server and resolves once it answers (run.running.clientConnection is then open). */
 export function startTemporal(

@@ -5,12 +5,11 @@ import type { FieldType } from '../definitions/field-types.ts';
 /**
  * How the online stores keep a feature's values. Every online store implements every layout
  * (stores/online/), and the conformance suite checks each on both stores; a feature kind picks one.
+ * `row`: one current row per key, writes merge field by field, the newest event time wins per
+ * field. `entries`: entries per key, newest event time first, at most `maxEntriesPerKey` kept.
  */
-export type OnlineLayout =
-  /** One current row per key: writes merge field by field, the newest event time wins per field. */
-  | 'row'
-  /** Entries per key, newest event time first, at most `maxEntriesPerKey` kept. */
-  | 'entries';
+export const onlineLayouts = ['row', 'entries'] as const;
+export type OnlineLayout = (typeof onlineLayouts)[number];
 
 /** What a kind adds to a feature's definition. */
 export interface KindSettings {

@@ -1,5 +1,8 @@
 import type { FeatureDefinition } from '../definitions/feature-definition.ts';
 import type { FeatureKind, OnlineLayout } from './feature-kind.ts';
+
+export { onlineLayouts } from './feature-kind.ts';
+
 import { historyKind } from './history-kind.ts';
 import { objectKind } from './object-kind.ts';
 
@@ -13,9 +16,6 @@ export type FeatureType = keyof typeof featureKinds;
 
 /** The `feature_type` values, in the order messages list them. */
 export const featureTypes = Object.keys(featureKinds) as [FeatureType, ...FeatureType[]];
-
-/** Every layout the online stores implement. */
-export const onlineLayouts: readonly OnlineLayout[] = ['row', 'entries'];
 
 /** The kind of a feature. */
 export function kindOf(def: Pick<FeatureDefinition, 'featureType'>): FeatureKind {

@@ -391,9 +391,10 @@ export class EmbeddedOnlineStore implements OnlineStore {
     const prepared = prepareDeletes(feature, deletes);
     if (prepared.length === 0) return;
     const now = Date.now();
+    const oneRowPerKey = layoutOf(def) === 'row';
     await st.db.childTransaction(() => {
       for (const d of prepared) {
-        if (layoutOf(def) === 'row') {
+        if (oneRowPerKey) {
           const bytes = st.db.get(d.key);
           const entry: ObjectEntry = bytes ? decodeObjectEntry(bytes) : { deletedAt: undefined, cells: [] };
           if (entry.deletedAt !== undefined && entry.deletedAt >= d.eventTimeMs) continue;
@@ -426,6 +427,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
       (expiresAt !== 0 && expiresAt <= nowMs) || isExpired(feature, eventTimeMs, nowMs);
     let removed = 0;
     const batch = 1_000;
+    const oneRowPerKey = layoutOf(def) === 'row';
     let start: LmdbKey | undefined;
     for (;;) {
       // find candidates outside the write lock, then re-check each inside a short transaction
@@ -439,7 +441,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
         const key: LmdbKey = Array.isArray(raw) ? raw : [raw as string | number];
         last = key;
         seen++;
-        if (layoutOf(def) === 'row') {
+        if (oneRowPerKey) {
           const e = decodeObjectEntry(value);
           const stale = e.cells.some((c) => c && expired(c[0], c[1]));
           const deadMark =
@@ -455,7 +457,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
         removed += await st.db.childTransaction(() => {
           let n = 0;
           for (const key of candidates) {
-            if (layoutOf(def) === 'entries') {
+            if (!oneRowPerKey) {
               if (st.db.removeSync(key)) n++;
               continue;
             }
@@ -479,7 +481,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
       if (seen < batch) break;
       start = last;
     }
-    if (layoutOf(def) === 'entries' && feature.retentionMs !== undefined) {
+    if (!oneRowPerKey && feature.retentionMs !== undefined) {
       const marks: LmdbKey[] = [];
       for (const { key, value } of this.historyDeleted.getRange({
         start: [feature.name],

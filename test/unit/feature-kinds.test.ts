@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { projectRoot } from '../../config/module-files.ts';
 import { featureKinds, kindsKeptAs, onlineLayouts } from '../../domain/kinds/feature-kinds.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
+const root = projectRoot;
 const sources = (dir: string): string[] =>
   readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? sources(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : [],

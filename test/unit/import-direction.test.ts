@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { projectRoot } from '../../config/module-files.ts';
 import { checkFile, checkProject, rules } from '../../scripts/check-imports.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
+const root = projectRoot;
 
 describe('imports point one way (scripts/check-imports.ts, run by npm run lint)', () => {
   it('the project has no import that points back', () => {
