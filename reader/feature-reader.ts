@@ -21,16 +21,23 @@ export interface ReadRows {
   stale: boolean[] | null;
 }
 
+/** One read under way (shared cache, then store) of the keys one lookup missed. */
 interface Flight {
-  promise: Promise<CachedRow>;
-  resolve(row: CachedRow): void;
+  promise: Promise<CachedRow[]>;
+  resolve(rows: CachedRow[]): void;
   reject(e: unknown): void;
 }
 
+/** A key being read: the read and the key's place in it. Later misses of the key wait for that read. */
+interface KeyInFlight {
+  flight: Flight;
+  index: number;
+}
+
 function newFlight(): Flight {
-  let resolve!: (row: CachedRow) => void;
+  let resolve!: (rows: CachedRow[]) => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<CachedRow>((res, rej) => {
+  const promise = new Promise<CachedRow[]>((res, rej) => {
     resolve = res;
     reject = rej;
   });
@@ -38,6 +45,14 @@ function newFlight(): Flight {
   promise.catch(() => {});
   return { promise, resolve, reject };
 }
+
+type Outcome = { ok: true; rows: CachedRow[] } | { ok: false; reason: unknown };
+
+const outcome = (f: Flight): Promise<Outcome> =>
+  f.promise.then(
+    (rows): Outcome => ({ ok: true, rows }),
+    (reason: unknown): Outcome => ({ ok: false, reason }),
+  );
 
 /** One caller's share of a coalesced Object read. */
 interface PendingPart {
@@ -66,7 +81,8 @@ interface ReadBatch {
  * store what one batch does.
  */
 export class FeatureReader {
-  private readonly inflight = new Map<string, Flight>();
+  /** Keys being read, per cache scope (feature and revision). */
+  private readonly inflight = new Map<string, Map<KeyId, KeyInFlight>>();
   private readonly batches = new Map<string, ReadBatch>();
 
   constructor(
@@ -127,33 +143,43 @@ export class FeatureReader {
     staleRows: (CachedRow | undefined)[] | null,
     counters: FeatureCounters,
   ): Promise<ReadRows> {
-    const waits: Promise<CachedRow>[] = [];
-    const mine: { key: KeyRef; flight: Flight }[] = [];
-    for (const i of misses) {
-      const ck = feature.cachePrefix + keys[i]!.id;
-      let flight = this.inflight.get(ck);
-      if (flight === undefined) {
-        flight = newFlight();
-        this.inflight.set(ck, flight);
-        mine.push({ key: keys[i]!, flight });
-      }
-      waits.push(flight.promise);
+    const pending = this.pendingIn(feature.cachePrefix);
+    // one read for every key no read under way has: a lookup of 100 misses makes one flight
+    let mine: KeyRef[] | null = null;
+    let flight: Flight | null = null;
+    const from: KeyInFlight[] = new Array(misses.length);
+    const flights: Flight[] = [];
+    for (let j = 0; j < misses.length; j++) {
+      const key = keys[misses[j]!]!;
+      let at = pending.get(key.id);
+      if (at === undefined) {
+        if (flight === null) {
+          flight = newFlight();
+          mine = [];
+          flights.push(flight);
+        }
+        at = { flight, index: mine!.length };
+        mine!.push(key);
+        pending.set(key.id, at);
+      } else if (!flights.includes(at.flight)) flights.push(at.flight);
+      from[j] = at;
     }
-    if (mine.length > 0) void this.fetch(feature, mine, counters);
-    const settled = await Promise.allSettled(waits);
+    if (flight !== null) void this.fetch(feature, mine!, flight, pending, counters);
+    const outcomes = await Promise.all(flights.map(outcome));
     let stale: boolean[] | null = null;
     for (let j = 0; j < misses.length; j++) {
       const i = misses[j]!;
-      const s = settled[j]!;
-      if (s.status === 'fulfilled') {
-        rows[i] = s.value;
+      const { flight: f, index } = from[j]!;
+      const o = outcomes[flights.indexOf(f)]!;
+      if (o.ok) {
+        rows[i] = o.rows[index]!;
         continue;
       }
       const old = staleRows?.[i];
       if (
         old !== undefined &&
         feature.policy.staleIfErrorMs > 0 &&
-        s.reason instanceof StoreUnavailableError
+        o.reason instanceof StoreUnavailableError
       ) {
         rows[i] = old;
         if (stale === null) stale = new Array(keys.length).fill(false);
@@ -161,102 +187,116 @@ export class FeatureReader {
         counters.staleServed++;
         continue;
       }
-      throw s.reason;
+      throw o.reason;
     }
     return { rows, stale };
   }
 
-  /** Reads the keys of `flights` (shared cache first), caches and settles each flight. */
+  private pendingIn(cachePrefix: string): Map<KeyId, KeyInFlight> {
+    let pending = this.inflight.get(cachePrefix);
+    if (pending === undefined) {
+      pending = new Map();
+      this.inflight.set(cachePrefix, pending);
+    }
+    return pending;
+  }
+
+  /** Reads `keys` (shared cache first), caches each row and settles the flight. */
   private async fetch(
     feature: ServedFeature,
-    flights: { key: KeyRef; flight: Flight }[],
+    keys: readonly KeyRef[],
+    flight: Flight,
+    pending: Map<KeyId, KeyInFlight>,
     counters: FeatureCounters,
   ): Promise<void> {
-    const results: (CachedRow | undefined)[] = new Array(flights.length);
-    const fetchedAt: number[] = new Array(flights.length).fill(this.clock());
+    const results: CachedRow[] = new Array(keys.length);
     const policy = feature.policy;
+    let fetchedAt: number[] | null = null;
     try {
-      let todo = flights.map((_, j) => j);
+      let todo: number[] | null = null;
       if (this.shared !== null && policy.redis) {
         try {
           const got = await withTimeout(
             this.shared.get(
               feature,
-              flights.map((f) => f.key.id),
+              keys.map((k) => k.id),
             ),
             this.timeoutMs,
             'redis',
           );
           todo = [];
-          got.forEach((g, j) => {
+          fetchedAt = new Array(keys.length).fill(this.clock());
+          for (let j = 0; j < got.length; j++) {
+            const g = got[j];
             if (g === undefined) {
               todo.push(j);
-              return;
+              continue;
             }
             results[j] = g.row;
             fetchedAt[j] = g.fetchedAtMs;
-          });
-          counters.redisHits += flights.length - todo.length;
+          }
+          counters.redisHits += keys.length - todo.length;
           counters.redisMisses += todo.length;
         } catch {
+          todo = null;
           counters.redisErrors++;
         }
       }
-      if (todo.length > 0) {
+      if (todo === null || todo.length > 0) {
+        const asked = todo === null ? keys : todo.map((j) => keys[j]!);
         const fromStore = await this.readStore(
           feature,
-          todo.map((j) => flights[j]!.key.values),
+          asked.map((k) => k.values),
           undefined,
           feature.isHistory ? feature.maxEntries : undefined,
           counters,
         );
         const now = this.clock();
-        todo.forEach((j, n) => {
-          results[j] = fromStore[n]!;
-          fetchedAt[j] = now;
-        });
+        if (todo === null) for (let j = 0; j < keys.length; j++) results[j] = fromStore[j]!;
+        else
+          for (let n = 0; n < todo.length; n++) {
+            results[todo[n]!] = fromStore[n]!;
+            fetchedAt![todo[n]!] = now;
+          }
         if (this.shared !== null && policy.redis) {
           this.shared.set(
             feature,
-            todo.map((j) => ({ id: flights[j]!.key.id, row: results[j]! })),
+            asked.map((k, n) => ({ id: k.id, row: fromStore[n]! })),
             now,
           );
         }
       }
       const now = this.clock();
-      flights.forEach(({ key, flight }, j) => {
+      const cache = this.cache !== null && policy.ttlMs > 0 ? this.cache : null;
+      for (let j = 0; j < keys.length; j++) {
+        const id = keys[j]!.id;
+        // a key invalidated (pushed) while it was read is neither cached nor forgotten twice
+        if (pending.get(id)?.flight !== flight) continue;
+        pending.delete(id);
+        if (cache === null) continue;
         const row = results[j]!;
-        const ck = feature.cachePrefix + key.id;
-        if (this.inflight.get(ck) === flight) {
-          this.inflight.delete(ck);
-          if (this.cache !== null && policy.ttlMs > 0) {
-            // never fresh past the row's own expiry, nor (from Redis) past the shared TTL
-            const expiry =
-              row.found && feature.retentionMs !== undefined && row.lastUpdatedAtMs !== null
-                ? row.lastUpdatedAtMs + feature.retentionMs
-                : Number.POSITIVE_INFINITY;
-            const freshUntil = Math.min(
-              now + policy.ttlMs,
-              fetchedAt[j]! + Math.max(policy.ttlMs, policy.redisTtlMs),
-              expiry,
-            );
-            this.cache.set(
-              feature.cachePrefix,
-              key.id,
-              row,
-              freshUntil,
-              Math.min(freshUntil + policy.staleIfErrorMs, expiry),
-            );
-          }
-        }
-        flight.resolve(row);
-      });
-    } catch (e) {
-      for (const { key, flight } of flights) {
-        const ck = feature.cachePrefix + key.id;
-        if (this.inflight.get(ck) === flight) this.inflight.delete(ck);
-        flight.reject(e);
+        // never fresh past the row's own expiry, nor (from Redis) past the shared TTL
+        const expiry =
+          row.found && feature.retentionMs !== undefined && row.lastUpdatedAtMs !== null
+            ? row.lastUpdatedAtMs + feature.retentionMs
+            : Number.POSITIVE_INFINITY;
+        const freshUntil = Math.min(
+          now + policy.ttlMs,
+          (fetchedAt === null ? now : fetchedAt[j]!) + Math.max(policy.ttlMs, policy.redisTtlMs),
+          expiry,
+        );
+        cache.set(
+          feature.cachePrefix,
+          id,
+          row,
+          freshUntil,
+          Math.min(freshUntil + policy.staleIfErrorMs, expiry),
+        );
       }
+      flight.resolve(results);
+    } catch (e) {
+      for (const k of keys) if (pending.get(k.id)?.flight === flight) pending.delete(k.id);
+      flight.reject(e);
     }
   }
 
@@ -377,9 +417,10 @@ export class FeatureReader {
 
   /** Forgets cached rows in this thread only; reads already under way for them are not cached. */
   invalidateLocal(cachePrefix: string, ids: readonly KeyId[]): void {
+    const pending = this.inflight.get(cachePrefix);
     for (const id of ids) {
       this.cache?.delete(cachePrefix, id);
-      this.inflight.delete(cachePrefix + id);
+      pending?.delete(id);
     }
   }
 }

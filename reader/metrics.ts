@@ -36,6 +36,7 @@ export interface MetricsSnapshot {
   cacheEntries: number;
   cacheBytes: number;
   cacheEvictions: number;
+  cacheRejections: number;
   inflight: number;
   storeKeysInFlight: number;
   /** Store failures outside lookups (readiness pings, definition reloads). */
@@ -46,6 +47,7 @@ export interface MetricsGauges {
   cacheEntries: number;
   cacheBytes: number;
   cacheEvictions: number;
+  cacheRejections: number;
   inflight: number;
   storeKeysInFlight: number;
 }
@@ -135,6 +137,7 @@ export function mergeSnapshots(snaps: readonly MetricsSnapshot[]): MetricsSnapsh
     cacheEntries: 0,
     cacheBytes: 0,
     cacheEvictions: 0,
+    cacheRejections: 0,
     inflight: 0,
     storeKeysInFlight: 0,
     otherStoreErrors: 0,
@@ -163,6 +166,7 @@ export function mergeSnapshots(snaps: readonly MetricsSnapshot[]): MetricsSnapsh
     out.cacheEntries += s.cacheEntries;
     out.cacheBytes += s.cacheBytes;
     out.cacheEvictions += s.cacheEvictions;
+    out.cacheRejections += s.cacheRejections;
     out.inflight += s.inflight;
     out.storeKeysInFlight += s.storeKeysInFlight;
     out.otherStoreErrors += s.otherStoreErrors;
@@ -264,6 +268,12 @@ export function renderMetrics(snaps: readonly MetricsSnapshot[], threads: number
     'Rows evicted to stay within the cache memory bound.',
   );
   lines.push(`ferry_reader_cache_evictions_total ${s.cacheEvictions}`);
+  family(
+    'ferry_reader_cache_rejections_total',
+    'counter',
+    'Rows read but not cached: their keys were asked for less often lately than the rows they would push out.',
+  );
+  lines.push(`ferry_reader_cache_rejections_total ${s.cacheRejections}`);
 
   perFeature('ferry_reader_store_reads_total', 'counter', 'Online store read calls.', (c) => c.storeReads);
   perFeature(

@@ -58,6 +58,7 @@ export class ReaderRuntime {
       cacheEntries: cache?.size ?? 0,
       cacheBytes: cache?.bytes ?? 0,
       cacheEvictions: cache?.evictions ?? 0,
+      cacheRejections: cache?.rejections ?? 0,
       inflight: this.api.inflight,
       storeKeysInFlight: gate.keysInFlight,
     }));

@@ -1,3 +1,4 @@
+import { FrequencySketch, hashKeyId } from './frequency-sketch.ts';
 import type { CachedRow } from './row-json.ts';
 
 /** A key's id within its feature: the key value itself for one numeric key field, else text. */
@@ -5,8 +6,12 @@ export type KeyId = string | number;
 
 interface Entry {
   row: CachedRow;
+  id: KeyId;
+  scope: Scope;
   bytes: number;
-  /** Read since eviction last looked at it (CLOCK's reference bit). */
+  /** Its place in the ring of slots the clock hand walks. */
+  slot: number;
+  /** Read since the hand last passed it (CLOCK's reference bit). */
   used: boolean;
   /** Served as fresh until then. */
   freshUntil: number;
@@ -14,30 +19,56 @@ interface Entry {
   staleUntil: number;
 }
 
+/** The rows of one feature and revision, by key id. */
+interface Scope {
+  name: string;
+  rows: Map<KeyId, Entry>;
+  /** Mixed into the frequency hash, so equal ids of two features count apart. */
+  seed: number;
+}
+
 export type CacheLookup = { row: CachedRow; fresh: boolean } | undefined;
 
 const entryOverhead = 120;
-/** Entries one scope gives up per round of eviction, so every feature shares the pressure. */
-const evictionStride = 16;
+/** A guess at a row's size, to size the frequency sketch for the rows that fit. */
+const typicalEntryBytes = 500;
 
 /**
- * An in-process LRU of rows bounded by approximate bytes (the row's estimate plus its key
- * and bookkeeping), approximated with CLOCK (second chance) so that a hit only sets a flag.
- * Rows are kept per scope (a feature and revision) in maps of key ids, so a lookup hashes
- * the key value alone (a number for numeric keys) rather than a concatenated string. Each
- * map keeps insertion order; eviction walks the scopes in turn from their oldest entries,
- * and an entry read since it was last looked at goes to the back instead of out. (Moving an
- * entry on every hit, delete + set, cost more than the rest of a cached lookup.) Expired
- * entries stay until their stale window passes, so they can be served marked stale while
- * the store fails, or until memory pressure evicts them.
+ * An in-process cache of rows bounded by approximate bytes (the row's estimate plus its key
+ * and bookkeeping), evicting with CLOCK (second chance) and admitting with TinyLFU.
+ *
+ * - Rows are kept per scope (a feature and revision) in maps of key ids, so a lookup hashes
+ *   the key value alone (a number for numeric keys) rather than a concatenated string.
+ * - Every entry also has a slot in one ring over all scopes. The clock hand stays where it
+ *   stopped between calls: an eviction looks at the next few slots only, never at deleted
+ *   entries (a `Map` walked from its start visits every hole earlier deletions left, which
+ *   made a miss 10x dearer between rehashes). A hit only sets the entry's reference bit; the
+ *   hand gives a read entry a second chance and clears the bit.
+ * - When the cache is full, a new row gets in only if its key was asked for more often lately
+ *   than the key it would push out (a frequency sketch that halves with time). A key asked for
+ *   once (the tail of a uniform or Zipf load) does not push out one asked for often, and a
+ *   miss in a full cache costs nothing more than the read it needed anyway.
+ *
+ * Expired entries stay until their stale window passes, so they can be served marked stale
+ * while the store fails, or until the hand evicts them.
  */
 export class RowCache {
-  private readonly scopes = new Map<string, Map<KeyId, Entry>>();
+  private readonly scopes = new Map<string, Scope>();
+  private readonly ring: (Entry | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+  private hand = 0;
   private usedBytes = 0;
   private count = 0;
+  private readonly sketch: FrequencySketch;
   evictions = 0;
+  /** Rows not kept because the row they would push out was asked for more often. */
+  rejections = 0;
+  /** Slots the clock hand has looked at (eviction work; stays a small multiple of the rows set). */
+  handSteps = 0;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number) {
+    this.sketch = new FrequencySketch(Math.ceil(maxBytes / typicalEntryBytes));
+  }
 
   get size(): number {
     return this.count;
@@ -47,10 +78,11 @@ export class RowCache {
     return this.usedBytes;
   }
 
+  /** The row of `id`, if cached; counts the request for admission either way. */
   get(scope: string, id: KeyId, now: number): CacheLookup {
-    const rows = this.scopes.get(scope);
-    if (rows === undefined) return undefined;
-    const e = rows.get(id);
+    const s = this.scopeOf(scope);
+    this.sketch.record(hashKeyId(id, s.seed));
+    const e = s.rows.get(id);
     if (e === undefined) return undefined;
     if (now < e.freshUntil) {
       e.used = true;
@@ -60,69 +92,122 @@ export class RowCache {
       e.used = true;
       return { row: e.row, fresh: false };
     }
-    this.remove(rows, id, e);
+    this.remove(e);
     return undefined;
   }
 
   set(scope: string, id: KeyId, row: CachedRow, freshUntil: number, staleUntil: number): void {
     const bytes = row.bytes + (typeof id === 'string' ? 2 * id.length : 8) + entryOverhead;
     if (bytes > this.maxBytes) return;
-    let rows = this.scopes.get(scope);
-    if (rows === undefined) {
-      rows = new Map();
-      this.scopes.set(scope, rows);
+    const s = this.scopeOf(scope);
+    const old = s.rows.get(id);
+    staleUntil = Math.max(staleUntil, freshUntil);
+    if (old !== undefined) {
+      // a newer row of a cached key replaces it in place
+      this.usedBytes += bytes - old.bytes;
+      old.row = row;
+      old.bytes = bytes;
+      old.freshUntil = freshUntil;
+      old.staleUntil = staleUntil;
+    } else {
+      if (this.usedBytes + bytes > this.maxBytes && !this.admits(s, id, bytes)) {
+        this.rejections++;
+        return;
+      }
+      const e: Entry = { row, id, scope: s, bytes, slot: 0, used: false, freshUntil, staleUntil };
+      e.slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.ring.length;
+      this.ring[e.slot] = e;
+      s.rows.set(id, e);
+      this.usedBytes += bytes;
+      this.count++;
+      while (this.usedBytes > this.maxBytes && this.count > 1) {
+        const v = this.victim();
+        if (v === e)
+          e.used = true; // not the row just admitted: the hand passes it once
+        else this.remove(v, true);
+      }
+      return;
     }
-    const old = rows.get(id);
-    if (old !== undefined) this.remove(rows, id, old);
-    rows.set(id, { row, bytes, used: false, freshUntil, staleUntil: Math.max(staleUntil, freshUntil) });
-    this.usedBytes += bytes;
-    this.count++;
-    if (this.usedBytes > this.maxBytes) this.evict();
+    while (this.usedBytes > this.maxBytes && this.count > 1) this.remove(this.victim(), true);
   }
 
   delete(scope: string, id: KeyId): void {
-    const rows = this.scopes.get(scope);
-    const e = rows?.get(id);
-    if (rows !== undefined && e !== undefined) this.remove(rows, id, e);
+    const e = this.scopes.get(scope)?.rows.get(id);
+    if (e !== undefined) this.remove(e);
   }
 
   clear(): void {
-    this.scopes.clear();
+    for (const s of this.scopes.values()) s.rows.clear();
+    this.ring.length = 0;
+    this.freeSlots.length = 0;
+    this.hand = 0;
     this.usedBytes = 0;
     this.count = 0;
   }
 
-  private evict(): void {
-    while (this.usedBytes > this.maxBytes && this.count > 0) {
-      for (const [scope, rows] of this.scopes) {
-        this.evictFrom(rows, evictionStride);
-        if (rows.size === 0) this.scopes.delete(scope);
-        if (this.usedBytes <= this.maxBytes) return;
-      }
+  private scopeOf(name: string): Scope {
+    let s = this.scopes.get(name);
+    if (s === undefined) {
+      s = { name, rows: new Map(), seed: hashKeyId(name, 0x811c9dc5) };
+      this.scopes.set(name, s);
     }
+    return s;
   }
 
-  /** CLOCK over one scope: evicts up to `n` entries, giving read ones a second chance. */
-  private evictFrom(rows: Map<KeyId, Entry>, n: number): void {
-    let chances = rows.size;
-    for (const [id, e] of rows) {
-      if (n === 0 || this.usedBytes <= this.maxBytes) return;
-      if (e.used && chances-- > 0) {
-        // moved to the back: visited again only after every older entry
+  /**
+   * Whether a new row of `bytes` may push out the rows the hand would evict for it: only if
+   * its key was asked for more often lately than each of them (ties keep what is cached).
+   */
+  private admits(scope: Scope, id: KeyId, bytes: number): boolean {
+    const candidate = this.sketch.frequency(hashKeyId(id, scope.seed));
+    let freed = this.maxBytes - this.usedBytes;
+    let at = this.hand;
+    for (let looked = 0; freed < bytes && looked < this.ring.length; looked++) {
+      const e = this.nextUnused(at);
+      if (e === undefined) return true;
+      if (this.sketch.frequency(hashKeyId(e.id, e.scope.seed)) >= candidate) {
+        this.hand = e.slot;
+        return false;
+      }
+      freed += e.bytes;
+      at = (e.slot + 1) % this.ring.length;
+    }
+    return true;
+  }
+
+  /** The entry the hand evicts next; entries read since it last passed get a second chance. */
+  private victim(): Entry {
+    const e = this.nextUnused(this.hand)!;
+    this.hand = (e.slot + 1) % this.ring.length;
+    return e;
+  }
+
+  /** From slot `from` on, clears the reference bits it passes and returns the first entry without one. */
+  private nextUnused(from: number): Entry | undefined {
+    const ring = this.ring;
+    const n = ring.length;
+    if (n === 0) return undefined;
+    let at = from % n;
+    // two laps at most: the first clears every bit it meets
+    for (let i = 0; i < 2 * n; i++, at = at + 1 === n ? 0 : at + 1) {
+      this.handSteps++;
+      const e = ring[at];
+      if (e === undefined) continue;
+      if (e.used) {
         e.used = false;
-        rows.delete(id);
-        rows.set(id, e);
         continue;
       }
-      this.remove(rows, id, e);
-      this.evictions++;
-      n--;
+      return e;
     }
+    return undefined;
   }
 
-  private remove(rows: Map<KeyId, Entry>, id: KeyId, e: Entry): void {
-    rows.delete(id);
+  private remove(e: Entry, evicted = false): void {
+    e.scope.rows.delete(e.id);
+    this.ring[e.slot] = undefined;
+    this.freeSlots.push(e.slot);
     this.usedBytes -= e.bytes;
     this.count--;
+    if (evicted) this.evictions++;
   }
 }

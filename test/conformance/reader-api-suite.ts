@@ -96,6 +96,8 @@ export class CountingStore implements OnlineStore {
   readonly bulkWritesInFlight: number;
   readonly expiresByItself: boolean;
   readonly reads = new Map<string, number>();
+  /** Keys asked for, per feature. */
+  readonly keysRead = new Map<string, number>();
   mode: 'ok' | 'fail' | 'hang' = 'ok';
   delayMs = 0;
 
@@ -110,6 +112,10 @@ export class CountingStore implements OnlineStore {
     return this.reads.get(feature) ?? 0;
   }
 
+  keysReadOf(feature: string): number {
+    return this.keysRead.get(feature) ?? 0;
+  }
+
   private async gate(): Promise<void> {
     if (this.delayMs > 0) await sleep(this.delayMs);
     if (this.mode === 'fail') throw new Error('the store is down (test)');
@@ -122,6 +128,7 @@ export class CountingStore implements OnlineStore {
     options?: ReadOptions,
   ): Promise<ObjectReadResult[]> {
     this.reads.set(def.name, this.readsOf(def.name) + 1);
+    this.keysRead.set(def.name, this.keysReadOf(def.name) + keys.length);
     await this.gate();
     return this.inner.readObjects(def, keys, options);
   }
@@ -924,6 +931,36 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
           counting.delayMs = 0;
         }
         expect(counting.readsOf(feature)).toBe(reads + 1);
+      });
+
+      it('reads a key once when lookups that overlap miss it together, and answers each its own rows', async () => {
+        const [a, b, c] = [freshId(), freshId(), freshId()];
+        const def = defs.get(feature)!;
+        await store.writeObjects(
+          def,
+          [a, b, c].map((id) => ({
+            keys: { user_id: id },
+            values: { level: id % 90 },
+            eventTimeMs: now - 100,
+          })),
+        );
+        const keysBefore = counting.keysReadOf(feature);
+        counting.delayMs = 100;
+        let answers: Awaited<ReturnType<typeof lookup>>[];
+        try {
+          answers = await Promise.all([
+            lookup({ feature, keys: [a, b] }),
+            lookup({ feature, keys: [b, c, b] }),
+            lookup({ feature, keys: [c] }),
+          ]);
+        } finally {
+          counting.delayMs = 0;
+        }
+        expect(counting.keysReadOf(feature) - keysBefore).toBe(3);
+        const levels = answers.map((r) =>
+          r.json.results[0].rows.map((x: { values: { level: number } }) => x.values.level),
+        );
+        expect(levels).toEqual([[a % 90, b % 90], [b % 90, c % 90, b % 90], [c % 90]]);
       });
 
       it('drops the cached row of a key when a push changes it', async () => {

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import { mergeSnapshots, ReaderMetrics, renderMetrics } from '../../reader/metrics.ts';
 import { parseCacheFile, ReaderConfigError, readReaderConfig } from '../../reader/reader-config.ts';
-import { RowCache } from '../../reader/row-cache.ts';
 import type { CachedRow } from '../../reader/row-json.ts';
 import { renderRow } from '../../reader/row-json.ts';
 import { cachePolicy, ServedCatalog } from '../../reader/served-features.ts';
@@ -11,55 +10,7 @@ import { parseTokens, sha256Hex, TokensFileError, TokenTable } from '../../reade
 import { TimeoutError } from '../../reader/with-timeout.ts';
 import type { AppliedFeature } from '../../stores/registry/applied-feature.ts';
 
-const row = (json: string): CachedRow => ({
-  found: true,
-  lastUpdatedAtMs: 1,
-  values: {},
-  entries: null,
-  body: Buffer.from(json),
-  bytes: 3 * json.length + 160,
-});
-
 describe('reader parts', () => {
-  it('RowCache keeps the most recently used rows within its byte bound (CLOCK), across features', () => {
-    const cache = new RowCache(4000);
-    const r = row('x'.repeat(200)); // ~1000 bytes with its key and bookkeeping
-    for (const k of [1, 2, 3]) cache.set('f#1|', k, r, 1000, 1000);
-    expect(cache.size).toBe(3);
-    expect(cache.get('f#1|', 1, 0)?.fresh).toBe(true); // 1 was read: it gets a second chance
-    cache.set('f#1|', 4, r, 1000, 1000);
-    cache.set('f#1|', 5, r, 1000, 1000);
-    expect(cache.bytes).toBeLessThanOrEqual(4000);
-    expect(cache.get('f#1|', 2, 0)).toBeUndefined();
-    expect(cache.get('f#1|', 1, 0)).toBeDefined();
-    expect(cache.evictions).toBeGreaterThan(0);
-    // another feature's rows push out the oldest unread ones, wherever they are
-    cache.set('g#1|', 'a', r, 1000, 1000);
-    cache.set('g#1|', 'b', r, 1000, 1000);
-    expect(cache.bytes).toBeLessThanOrEqual(4000);
-    expect(cache.get('g#1|', 'b', 0)).toBeDefined();
-    expect(cache.get('f#1|', 3, 0)).toBeUndefined();
-    expect(cache.get('f#1|', 1, 0)).toBeDefined(); // read again since: kept
-    expect(cache.get('f#1|', '1', 0)).toBeUndefined(); // the number 1 and the text '1' are different keys
-    // past freshness: stale until the stale window ends, then gone
-    cache.set('f#1|', 's', r, 10, 20);
-    expect(cache.get('f#1|', 's', 15)).toEqual({ row: r, fresh: false });
-    expect(cache.get('f#1|', 's', 25)).toBeUndefined();
-    // a row larger than the whole cache is not kept
-    cache.set('f#1|', 'huge', row('y'.repeat(5000)), 1000, 1000);
-    expect(cache.get('f#1|', 'huge', 0)).toBeUndefined();
-    cache.delete('g#1|', 'b');
-    expect(cache.get('g#1|', 'b', 0)).toBeUndefined();
-    // many rows: the bound holds
-    const big = new RowCache(100_000);
-    for (let i = 0; i < 10_000; i++) {
-      big.set(`f${i % 3}`, i, r, 1000, 1000);
-      if (i % 7 === 0) big.get('f0', i - 3, 0);
-    }
-    expect(big.bytes).toBeLessThanOrEqual(100_000);
-    expect(big.size).toBeGreaterThan(50);
-  });
-
   it('TokenTable maps bearer tokens through SHA-256 to services', () => {
     const t = new TokenTable([{ service: 'svc', sha256: sha256Hex('s3cret').toUpperCase() }]);
     expect(t.authenticate('Bearer s3cret')).toEqual({ service: 'svc' });
@@ -187,6 +138,7 @@ other::short:
       cacheEntries: 2,
       cacheBytes: 100,
       cacheEvictions: 0,
+      cacheRejections: 5,
       inflight: 1,
       storeKeysInFlight: 0,
     });
@@ -202,6 +154,7 @@ other::short:
     expect(merged.cacheEntries).toBe(4);
     const text = renderMetrics([a.snapshot(), b.snapshot()], 2);
     expect(text).toContain('ferry_reader_requests_total{route="lookup",feature="ns::f",status="200"} 2');
+    expect(text).toContain('ferry_reader_cache_rejections_total 10');
     expect(text).toContain(
       'ferry_reader_request_duration_seconds_bucket{route="lookup",feature="ns::f",le="0.0005"} 1',
     );

@@ -62,6 +62,7 @@ describe('reader: Object reads of one turn go to the store as one call', () => {
       cacheEntries: 0,
       cacheBytes: 0,
       cacheEvictions: 0,
+      cacheRejections: 0,
       inflight: 0,
       storeKeysInFlight: 0,
     }));
