@@ -1,26 +1,66 @@
 -- wrk script of the reader benchmark (bench/reader.bench.ts): POST /v1/features/lookup with
--- random keys 1..keyCount, `batch` keys per request, `count` requests built up front per thread
--- (so the load generator spends no time building them).
--- usage: wrk -t1 -c50 -d10s -s bench/reader-wrk.lua http://127.0.0.1:PORT -- <feature> <keyCount> <batch> <token> <count>
+-- `batch` keys per request, drawn from 1..keyCount by `dist`:
+--   cycle    `count` requests of uniform keys built up front, then sent in turn (few distinct
+--            keys: the all-cached case; the load generator spends no time building them)
+--   uniform  every request drawn afresh, uniform over 1..keyCount (a cache of part of the keys
+--            is nearly useless)
+--   zipf     every request drawn afresh, key rank k with probability ∝ 1/k (s = 1: a
+--            recommender's hot users); ranks are scattered over the key space by a fixed
+--            permutation, so hot keys are not neighbours
+-- usage: wrk -t1 -c50 -d10s -s bench/reader-wrk.lua http://127.0.0.1:PORT -- \
+--          <feature> <keyCount> <batch> <token> <count> <dist>
 local requests = {}
 local n = 0
+local mode, keyCount, batch, prefix, headers
+local cdf, total
+
+local function uniform()
+  return math.random(1, keyCount)
+end
+
+-- rank by inverting the cumulative sum of 1/k (binary search), then scattered
+local function zipf()
+  local u = math.random() * total
+  local lo, hi = 1, keyCount
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cdf[mid] < u then lo = mid + 1 else hi = mid end
+  end
+  return ((lo - 1) * 999983) % keyCount + 1
+end
+
+local function body(pick)
+  local keys = {}
+  for j = 1, batch do keys[j] = string.format("%d", pick()) end
+  return prefix .. table.concat(keys, ",") .. ']}'
+end
 
 function init(args)
-  local feature, keyCount, batch, token = args[1], tonumber(args[2]), tonumber(args[3]), args[4]
+  local feature, token = args[1], args[4]
+  keyCount, batch = tonumber(args[2]), tonumber(args[3])
   local count = tonumber(args[5] or "1000")
+  mode = args[6] or "cycle"
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-  local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
-  for i = 1, count do
-    local keys = {}
-    for j = 1, batch do keys[j] = tostring(math.random(1, keyCount)) end
-    local body = '{"feature":"' .. feature .. '","keys":[' .. table.concat(keys, ",") .. ']}'
-    requests[i] = wrk.format("POST", "/v1/features/lookup", headers, body)
+  headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
+  prefix = '{"feature":"' .. feature .. '","keys":['
+  if mode == "zipf" then
+    cdf, total = {}, 0
+    for k = 1, keyCount do
+      total = total + 1 / k
+      cdf[k] = total
+    end
+  end
+  if mode == "cycle" then
+    for i = 1, count do requests[i] = wrk.format("POST", "/v1/features/lookup", headers, body(uniform)) end
   end
 end
 
 function request()
-  n = n % #requests + 1
-  return requests[n]
+  if mode == "cycle" then
+    n = n % #requests + 1
+    return requests[n]
+  end
+  return wrk.format("POST", "/v1/features/lookup", headers, body(mode == "zipf" and zipf or uniform))
 end
 
 function done(summary, latency, _)

@@ -1,20 +1,28 @@
 /**
- * Reader benchmark (issue 8): lookups through the uWebSockets.js reader, next to two
- * baselines in the same run: the same handler (same ReaderApi, cache and store) on Node's
- * `http` module, and a bare uWebSockets.js app answering a fixed body of the same size.
+ * Reader benchmark (issues 8 and 16): lookups through `ferry serve` (the reader process users
+ * run: bin/ferry.js, compiled JavaScript, its default threads), with its row cache on (the
+ * default 64 MB) and off, next to a bare uWebSockets.js app answering a fixed body of the same
+ * size, in the same run.
  *
- *   npx tsx bench/reader.bench.ts [--seconds=10] [--connections=50] [--moderate-connections=16]
- *                                 [--light-connections=4]
- *                                 [--only=cached-1,cassandra-1,cached-100,cassandra-100]
+ *   npm run bench:reader -- [--seconds=10] [--connections=50] [--keys=1000000]
+ *                           [--only=cached-1,cached-100,uniform-1,uniform-100,zipf-1,zipf-100,cassandra-1,cassandra-100]
  *
- * Load comes from Debian's `wrk` in a separate process (-t1, bench/reader-wrk.lua), on
- * 127.0.0.1 only, each run bounded by --seconds. Cassandra scenarios need Cassandra on
- * FERRY_CASSANDRA_PORT (default 9042; `bash infra/up.sh cassandra`): a keyspace
- * `ferry_reader_bench_<pid>` is filled with 20,000 rows of azar::user-profile and dropped
- * at the end. Without Cassandra the cached scenarios run on the embedded store.
+ * Key distributions (bench/reader-wrk.lua draws them in the load generator):
+ * - cached: 20,000 keys, every one warmed into the cache (the cache's best case);
+ * - uniform: every key of --keys equally likely: the working set outgrows the cache;
+ * - zipf: key rank k with probability ∝ 1/k (s = 1), ranks scattered over the keys: a
+ *   recommender's hot users.
+ * These run on the embedded store (LMDB), filled with --keys rows of azar::user-profile (a Long
+ * key, five values) whose event times do not follow the key. The Cassandra scenarios read 20,000
+ * keys with the cache off; they need Cassandra on FERRY_CASSANDRA_PORT (default 9042; `bash
+ * infra/up.sh cassandra`), and are left out, saying so, when it does not answer.
+ *
+ * Load comes from Debian's `wrk` in a separate process (-t1), on 127.0.0.1 only, each run
+ * bounded by --seconds after a warm-up run. CPU µs per request is the reader process's own
+ * CPU time (all its threads, from /proc) over the requests it answered; RSS is its peak.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,36 +31,36 @@ import { Client } from 'cassandra-driver';
 import { projectRoot } from '../config/module-files.ts';
 import { readSettings, type Settings } from '../config/settings.ts';
 import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
-import { type ReaderConfig, readReaderConfig } from '../reader/reader-config.ts';
-import { ReaderRuntime } from '../reader/reader-runtime.ts';
-import { startReader } from '../reader/start-reader.ts';
 import { sha256Hex } from '../reader/tokens.ts';
 import type { ObjectWrite, OnlineStore } from '../stores/online/online-store.ts';
 import { openOnlineStore } from '../stores/online/open-online-store.ts';
 import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
-import { type BenchServer, serveBareUws, serveNodeHttp } from './reader-baselines.ts';
+import { type BenchServer, serveBareUws } from './reader-baselines.ts';
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
+    'warm-seconds': { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
-    only: { type: 'string', default: 'cached-1,cassandra-1,cached-100,cassandra-100' },
-    keys: { type: 'string', default: '20000' },
-    'light-connections': { type: 'string', default: '4' },
-    'moderate-connections': { type: 'string', default: '16' },
+    only: {
+      type: 'string',
+      default: 'cached-1,cached-100,uniform-1,uniform-100,zipf-1,zipf-100,cassandra-1,cassandra-100',
+    },
+    keys: { type: 'string', default: '1000000' },
   },
 });
-const lightConnections = Number(args['light-connections']);
-const moderateConnections = Number(args['moderate-connections']);
 const seconds = Number(args.seconds);
+const warmSeconds = Number(args['warm-seconds']);
 const connections = Number(args.connections);
 const only = new Set(args.only!.split(','));
 const keyCount = Number(args.keys);
+const cachedKeys = 20_000;
 const feature = 'azar::user-profile';
 const token = 'bench-token';
-const tokens = [{ service: 'bench', sha256: sha256Hex(token) }];
 const cassandraPort = Number(process.env.FERRY_CASSANDRA_PORT ?? 9042);
 const luaScript = path.join(projectRoot, 'bench', 'reader-wrk.lua');
+const ferryBin = path.join(projectRoot, 'bin', 'ferry.js');
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
 
 // ------------------------------------------------------------------ wrk
 
@@ -75,12 +83,14 @@ interface WrkResult {
   non2xx: number;
 }
 
+type Dist = 'cycle' | 'uniform' | 'zipf';
+
 /** Runs wrk from a separate process (asynchronously: this thread may be the server). */
-function wrk(port: number, batch: number, runSeconds: number, conns: number): Promise<WrkResult> {
+function wrk(port: number, batch: number, keys: number, dist: Dist, runSeconds: number): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
     const p = spawn('wrk', [
       '-t1',
-      `-c${conns}`,
+      `-c${connections}`,
       `-d${runSeconds}s`,
       '--timeout',
       '5s',
@@ -89,10 +99,11 @@ function wrk(port: number, batch: number, runSeconds: number, conns: number): Pr
       `http://127.0.0.1:${port}`,
       '--',
       feature,
-      String(keyCount),
+      String(keys),
       String(batch),
       token,
       String(batch === 1 ? 20_000 : 2_000),
+      dist,
     ]);
     let out = '';
     p.stdout.on('data', (d) => {
@@ -126,66 +137,156 @@ function answers(port: number): Promise<boolean> {
 
 // ------------------------------------------------------------------ data
 
-const hasCassandra = await answers(cassandraPort);
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-reader-bench-'));
+const tokensFile = path.join(dir, 'tokens.yaml');
+writeFileSync(tokensFile, `tokens:\n  - service: bench\n    sha256: ${sha256Hex(token)}\n`);
 const keyspace = `ferry_reader_bench_${process.pid}`;
-const settings: Settings = hasCassandra
-  ? {
-      ...readSettings({}),
-      onlineStore: 'cassandra',
-      cassandraContactPoints: `127.0.0.1:${cassandraPort}`,
-      cassandraKeyspace: keyspace,
-      cassandraConsistency: 'ONE',
-    }
-  : { ...readSettings({}), onlineStore: 'embedded', dataDir: dir };
+const embedded: Settings = { ...readSettings({}), onlineStore: 'embedded', dataDir: path.join(dir, 'data') };
+const cassandra: Settings = {
+  ...readSettings({}),
+  onlineStore: 'cassandra',
+  cassandraContactPoints: `127.0.0.1:${cassandraPort}`,
+  cassandraKeyspace: keyspace,
+  cassandraConsistency: 'ONE',
+};
 
-async function prepare(): Promise<OnlineStore> {
-  const store = await openOnlineStore(settings);
-  const { definitions } = await loadDefinitions(['features']);
-  const def = definitions.find((d) => d.name === feature)!;
-  await store.ensureFeature(def);
-  await new DefinitionRegistry(store).record(def);
-  const now = Date.now();
-  for (let lo = 1; lo <= keyCount; lo += 500) {
-    const writes: ObjectWrite[] = [];
-    for (let id = lo; id < lo + 500 && id <= keyCount; id++) {
-      writes.push({
-        keys: { user_id: id },
-        values: {
-          gender: id % 2 ? 'F' : 'M',
-          country_code: 'KR',
-          age: 20 + (id % 40),
-          level: id % 100,
-          avg_chat_sec: id / 7,
-        },
-        eventTimeMs: now - id,
-      });
+/** A generator with a seed, so every run writes the same rows. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Writes rows 1..count of the feature; event times over the last 30 days, independent of the key. */
+async function fill(settings: Settings, count: number): Promise<void> {
+  const store: OnlineStore = await openOnlineStore(settings);
+  try {
+    const { definitions } = await loadDefinitions(['features']);
+    const def = definitions.find((d) => d.name === feature)!;
+    await store.ensureFeature(def);
+    await new DefinitionRegistry(store).record(def);
+    const next = random(16);
+    const now = Date.now();
+    const chunk = store.bulkWriteRows > 0 ? Math.min(5_000, store.bulkWriteRows) : 5_000;
+    const t0 = Date.now();
+    for (let lo = 1; lo <= count; lo += chunk) {
+      const writes: ObjectWrite[] = [];
+      for (let id = lo; id < lo + chunk && id <= count; id++) {
+        writes.push({
+          keys: { user_id: id },
+          values: {
+            gender: next() < 0.5 ? 'F' : 'M',
+            country_code: ['KR', 'JP', 'US', 'TW', 'VN'][Math.floor(next() * 5)]!,
+            age: 18 + Math.floor(next() * 50),
+            level: Math.floor(next() * 100),
+            avg_chat_sec: Math.round(next() * 600_000) / 1000,
+          },
+          eventTimeMs: now - Math.floor(next() * 30 * 86_400_000),
+        });
+      }
+      await store.writeObjects(def, writes);
+      if ((lo - 1) % 200_000 < chunk)
+        console.error(
+          `  filled ${Math.min(count, lo + chunk - 1).toLocaleString('en-US')} rows of ${count.toLocaleString('en-US')}`,
+        );
     }
-    await store.writeObjects(def, writes);
+    console.error(
+      `  ${settings.onlineStore}: ${count.toLocaleString('en-US')} rows in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  } finally {
+    await store.close();
   }
-  return store;
+}
+
+// ------------------------------------------------------------------ servers
+
+interface Served extends BenchServer {
+  /** CPU seconds of the server's process so far (every thread). */
+  cpuSeconds(): number;
+  /** Peak resident memory of the server's process, MB. */
+  peakRssMb(): number;
+}
+
+function procCpuSeconds(pid: number): number {
+  // /proc/<pid>/stat: fields after the command's closing parenthesis; utime and stime are 14 and 15
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / clockTicks;
+}
+
+function procPeakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+/** `ferry serve --port 0` as a child process; resolves once it prints its address. */
+function ferryServe(settings: Settings, env: Record<string, string>): Promise<Served> {
+  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ferryBin, 'serve', '--port', '0'], {
+    env: {
+      ...process.env,
+      FERRY_ONLINE_STORE: settings.onlineStore,
+      FERRY_DATA_DIR: settings.dataDir,
+      FERRY_CASSANDRA_CONTACT_POINTS: settings.cassandraContactPoints,
+      FERRY_CASSANDRA_KEYSPACE: settings.cassandraKeyspace,
+      FERRY_CASSANDRA_CONSISTENCY: settings.cassandraConsistency,
+      FERRY_TOKENS_FILE: tokensFile,
+      FERRY_REDIS_URL: '',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (!m) return;
+      child.stdout!.off('data', onData);
+      const pid = child.pid!;
+      resolve({
+        port: Number(m[1]),
+        cpuSeconds: () => procCpuSeconds(pid),
+        peakRssMb: () => procPeakRssMb(pid),
+        close: () =>
+          new Promise((done) => {
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d) => {
+      out += d;
+    });
+    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}):\n${out}`)));
+  });
+}
+
+async function bareUws(body: string): Promise<Served> {
+  const s = await serveBareUws(body, 0);
+  return {
+    ...s,
+    cpuSeconds: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    },
+    peakRssMb: () => 0,
+  };
 }
 
 // ------------------------------------------------------------------ scenarios
 
-const baseConfig = readReaderConfig({});
-/** Cache on, rows fresh for the whole run. */
-const cachedConfig: ReaderConfig = {
-  ...baseConfig,
-  refreshMs: 600_000,
-  cache: { ...baseConfig.cache, maxBytes: 256 * 1024 * 1024, realtimeTtlMs: 600_000, batchTtlMs: 600_000 },
-};
-/** Cache off: every key is read from the store. */
-const uncachedConfig: ReaderConfig = { ...cachedConfig, cache: { ...cachedConfig.cache, maxBytes: 0 } };
-
 interface Row {
   scenario: string;
   server: string;
-  /** CPU time of this process (the server) per request served, µs. */
-  cpuUsPerRequest?: number;
-  connections: number;
   result: WrkResult;
+  cpuUsPerRequest: number;
   hitRatio?: number;
+  peakRssMb?: number;
 }
 const rows: Row[] = [];
 
@@ -200,13 +301,13 @@ async function cacheCounts(port: number): Promise<{ hits: number; misses: number
 }
 
 /**
- * Every key, so the cached runs answer from the cache: each chunk several times over new
+ * Keys 1..count, so the cached runs answer from the cache: each chunk several times over new
  * connections, which the kernel spreads over the serving threads (each has its own cache).
  */
-async function warm(port: number, threads: number): Promise<void> {
-  for (let lo = 1; lo <= keyCount; lo += 500) {
-    const keys = Array.from({ length: Math.min(500, keyCount - lo + 1) }, (_, i) => lo + i);
-    for (let i = 0; i < (threads === 1 ? 1 : 8 * threads); i++) {
+async function warmCache(port: number, count: number): Promise<void> {
+  for (let lo = 1; lo <= count; lo += 500) {
+    const keys = Array.from({ length: Math.min(500, count - lo + 1) }, (_, i) => lo + i);
+    for (let i = 0; i < 16; i++) {
       const r = await fetch(`http://127.0.0.1:${port}/v1/features/lookup`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, connection: 'close' },
@@ -223,69 +324,43 @@ async function sampleBody(port: number, batch: number): Promise<string> {
     headers: { authorization: `Bearer ${token}` },
     body: JSON.stringify({ feature, keys: Array.from({ length: batch }, (_, i) => i + 1) }),
   });
+  if (r.status !== 200) throw new Error(`sample lookup: ${r.status} ${await r.text()}`);
   return r.text();
 }
 
 async function measure(
   scenario: string,
   server: string,
-  port: number,
+  s: Served,
   batch: number,
-  cached: boolean,
-  conns: number,
-  threads = 1,
+  keys: number,
+  dist: Dist,
+  isReader: boolean,
 ): Promise<void> {
-  if (cached) await warm(port, threads);
-  await wrk(port, batch, 2, conns); // warm-up run (JIT, connections, Cassandra pages)
-  const isReader = server.startsWith('reader');
-  const before = isReader ? await cacheCounts(port) : undefined;
-  // every server of this benchmark runs in this process (a 2-thread reader in its worker threads):
-  // its CPU time per request holds still when the shared machine's load moves req/s
-  const cpu0 = process.cpuUsage();
-  const result = await wrk(port, batch, seconds, conns);
-  const cpu = process.cpuUsage(cpu0);
-  const row: Row = {
-    scenario,
-    server,
-    connections: conns,
-    result,
-    cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, result.requests),
-  };
+  await wrk(s.port, batch, keys, dist, warmSeconds); // JIT, connections, the cache's working set
+  const before = isReader ? await cacheCounts(s.port) : undefined;
+  const cpu0 = s.cpuSeconds();
+  const result = await wrk(s.port, batch, keys, dist, seconds);
+  const cpu = s.cpuSeconds() - cpu0;
+  const row: Row = { scenario, server, result, cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.requests) };
   if (before) {
-    const after = await cacheCounts(port);
+    const after = await cacheCounts(s.port);
     const looked = after.hits + after.misses - before.hits - before.misses;
     if (looked > 0) row.hitRatio = (after.hits - before.hits) / looked;
+    row.peakRssMb = s.peakRssMb();
   }
   rows.push(row);
   const r = result;
   console.error(
-    `  ${scenario.padEnd(26)} ${server.padEnd(24)} c${String(conns).padEnd(3)} ${r.rps.toFixed(0).padStart(8)} req/s  ` +
-      `p50 ${(r.p50_us / 1000).toFixed(2)} ms  p99 ${(r.p99_us / 1000).toFixed(2)} ms  p99.9 ${(r.p999_us / 1000).toFixed(2)} ms  ` +
-      `errors ${r.socket_errors + r.non2xx}`,
+    `  ${scenario.padEnd(30)} ${server.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s  ` +
+      `p50 ${(r.p50_us / 1000).toFixed(2)} ms  p99 ${(r.p99_us / 1000).toFixed(2)} ms  ` +
+      `CPU ${row.cpuUsPerRequest.toFixed(1)} µs/req  errors ${r.socket_errors + r.non2xx}` +
+      (row.hitRatio === undefined ? '' : `  hits ${(row.hitRatio * 100).toFixed(1)}%`),
   );
 }
 
-/** Waits (up to 60 s) until the store answers reads quickly again after a heavy run. */
-async function settled(store: OnlineStore): Promise<void> {
-  const { definitions } = await loadDefinitions(['features']);
-  const def = definitions.find((d) => d.name === feature)!;
-  for (let i = 0; i < 60; i++) {
-    const t0 = Date.now();
-    try {
-      await store.readObjects(def, [{ user_id: 1 }]);
-      if (Date.now() - t0 < 50) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-async function withServer(
-  start: () => Promise<BenchServer>,
-  body: (port: number) => Promise<void>,
-): Promise<void> {
-  let s: BenchServer;
+async function withServer(start: () => Promise<Served>, body: (s: Served) => Promise<void>): Promise<void> {
+  let s: Served;
   try {
     s = await start();
   } catch (e) {
@@ -293,7 +368,7 @@ async function withServer(
     return;
   }
   try {
-    await body(s.port);
+    await body(s);
   } catch (e) {
     console.error(`  (run failed: ${(e as Error).message.split('\n')[0]})`);
   } finally {
@@ -301,92 +376,79 @@ async function withServer(
   }
 }
 
-const readerServer = (config: ReaderConfig, threads: number) => async (): Promise<BenchServer> => {
-  const h = await startReader({
-    settings,
-    config: { ...config, threads },
-    threads,
-    tokens,
-    host: '127.0.0.1',
-    port: 0,
-    log: () => {},
-  });
-  return { port: h.port, close: () => h.close() };
-};
-
-const nodeServer = (store: OnlineStore, config: ReaderConfig) => async (): Promise<BenchServer> => {
-  const runtime = await ReaderRuntime.create({
-    store,
-    config,
-    tokens,
-    redisUrl: '',
-    threads: 1,
-    cacheBytes: config.cache.maxBytes,
-    log: () => {},
-  });
-  const s = await serveNodeHttp(runtime.api, 0);
-  return {
-    port: s.port,
-    close: async () => {
-      await s.close();
-      await runtime.close();
-    },
-  };
-};
+/** Fresh for the whole run: the cached scenario measures hits, not refreshes. */
+const longTtl = { FERRY_READER_CACHE_TTL_MS: '600000', FERRY_READER_CACHE_BATCH_TTL_MS: '600000' };
+const cacheOff = { FERRY_READER_CACHE_MB: '0' };
 
 async function scenario(
   name: string,
+  settings: Settings,
   batch: number,
-  cached: boolean,
-  store: OnlineStore,
-  conns = connections,
+  keys: number,
+  dist: Dist,
+  servers: { label: string; env: Record<string, string>; warm?: boolean }[],
 ): Promise<void> {
-  const config = cached ? cachedConfig : uncachedConfig;
   let body = '';
-  for (const threads of [1, 2]) {
-    await withServer(readerServer(config, threads), async (port) => {
-      if (body === '') body = await sampleBody(port, batch);
-      await measure(name, `reader (uWS, ${threads} thr)`, port, batch, cached, conns, threads);
-    });
+  for (const { label, env, warm } of servers) {
+    await withServer(
+      () => ferryServe(settings, env),
+      async (s) => {
+        if (body === '') body = await sampleBody(s.port, batch);
+        if (warm) await warmCache(s.port, keys);
+        await measure(name, label, s, batch, keys, dist, true);
+      },
+    );
   }
-  await withServer(nodeServer(store, config), (port) =>
-    measure(name, 'node http, same handler', port, batch, cached, conns),
-  );
   await withServer(
-    () => serveBareUws(body, 0),
-    (port) => measure(name, `bare uWS, ${body.length} B`, port, batch, false, conns),
+    () => bareUws(body),
+    (s) => measure(name, `bare uWS, ${body.length} B`, s, batch, keys, dist, false),
   );
 }
 
 // ------------------------------------------------------------------ run
 
+const hasCassandra = await answers(cassandraPort);
 console.error(
-  `reader benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, wrk -t1 -c${connections}, ` +
-    `${seconds} s per run, store ${settings.onlineStore}${hasCassandra ? '' : ' (Cassandra not reachable: its scenarios are skipped; bash infra/up.sh cassandra)'}`,
+  `reader benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ` +
+    `wrk -t1 -c${connections}, ${seconds} s per run after ${warmSeconds} s of warm-up; ferry serve with its default threads` +
+    (hasCassandra
+      ? ''
+      : '; Cassandra not reachable: its scenarios are left out (bash infra/up.sh cassandra)'),
 );
-const store = await prepare();
+const onOff = [
+  { label: 'ferry serve, cache on', env: {} },
+  { label: 'ferry serve, cache off', env: cacheOff },
+];
 try {
-  // each at a moderate load (closed loop: latency with little queueing) and at the full one
-  // (throughput; latency then is mostly the wait of 50 connections for two cores)
-  for (const conns of [moderateConnections, connections]) {
-    if (only.has('cached-1')) await scenario('single key, cached', 1, true, store, conns);
-    if (only.has('cached-100')) await scenario('100-key batch, cached', 100, true, store, conns);
-    if (only.has('cassandra-1') && hasCassandra) {
-      await settled(store);
-      await scenario('single key, Cassandra', 1, false, store, conns);
+  const wantsEmbedded = [...only].some((o) => !o.startsWith('cassandra'));
+  if (wantsEmbedded) await fill(embedded, keyCount);
+  for (const batch of [1, 100]) {
+    const n = batch === 1 ? 'single key' : '100-key batch';
+    if (only.has(`cached-${batch}`))
+      await scenario(`${n}, all cached (20k keys)`, embedded, batch, cachedKeys, 'cycle', [
+        { label: 'ferry serve, cache on', env: longTtl, warm: true },
+        { label: 'ferry serve, cache off', env: cacheOff },
+      ]);
+    if (only.has(`uniform-${batch}`))
+      await scenario(`${n}, uniform over ${keyCount / 1e6}M`, embedded, batch, keyCount, 'uniform', onOff);
+    if (only.has(`zipf-${batch}`))
+      await scenario(`${n}, Zipf s=1 over ${keyCount / 1e6}M`, embedded, batch, keyCount, 'zipf', onOff);
+  }
+  if (hasCassandra && (only.has('cassandra-1') || only.has('cassandra-100'))) {
+    await fill(cassandra, cachedKeys);
+    for (const batch of [1, 100]) {
+      if (!only.has(`cassandra-${batch}`)) continue;
+      await scenario(
+        `${batch === 1 ? 'single key' : '100-key batch'}, Cassandra, 20k keys`,
+        cassandra,
+        batch,
+        cachedKeys,
+        'uniform',
+        [{ label: 'ferry serve, cache off', env: cacheOff }],
+      );
     }
   }
-  if (only.has('cassandra-100') && hasCassandra) {
-    // first at a light load (latency without queueing behind other batches), then at c50,
-    // which asks Cassandra for 5,000 keys at once: more than it serves here, so the reader
-    // sheds what waits past its store timeout (503) rather than queueing it
-    await settled(store);
-    await scenario('100-key batch, Cassandra', 100, false, store, lightConnections);
-    await settled(store);
-    await scenario('100-key batch, Cassandra', 100, false, store);
-  }
 } finally {
-  await store.close();
   if (hasCassandra) {
     const c = new Client({ contactPoints: [`127.0.0.1:${cassandraPort}`], localDataCenter: 'datacenter1' });
     await c.connect();
@@ -398,27 +460,21 @@ try {
 
 // ------------------------------------------------------------------ table
 
-const targets: Record<string, string> = {
-  'single key, cached': '≥ 80,000 req/s, p99 < 2 ms, ≥ 2x node http',
-  'single key, Cassandra': '≥ 5,000 req/s, p99 < 15 ms',
-  '100-key batch, cached': 'p99 < 5 ms',
-  '100-key batch, Cassandra': 'p99 < 20 ms',
-};
 const ms = (us: number) => (us / 1000).toFixed(2);
 const lines = [
-  '| scenario | server | wrk conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hits | CPU µs/req | vs node http | vs bare uWS | target |',
-  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  '| scenario | server | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hits | CPU µs/req | peak RSS MB | vs cache off | vs bare uWS |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
 ];
 for (const r of rows) {
-  const same = (x: Row) => x.scenario === r.scenario && x.connections === r.connections;
-  const node = rows.find((x) => same(x) && x.server.startsWith('node'));
-  const bare = rows.find((x) => same(x) && x.server.startsWith('bare'));
+  const same = rows.filter((x) => x.scenario === r.scenario);
+  const off = same.find((x) => x.server.endsWith('cache off'));
+  const bare = same.find((x) => x.server.startsWith('bare'));
   const ratio = (b: Row | undefined) => (b && b !== r ? `${(r.result.rps / b.result.rps).toFixed(2)}x` : '');
   lines.push(
-    `| ${r.scenario} | ${r.server} | ${r.connections} | ${r.result.rps.toFixed(0)} | ${ms(r.result.p50_us)} | ${ms(r.result.p99_us)} | ${ms(r.result.p999_us)} | ` +
+    `| ${r.scenario} | ${r.server} | ${r.result.rps.toFixed(0)} | ${ms(r.result.p50_us)} | ${ms(r.result.p99_us)} | ${ms(r.result.p999_us)} | ` +
       `${r.result.socket_errors + r.result.non2xx} | ${r.hitRatio === undefined ? '' : `${(r.hitRatio * 100).toFixed(1)}%`} | ` +
-      `${r.cpuUsPerRequest === undefined ? '' : r.cpuUsPerRequest.toFixed(1)} | ` +
-      `${ratio(node)} | ${ratio(bare)} | ${r.server.startsWith('reader') ? (targets[r.scenario] ?? '') : ''} |`,
+      `${r.cpuUsPerRequest.toFixed(1)} | ${r.peakRssMb === undefined ? '' : r.peakRssMb.toFixed(0)} | ` +
+      `${r.server.endsWith('cache on') ? ratio(off) : ''} | ${r.server.startsWith('bare') ? '' : ratio(bare)} |`,
   );
 }
 console.log(lines.join('\n'));

@@ -21,11 +21,15 @@ export interface ReadRows {
   stale: boolean[] | null;
 }
 
-/** One read under way (shared cache, then store) of the keys one lookup missed. */
+type Outcome = { ok: true; rows: CachedRow[] } | { ok: false; reason: unknown };
+
+/**
+ * One read under way (shared cache, then store) of the keys one lookup missed. The lookup
+ * that started it awaits the read itself; other lookups that miss the same keys meanwhile wait
+ * as listeners, so the common case (no overlap) makes no promise beyond the store read's.
+ */
 interface Flight {
-  promise: Promise<CachedRow[]>;
-  resolve(rows: CachedRow[]): void;
-  reject(e: unknown): void;
+  waiters: ((o: Outcome) => void)[] | null;
 }
 
 /** A key being read: the read and the key's place in it. Later misses of the key wait for that read. */
@@ -34,25 +38,16 @@ interface KeyInFlight {
   index: number;
 }
 
-function newFlight(): Flight {
-  let resolve!: (rows: CachedRow[]) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<CachedRow[]>((res, rej) => {
-    resolve = res;
-    reject = rej;
+const waitFor = (f: Flight): Promise<Outcome> =>
+  new Promise((resolve) => {
+    if (f.waiters === null) f.waiters = [];
+    f.waiters.push(resolve);
   });
-  // waiters attach their own handlers; this keeps an unwaited rejection from being reported
-  promise.catch(() => {});
-  return { promise, resolve, reject };
+
+function settle(flight: Flight, o: Outcome): Outcome {
+  if (flight.waiters !== null) for (const w of flight.waiters) w(o);
+  return o;
 }
-
-type Outcome = { ok: true; rows: CachedRow[] } | { ok: false; reason: unknown };
-
-const outcome = (f: Flight): Promise<Outcome> =>
-  f.promise.then(
-    (rows): Outcome => ({ ok: true, rows }),
-    (reason: unknown): Outcome => ({ ok: false, reason }),
-  );
 
 /** One caller's share of a coalesced Object read. */
 interface PendingPart {
@@ -113,10 +108,10 @@ export class FeatureReader {
     if (useCache) {
       const now = this.clock();
       const cache = this.cache!;
-      const prefix = feature.cachePrefix;
+      const scope = cache.scopeOf(feature.cachePrefix);
       for (let i = 0; i < keys.length; i++) {
-        const hit = cache.get(prefix, keys[i]!.id, now);
-        if (hit?.fresh) {
+        const hit = cache.getIn(scope, keys[i]!.id, now);
+        if (hit !== undefined && now < hit.freshUntil) {
           rows[i] = hit.row;
           continue;
         }
@@ -135,7 +130,8 @@ export class FeatureReader {
     return this.fill(feature, keys, rows, misses, staleRows, counters);
   }
 
-  private async fill(
+  /** Reads the missed keys: those no other lookup is reading in one read of their own, waiting for the others. */
+  private fill(
     feature: ServedFeature,
     keys: readonly KeyRef[],
     rows: CachedRow[],
@@ -144,33 +140,53 @@ export class FeatureReader {
     counters: FeatureCounters,
   ): Promise<ReadRows> {
     const pending = this.pendingIn(feature.cachePrefix);
-    // one read for every key no read under way has: a lookup of 100 misses makes one flight
     let mine: KeyRef[] | null = null;
     let flight: Flight | null = null;
+    let others: Flight[] | null = null;
     const from: KeyInFlight[] = new Array(misses.length);
-    const flights: Flight[] = [];
     for (let j = 0; j < misses.length; j++) {
       const key = keys[misses[j]!]!;
       let at = pending.get(key.id);
       if (at === undefined) {
         if (flight === null) {
-          flight = newFlight();
+          flight = { waiters: null };
           mine = [];
-          flights.push(flight);
         }
         at = { flight, index: mine!.length };
         mine!.push(key);
         pending.set(key.id, at);
-      } else if (!flights.includes(at.flight)) flights.push(at.flight);
+      } else if (at.flight !== flight) {
+        if (others === null) others = [];
+        if (!others.includes(at.flight)) others.push(at.flight);
+      }
       from[j] = at;
     }
-    if (flight !== null) void this.fetch(feature, mine!, flight, pending, counters);
-    const outcomes = await Promise.all(flights.map(outcome));
+    const own = flight === null ? null : this.fetch(feature, mine!, flight, pending, counters);
+    const done = (flights: readonly (Flight | null)[], outcomes: readonly Outcome[]) =>
+      this.assemble(feature, keys, rows, misses, from, flights, outcomes, staleRows, counters);
+    // the common case: every missed key is this lookup's own read
+    if (others === null) return own!.then((o) => done([flight], [o]));
+    const flights: (Flight | null)[] = own === null ? others : [flight, ...others];
+    return Promise.all(flights.map((f) => (f === flight ? own! : waitFor(f!)))).then((o) => done(flights, o));
+  }
+
+  /** Puts each missed row in its place, or its stale row when the read failed and the feature allows it. */
+  private assemble(
+    feature: ServedFeature,
+    keys: readonly KeyRef[],
+    rows: CachedRow[],
+    misses: readonly number[],
+    from: readonly KeyInFlight[],
+    flights: readonly (Flight | null)[],
+    outcomes: readonly Outcome[],
+    staleRows: (CachedRow | undefined)[] | null,
+    counters: FeatureCounters,
+  ): ReadRows {
     let stale: boolean[] | null = null;
     for (let j = 0; j < misses.length; j++) {
       const i = misses[j]!;
       const { flight: f, index } = from[j]!;
-      const o = outcomes[flights.indexOf(f)]!;
+      const o = outcomes.length === 1 ? outcomes[0]! : outcomes[flights.indexOf(f)]!;
       if (o.ok) {
         rows[i] = o.rows[index]!;
         continue;
@@ -201,102 +217,126 @@ export class FeatureReader {
     return pending;
   }
 
-  /** Reads `keys` (shared cache first), caches each row and settles the flight. */
-  private async fetch(
+  /** Reads `keys` (shared cache first, when the feature uses it), caches each row and tells the flight's waiters; never rejects. */
+  private fetch(
     feature: ServedFeature,
     keys: readonly KeyRef[],
     flight: Flight,
     pending: Map<KeyId, KeyInFlight>,
     counters: FeatureCounters,
-  ): Promise<void> {
-    const results: CachedRow[] = new Array(keys.length);
-    const policy = feature.policy;
-    let fetchedAt: number[] | null = null;
-    try {
-      let todo: number[] | null = null;
-      if (this.shared !== null && policy.redis) {
-        try {
-          const got = await withTimeout(
-            this.shared.get(
-              feature,
-              keys.map((k) => k.id),
-            ),
-            this.timeoutMs,
-            'redis',
-          );
-          todo = [];
-          fetchedAt = new Array(keys.length).fill(this.clock());
-          for (let j = 0; j < got.length; j++) {
-            const g = got[j];
-            if (g === undefined) {
-              todo.push(j);
-              continue;
-            }
-            results[j] = g.row;
-            fetchedAt[j] = g.fetchedAtMs;
-          }
-          counters.redisHits += keys.length - todo.length;
-          counters.redisMisses += todo.length;
-        } catch {
-          todo = null;
-          counters.redisErrors++;
-        }
-      }
-      if (todo === null || todo.length > 0) {
-        const asked = todo === null ? keys : todo.map((j) => keys[j]!);
-        const fromStore = await this.readStore(
-          feature,
-          asked.map((k) => k.values),
-          undefined,
-          feature.isHistory ? feature.maxEntries : undefined,
-          counters,
-        );
-        const now = this.clock();
-        if (todo === null) for (let j = 0; j < keys.length; j++) results[j] = fromStore[j]!;
-        else
-          for (let n = 0; n < todo.length; n++) {
-            results[todo[n]!] = fromStore[n]!;
-            fetchedAt![todo[n]!] = now;
-          }
-        if (this.shared !== null && policy.redis) {
-          this.shared.set(
+  ): Promise<Outcome> {
+    const read =
+      this.shared !== null && feature.policy.redis
+        ? this.readShared(feature, keys, counters)
+        : this.readStore(
             feature,
-            asked.map((k, n) => ({ id: k.id, row: fromStore[n]! })),
-            now,
-          );
+            keys.map((k) => k.values),
+            undefined,
+            feature.isHistory ? feature.maxEntries : undefined,
+            counters,
+          ).then((rows) => ({ rows, fetchedAt: null }));
+    return read.then(
+      ({ rows, fetchedAt }) => {
+        this.keep(feature, keys, rows, fetchedAt, flight, pending);
+        return settle(flight, { ok: true, rows });
+      },
+      (reason: unknown) => {
+        for (const k of keys) if (pending.get(k.id)?.flight === flight) pending.delete(k.id);
+        return settle(flight, { ok: false, reason });
+      },
+    );
+  }
+
+  /** Rows from the shared cache, the rest from the store (which then go to the shared cache too). */
+  private async readShared(
+    feature: ServedFeature,
+    keys: readonly KeyRef[],
+    counters: FeatureCounters,
+  ): Promise<{ rows: CachedRow[]; fetchedAt: number[] | null }> {
+    const results: CachedRow[] = new Array(keys.length);
+    let fetchedAt: number[] | null = null;
+    let todo: number[] | null = null;
+    try {
+      const got = await withTimeout(
+        this.shared!.get(
+          feature,
+          keys.map((k) => k.id),
+        ),
+        this.timeoutMs,
+        'redis',
+      );
+      todo = [];
+      fetchedAt = new Array(keys.length).fill(this.clock());
+      for (let j = 0; j < got.length; j++) {
+        const g = got[j];
+        if (g === undefined) {
+          todo.push(j);
+          continue;
         }
+        results[j] = g.row;
+        fetchedAt[j] = g.fetchedAtMs;
       }
+      counters.redisHits += keys.length - todo.length;
+      counters.redisMisses += todo.length;
+    } catch {
+      todo = null;
+      counters.redisErrors++;
+    }
+    if (todo === null || todo.length > 0) {
+      const asked = todo === null ? keys : todo.map((j) => keys[j]!);
+      const fromStore = await this.readStore(
+        feature,
+        asked.map((k) => k.values),
+        undefined,
+        feature.isHistory ? feature.maxEntries : undefined,
+        counters,
+      );
       const now = this.clock();
-      const cache = this.cache !== null && policy.ttlMs > 0 ? this.cache : null;
-      for (let j = 0; j < keys.length; j++) {
-        const id = keys[j]!.id;
-        // a key invalidated (pushed) while it was read is neither cached nor forgotten twice
-        if (pending.get(id)?.flight !== flight) continue;
-        pending.delete(id);
-        if (cache === null) continue;
-        const row = results[j]!;
-        // never fresh past the row's own expiry, nor (from Redis) past the shared TTL
-        const expiry =
-          row.found && feature.retentionMs !== undefined && row.lastUpdatedAtMs !== null
-            ? row.lastUpdatedAtMs + feature.retentionMs
-            : Number.POSITIVE_INFINITY;
-        const freshUntil = Math.min(
-          now + policy.ttlMs,
-          (fetchedAt === null ? now : fetchedAt[j]!) + Math.max(policy.ttlMs, policy.redisTtlMs),
-          expiry,
-        );
-        cache.set(
-          feature.cachePrefix,
-          id,
-          row,
-          freshUntil,
-          Math.min(freshUntil + policy.staleIfErrorMs, expiry),
-        );
-      }
-      flight.resolve(results);
-    } catch (e) {
-      for (const k of keys) if (pending.get(k.id)?.flight === flight) pending.delete(k.id);
-      flight.reject(e);
+      if (todo === null) for (let j = 0; j < keys.length; j++) results[j] = fromStore[j]!;
+      else
+        for (let n = 0; n < todo.length; n++) {
+          results[todo[n]!] = fromStore[n]!;
+          fetchedAt![todo[n]!] = now;
+        }
+      this.shared!.set(
+        feature,
+        asked.map((k, n) => ({ id: k.id, row: fromStore[n]! })),
+        now,
+      );
+    }
+    return { rows: results, fetchedAt };
+  }
+
+  /** Caches the rows read for `keys`, except keys invalidated (pushed) while they were read. */
+  private keep(
+    feature: ServedFeature,
+    keys: readonly KeyRef[],
+    rows: readonly CachedRow[],
+    fetchedAt: readonly number[] | null,
+    flight: Flight,
+    pending: Map<KeyId, KeyInFlight>,
+  ): void {
+    const policy = feature.policy;
+    const cache = this.cache !== null && policy.ttlMs > 0 ? this.cache : null;
+    const scope = cache?.scopeOf(feature.cachePrefix);
+    const now = this.clock();
+    for (let j = 0; j < keys.length; j++) {
+      const id = keys[j]!.id;
+      if (pending.get(id)?.flight !== flight) continue;
+      pending.delete(id);
+      if (cache === null) continue;
+      const row = rows[j]!;
+      // never fresh past the row's own expiry, nor (from Redis) past the shared TTL
+      const expiry =
+        row.found && feature.retentionMs !== undefined && row.lastUpdatedAtMs !== null
+          ? row.lastUpdatedAtMs + feature.retentionMs
+          : Number.POSITIVE_INFINITY;
+      const freshUntil = Math.min(
+        now + policy.ttlMs,
+        (fetchedAt === null ? now : fetchedAt[j]!) + Math.max(policy.ttlMs, policy.redisTtlMs),
+        expiry,
+      );
+      cache.setIn(scope!, id, row, freshUntil, Math.min(freshUntil + policy.staleIfErrorMs, expiry));
     }
   }
 

@@ -4,7 +4,13 @@ import type { CachedRow } from './row-json.ts';
 /** A key's id within its feature: the key value itself for one numeric key field, else text. */
 export type KeyId = string | number;
 
-interface Entry {
+/** What a lookup finds: the row, and until when it is fresh (past that, only stale). */
+export interface CacheEntry {
+  readonly row: CachedRow;
+  readonly freshUntil: number;
+}
+
+interface Entry extends CacheEntry {
   row: CachedRow;
   id: KeyId;
   scope: Scope;
@@ -19,12 +25,26 @@ interface Entry {
   staleUntil: number;
 }
 
-/** The rows of one feature and revision, by key id. */
-interface Scope {
+/** The rows of one feature and revision, by key id (a handle: look it up once per request). */
+export interface Scope {
   name: string;
   rows: Map<KeyId, Entry>;
   /** Mixed into the frequency hash, so equal ids of two features count apart. */
   seed: number;
+}
+
+/**
+ * Gives a row that is to be kept its bytes in memory of their own. A row's body is cut from
+ * Node's shared 8 KB pool when it is made (cheap, and most rows are sent once and dropped); a
+ * cached row would keep its whole pool alive after the pool's other rows were gone: with a
+ * full cache and random eviction that held twice the bytes the cache counted.
+ */
+function keepBytes(row: CachedRow): void {
+  const b = row.body;
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return;
+  const own = Buffer.allocUnsafeSlow(b.length);
+  b.copy(own);
+  row.body = own;
 }
 
 export type CacheLookup = { row: CachedRow; fresh: boolean } | undefined;
@@ -80,30 +100,48 @@ export class RowCache {
 
   /** The row of `id`, if cached; counts the request for admission either way. */
   get(scope: string, id: KeyId, now: number): CacheLookup {
-    const s = this.scopeOf(scope);
+    const e = this.getIn(this.scopeOf(scope), id, now);
+    return e === undefined ? undefined : { row: e.row, fresh: now < e.freshUntil };
+  }
+
+  set(scope: string, id: KeyId, row: CachedRow, freshUntil: number, staleUntil: number): void {
+    this.setIn(this.scopeOf(scope), id, row, freshUntil, staleUntil);
+  }
+
+  /** The rows of a feature and revision (its cache prefix), for getIn/setIn. */
+  scopeOf(name: string): Scope {
+    let s = this.scopes.get(name);
+    if (s === undefined) {
+      s = { name, rows: new Map(), seed: hashKeyId(name, 0x811c9dc5) };
+      this.scopes.set(name, s);
+    }
+    return s;
+  }
+
+  /**
+   * The entry of `id` if cached and not past its stale window (fresh while `now <
+   * freshUntil`); counts the request for admission either way. Allocates nothing.
+   */
+  getIn(s: Scope, id: KeyId, now: number): CacheEntry | undefined {
     this.sketch.record(hashKeyId(id, s.seed));
     const e = s.rows.get(id);
     if (e === undefined) return undefined;
-    if (now < e.freshUntil) {
+    if (now < e.staleUntil || now < e.freshUntil) {
       e.used = true;
-      return { row: e.row, fresh: true };
-    }
-    if (now < e.staleUntil) {
-      e.used = true;
-      return { row: e.row, fresh: false };
+      return e;
     }
     this.remove(e);
     return undefined;
   }
 
-  set(scope: string, id: KeyId, row: CachedRow, freshUntil: number, staleUntil: number): void {
+  setIn(s: Scope, id: KeyId, row: CachedRow, freshUntil: number, staleUntil: number): void {
     const bytes = row.bytes + (typeof id === 'string' ? 2 * id.length : 8) + entryOverhead;
     if (bytes > this.maxBytes) return;
-    const s = this.scopeOf(scope);
     const old = s.rows.get(id);
     staleUntil = Math.max(staleUntil, freshUntil);
     if (old !== undefined) {
       // a newer row of a cached key replaces it in place
+      keepBytes(row);
       this.usedBytes += bytes - old.bytes;
       old.row = row;
       old.bytes = bytes;
@@ -114,6 +152,7 @@ export class RowCache {
         this.rejections++;
         return;
       }
+      keepBytes(row);
       const e: Entry = { row, id, scope: s, bytes, slot: 0, used: false, freshUntil, staleUntil };
       e.slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.ring.length;
       this.ring[e.slot] = e;
@@ -143,15 +182,6 @@ export class RowCache {
     this.hand = 0;
     this.usedBytes = 0;
     this.count = 0;
-  }
-
-  private scopeOf(name: string): Scope {
-    let s = this.scopes.get(name);
-    if (s === undefined) {
-      s = { name, rows: new Map(), seed: hashKeyId(name, 0x811c9dc5) };
-      this.scopes.set(name, s);
-    }
-    return s;
   }
 
   /**
