@@ -120,14 +120,22 @@ export class RowCache {
 
   /**
    * The entry of `id` if cached and not past its stale window (fresh while `now <
-   * freshUntil`); counts the request for admission either way. Allocates nothing.
+   * freshUntil`); counts the request for admission (a hit, once per lap of the hand).
+   * Allocates nothing.
    */
   getIn(s: Scope, id: KeyId, now: number): CacheEntry | undefined {
-    this.sketch.record(hashKeyId(id, s.seed));
     const e = s.rows.get(id);
-    if (e === undefined) return undefined;
+    if (e === undefined) {
+      this.sketch.record(hashKeyId(id, s.seed));
+      return undefined;
+    }
     if (now < e.staleUntil || now < e.freshUntil) {
-      e.used = true;
+      // a hit is counted once per lap of the hand: a cached key read since the hand last
+      // passed is safe from eviction anyway, and a 100-key hit then costs a map lookup per key
+      if (!e.used) {
+        this.sketch.record(hashKeyId(id, s.seed));
+        e.used = true;
+      }
       return e;
     }
     this.remove(e);
