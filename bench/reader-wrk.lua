@@ -8,10 +8,13 @@
 --            recommender's hot users); ranks are scattered over the key space by a fixed
 --            permutation, so hot keys are not neighbours
 -- usage: wrk -t1 -c50 -d10s -s bench/reader-wrk.lua http://127.0.0.1:PORT -- \
---          <feature> <keyCount> <batch> <token> <count> <dist>
+--          <feature> <keyCount> <batch> <token> <count> <dist> [<api>]
+-- api: ferry (default: POST /v1/features/lookup {"feature":…,"keys":[…]}) or feast (Feast's
+-- feature server: POST /get-online-features {"features":[…],"entities":{"user_id":[…]}}, with
+-- <feature> the comma-separated feature references and no token)
 local requests = {}
 local n = 0
-local mode, keyCount, batch, prefix, headers
+local mode, keyCount, batch, prefix, suffix, headers, path
 local cdf, total
 
 local function uniform()
@@ -32,7 +35,7 @@ end
 local function body(pick)
   local keys = {}
   for j = 1, batch do keys[j] = string.format("%d", pick()) end
-  return prefix .. table.concat(keys, ",") .. ']}'
+  return prefix .. table.concat(keys, ",") .. suffix
 end
 
 function init(args)
@@ -41,8 +44,19 @@ function init(args)
   local count = tonumber(args[5] or "1000")
   mode = args[6] or "cycle"
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-  headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
-  prefix = '{"feature":"' .. feature .. '","keys":['
+  if (args[7] or "ferry") == "feast" then
+    headers = { ["Content-Type"] = "application/json" }
+    local refs = {}
+    for ref in string.gmatch(feature, "[^,]+") do refs[#refs + 1] = '"' .. ref .. '"' end
+    prefix = '{"features":[' .. table.concat(refs, ",") .. '],"entities":{"user_id":['
+    suffix = ']}}'
+    path = "/get-online-features"
+  else
+    headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
+    prefix = '{"feature":"' .. feature .. '","keys":['
+    suffix = ']}'
+    path = "/v1/features/lookup"
+  end
   if mode == "zipf" then
     cdf, total = {}, 0
     for k = 1, keyCount do
@@ -51,7 +65,7 @@ function init(args)
     end
   end
   if mode == "cycle" then
-    for i = 1, count do requests[i] = wrk.format("POST", "/v1/features/lookup", headers, body(uniform)) end
+    for i = 1, count do requests[i] = wrk.format("POST", path, headers, body(uniform)) end
   end
 end
 
@@ -60,7 +74,7 @@ function request()
     n = n % #requests + 1
     return requests[n]
   end
-  return wrk.format("POST", "/v1/features/lookup", headers, body(mode == "zipf" and zipf or uniform))
+  return wrk.format("POST", path, headers, body(mode == "zipf" and zipf or uniform))
 end
 
 function done(summary, latency, _)

@@ -21,21 +21,21 @@
  * bounded by --seconds after a warm-up run. CPU µs per request is the reader process's own
  * CPU time (all its threads, from /proc) over the requests it answered; RSS is its peak.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'cassandra-driver';
-import { projectRoot } from '../config/module-files.ts';
 import { readSettings, type Settings } from '../config/settings.ts';
 import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
 import { sha256Hex } from '../reader/tokens.ts';
 import type { ObjectWrite, OnlineStore } from '../stores/online/online-store.ts';
 import { openOnlineStore } from '../stores/online/open-online-store.ts';
 import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
-import { type BenchServer, serveBareUws } from './reader-baselines.ts';
+import { type MeasuredServer as Served, ferryServe as startFerryServe } from './ferry-serve-process.ts';
+import { serveBareUws } from './reader-baselines.ts';
+import { type KeyDistribution as Dist, requireWrk, runWrk, type WrkResult } from './wrk-load.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,66 +58,13 @@ const cachedKeys = 20_000;
 const feature = 'azar::user-profile';
 const token = 'bench-token';
 const cassandraPort = Number(process.env.FERRY_CASSANDRA_PORT ?? 9042);
-const luaScript = path.join(projectRoot, 'bench', 'reader-wrk.lua');
-const ferryBin = path.join(projectRoot, 'bin', 'ferry.js');
-const clockTicks = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
 
 // ------------------------------------------------------------------ wrk
 
-if (spawnSync('wrk', ['--version']).error) {
-  console.error(
-    'wrk is not installed. Install it with:\n  apt-get update && apt-get install -y wrk   (sudo if not root)',
-  );
-  process.exit(1);
-}
+requireWrk();
 
-interface WrkResult {
-  requests: number;
-  seconds: number;
-  rps: number;
-  p50_us: number;
-  p99_us: number;
-  p999_us: number;
-  max_us: number;
-  socket_errors: number;
-  non2xx: number;
-}
-
-type Dist = 'cycle' | 'uniform' | 'zipf';
-
-/** Runs wrk from a separate process (asynchronously: this thread may be the server). */
 function wrk(port: number, batch: number, keys: number, dist: Dist, runSeconds: number): Promise<WrkResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('wrk', [
-      '-t1',
-      `-c${connections}`,
-      `-d${runSeconds}s`,
-      '--timeout',
-      '5s',
-      '-s',
-      luaScript,
-      `http://127.0.0.1:${port}`,
-      '--',
-      feature,
-      String(keys),
-      String(batch),
-      token,
-      String(batch === 1 ? 20_000 : 2_000),
-      dist,
-    ]);
-    let out = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      out += d;
-    });
-    p.on('close', () => {
-      const m = /RESULT (\{.*\})/.exec(out);
-      if (!m) reject(new Error(`wrk gave no result:\n${out}`));
-      else resolve(JSON.parse(m[1]!) as WrkResult);
-    });
-  });
+  return runWrk({ port, feature, keys, batch, dist, seconds: runSeconds, connections, token });
 }
 
 function answers(port: number): Promise<boolean> {
@@ -204,65 +151,17 @@ async function fill(settings: Settings, count: number): Promise<void> {
 
 // ------------------------------------------------------------------ servers
 
-interface Served extends BenchServer {
-  /** CPU seconds of the server's process so far (every thread). */
-  cpuSeconds(): number;
-  /** Peak resident memory of the server's process, MB. */
-  peakRssMb(): number;
-}
-
-function procCpuSeconds(pid: number): number {
-  // /proc/<pid>/stat: fields after the command's closing parenthesis; utime and stime are 14 and 15
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / clockTicks;
-}
-
-function procPeakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-
-/** `ferry serve --port 0` as a child process; resolves once it prints its address. */
+/** `ferry serve` on the store of `settings`, with the benchmark's tokens. */
 function ferryServe(settings: Settings, env: Record<string, string>): Promise<Served> {
-  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', ferryBin, 'serve', '--port', '0'], {
-    env: {
-      ...process.env,
-      FERRY_ONLINE_STORE: settings.onlineStore,
-      FERRY_DATA_DIR: settings.dataDir,
-      FERRY_CASSANDRA_CONTACT_POINTS: settings.cassandraContactPoints,
-      FERRY_CASSANDRA_KEYSPACE: settings.cassandraKeyspace,
-      FERRY_CASSANDRA_CONSISTENCY: settings.cassandraConsistency,
-      FERRY_TOKENS_FILE: tokensFile,
-      FERRY_REDIS_URL: '',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (!m) return;
-      child.stdout!.off('data', onData);
-      const pid = child.pid!;
-      resolve({
-        port: Number(m[1]),
-        cpuSeconds: () => procCpuSeconds(pid),
-        peakRssMb: () => procPeakRssMb(pid),
-        close: () =>
-          new Promise((done) => {
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d) => {
-      out += d;
-    });
-    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}):\n${out}`)));
+  return startFerryServe({
+    FERRY_ONLINE_STORE: settings.onlineStore,
+    FERRY_DATA_DIR: settings.dataDir,
+    FERRY_CASSANDRA_CONTACT_POINTS: settings.cassandraContactPoints,
+    FERRY_CASSANDRA_KEYSPACE: settings.cassandraKeyspace,
+    FERRY_CASSANDRA_CONSISTENCY: settings.cassandraConsistency,
+    FERRY_TOKENS_FILE: tokensFile,
+    FERRY_REDIS_URL: '',
+    ...env,
   });
 }
 

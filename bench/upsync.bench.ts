@@ -1,27 +1,28 @@
 /**
- * Upsync throughput (issue 6): one million rows from DuckDB and from the BigQuery emulator into the
- * embedded online store (LMDB) and into Cassandra, against the raw write loop of each online store
- * in the same run. Target: upsync at least 0.8 of the raw loop, peak memory under 300 MB.
+ * Upsync throughput (issues 6 and 16): one million rows from DuckDB and from the BigQuery emulator
+ * into the embedded online store (LMDB) and into Cassandra, as users run it, against the raw write
+ * loop of each online store given the same rows in the same order, in the same run.
+ * Targets: at least 0.8 of the raw loop; the worker under 200 MB idle and 400 MB at its peak.
  *
- *   npm run bench:upsync -- [--rows N] [--cases a,b] [--repeat N] [--chunk-rows N] [--page-size N]
- *     [--pages-in-flight N] [--json]
+ *   npm run bench:upsync -- [--rows N] [--cases a,b] [--repeat N] [--harness] [--json]
+ *     [--chunk-rows N] [--page-size N] [--pages-in-flight N] (the last three: --harness only)
  *
- * What is measured: upsyncWorkflow (`full`) on the worker `ferry worker` runs (createFerryWorker:
- * the production workflow bundle and activities), connected to the local Temporal server
- * (FERRY_TEMPORAL_ADDRESS, default 127.0.0.1:7233), on a task queue of its own, compiled as
- * users run it (npm run bench:upsync builds dist/ first). Timed from the workflow's start to its
- * result (and, apart, the time inside its activities, from the workflow's history): planSync, then syncChunk (read a page, check and coerce every row against the
- * definition, write it, heartbeat, save the cursor every 500 ms; pages of the store's
- * bulkWriteRows, bulkWritesInFlight of them at once), then finishSync. Bundling the workflows
- * (once, by the parent, passed as `ferry worker --workflow-bundle` takes it) is not timed and its
- * memory is not the case's; the worker's own memory is part of the peak RSS.
- * The baseline is the online store's raw write loop: the same rows, already in memory as writes,
- * in calls of the same size, one after the other.
+ * What is measured (each upsync case): `ferry worker` started as users start it (bin/ferry.js, a
+ * child process, its own task queue, the local Temporal server at FERRY_TEMPORAL_ADDRESS), the
+ * feature applied with `ferry apply`, then `ferry upsync <feature> --full --wait --json`, timed
+ * from the CLI's start to its exit. The worker's resident memory is sampled every 50 ms from /proc:
+ * idle (started, polling, nothing run yet) and peak. The rows' event times do not follow the key
+ * (event time = BASE + (key x 7919) mod N), so the online store receives keys in no order, as from
+ * a real table. The baseline writes the same rows, built in memory, in the same order (by event
+ * time), in calls of the store's bulk size, one after the other, in a process of its own.
  *
- * Each case runs in a fresh child process (so its peak RSS is its own): the sources are generated
- * once by the parent (a per-dialect transform), each case starts from an empty online table.
+ * --harness (a diagnostic, not what users run): the upsync workflow on createFerryWorker inside
+ * the case's own process, as bench:upsync measured before issue 16; it reports the time inside the
+ * activities apart.
+ *
  * Cases: baseline-embedded, duckdb-embedded, emulator-embedded, baseline-cassandra,
- * duckdb-cassandra, emulator-cassandra (Temporal, Cassandra and the emulator must be up: npm run infra:up).
+ * duckdb-cassandra, emulator-cassandra (Temporal, Cassandra and the emulator must be up: npm run
+ * infra:up).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,7 @@ import type { ObjectWrite, OnlineStore } from '../stores/online/online-store.ts'
 import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import type { SyncProgress, UpsyncInput } from '../workflow-contract/types.ts';
 import { workflowTypes } from '../workflow-contract/workflow-types.ts';
+import { cliUpsync } from './ferry-cli-upsync.ts';
 import { tsxIfSources } from './node-loader.ts';
 
 const cases = [
@@ -77,22 +79,29 @@ ${name}:
     source: { table: bench_upsync_src }
 `;
 
+/** Event times scatter the keys: key k's is BASE + (k x spread) mod n, a permutation of 0..n-1. */
+const spread = 7919;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 const genDuckDb = (n: number) => `-- ${n} rows for the upsync benchmark
 -- ferry:destination bench_upsync_src
 SELECT range AS user_id, range % 100 AS level, (range % 1000) / 7.0 AS score,
   ['${countries.join("','")}'][(range % 8) + 1] AS country, range % 3 = 0 AS active,
-  make_timestamp((${BASE} + range) * 1000) AS last_seen_at, ${BASE} + range AS _last_updated_at_ms
+  make_timestamp((${BASE} + (range * ${spread}) % ${n}) * 1000) AS last_seen_at,
+  ${BASE} + (range * ${spread}) % ${n} AS _last_updated_at_ms
 FROM range(1, ${n + 1})
 `;
 const genBigQuery = (n: number) => `-- ${n} rows for the upsync benchmark
 -- ferry:destination bench_upsync_src
 SELECT n AS user_id, MOD(n, 100) AS level, MOD(n, 1000) / 7.0 AS score,
   ['${countries.join("','")}'][OFFSET(MOD(n, 8))] AS country, MOD(n, 3) = 0 AS active,
-  TIMESTAMP_MILLIS(${BASE} + n) AS last_seen_at, ${BASE} + n AS _last_updated_at_ms
+  TIMESTAMP_MILLIS(${BASE} + MOD(n * ${spread}, ${n})) AS last_seen_at,
+  ${BASE} + MOD(n * ${spread}, ${n}) AS _last_updated_at_ms
 FROM UNNEST(GENERATE_ARRAY(1, ${n})) AS n
 `;
 
-function writeOf(i: number): ObjectWrite {
+function writeOf(i: number, rows: number): ObjectWrite {
+  const at = BASE + ((i * spread) % rows);
   return {
     keys: { user_id: i },
     values: {
@@ -100,10 +109,17 @@ function writeOf(i: number): ObjectWrite {
       score: (i % 1000) / 7,
       country: countries[i % 8]!,
       active: i % 3 === 0,
-      last_seen_at: BASE + i,
+      last_seen_at: at,
     },
-    eventTimeMs: BASE + i,
+    eventTimeMs: at,
   };
+}
+
+/** The keys in the order upsync reads them (by event time): the k with (k x spread) mod n = t, t = 0, 1, …. */
+function keysByEventTime(rows: number): Int32Array {
+  const order = new Int32Array(rows);
+  for (let k = 1; k <= rows; k++) order[(k * spread) % rows] = k;
+  return order;
 }
 
 interface Result {
@@ -113,8 +129,12 @@ interface Result {
   rowsPerSecond: number;
   /** Upsync cases: time inside the activities (started to completed, from the workflow's history). */
   activitySeconds?: number;
-  /** Peak resident memory of the case's process (maxRSS). */
+  /** Peak resident memory of the case's process (maxRSS; upsync cases: `ferry worker`'s). */
   peakRssMb: number;
+  /** `ferry worker` started and polling, before any work. */
+  idleRssMb?: number;
+  idleAnonMb?: number;
+  idleFileMb?: number;
   /** Peak of its anonymous part (heap, native allocations) and of its file-backed part (mmap: LMDB, DuckDB). */
   peakAnonMb: number;
   peakFileMb: number;
@@ -296,11 +316,12 @@ async function rawWriteLoop(
   rows: number,
   name: CaseName,
 ): Promise<Result> {
+  const order = keysByEventTime(rows);
   const t0 = performance.now();
   const size = pageSize ?? online.bulkWriteRows;
-  for (let start = 1; start <= rows; start += size) {
+  for (let start = 0; start < rows; start += size) {
     const batch: ObjectWrite[] = [];
-    for (let i = start; i < start + size && i <= rows; i++) batch.push(writeOf(i));
+    for (let t = start; t < start + size && t < rows; t++) batch.push(writeOf(order[t]!, rows));
     await online.writeObjects(def, batch);
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -313,6 +334,73 @@ async function rawWriteLoop(
     peakAnonMb: 0,
     peakFileMb: 0,
     peakHeapMb: 0,
+  };
+}
+
+/**
+ * One upsync case as users run it: `ferry apply`, `ferry worker` (a child process), then
+ * `ferry upsync <feature> --full --wait --json`, timed; the worker's memory sampled from /proc.
+ */
+async function runCliCase(
+  name: CaseName,
+  rows: number,
+  dir: string,
+  keyspace: string,
+  dataset: string,
+  tag: string,
+): Promise<Result> {
+  const [source, target] = name.split('-') as ['duckdb' | 'emulator', 'embedded' | 'cassandra'];
+  const caseDir = mkdtempSync(path.join(dir, `${name}-`));
+  const featureName = `bench::upsync-${name}-${tag}`;
+  mkdirSync(path.join(caseDir, 'features'));
+  writeFileSync(path.join(caseDir, 'features', 'bench.yaml'), featureYaml(featureName));
+  const env: Record<string, string | undefined> = {
+    FERRY_DATA_DIR: path.join(caseDir, 'data'),
+    FERRY_FEATURES_DIR: path.join(caseDir, 'features'),
+    FERRY_SQL_DIR: path.join(dir, 'sql'),
+    FERRY_OFFLINE_STORE: source === 'duckdb' ? 'duckdb' : 'bigquery',
+    FERRY_BIGQUERY_ENDPOINT: emulator,
+    FERRY_BIGQUERY_PROJECT: 'ferry-local',
+    FERRY_BIGQUERY_DATASET: dataset,
+    FERRY_BIGQUERY_LOCATION: 'US',
+    FERRY_ONLINE_STORE: target,
+    FERRY_CASSANDRA_CONTACT_POINTS: cassandra,
+    FERRY_CASSANDRA_KEYSPACE: keyspace,
+    FERRY_CASSANDRA_REPLICATION: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    FERRY_CASSANDRA_CONSISTENCY: 'ONE',
+    FERRY_TEMPORAL_TASK_QUEUE: `bench-upsync-${tag}-${name}`,
+  };
+  if (source === 'duckdb') {
+    // the source table, in the DuckDB file the worker opens (<data dir>/offline.duckdb)
+    const t0 = performance.now();
+    const { DuckDbOfflineStore, duckDbFileName } = await import('../stores/offline/duckdb-offline-store.ts');
+    mkdirSync(path.join(caseDir, 'data'), { recursive: true });
+    const store = await DuckDbOfflineStore.open({
+      path: path.join(caseDir, 'data', duckDbFileName),
+      sqlDir: path.join(dir, 'sql'),
+    });
+    await store.runTransform('bench/gen.sql', { logicalDate: '2024-03-10' });
+    await store.close();
+    console.error(
+      `  source duckdb: ${fmt.format(rows)} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  }
+  const r = await cliUpsync(featureName, env, caseDir);
+  if (r.rowsWritten !== rows)
+    throw new Error(`wrote ${r.rowsWritten} of ${rows} rows (${r.rowsDeadLettered} dead-lettered)`);
+  return {
+    case: name,
+    rows: r.rowsRead,
+    seconds: r.seconds,
+    rowsPerSecond: r.rowsRead / r.seconds,
+    peakRssMb: Math.round(r.peak.rss),
+    idleRssMb: Math.round(r.idle.rss),
+    idleAnonMb: Math.round(r.idle.anon),
+    idleFileMb: Math.round(r.idle.file),
+    peakAnonMb: Math.round(r.peak.anon),
+    peakFileMb: Math.round(r.peak.file),
+    peakHeapMb: 0,
+    deadLettered: r.rowsDeadLettered,
   };
 }
 
@@ -404,6 +492,7 @@ async function main(): Promise<void> {
       repeat: { type: 'string', default: '1' },
       cases: { type: 'string' },
       json: { type: 'boolean' },
+      harness: { type: 'boolean' },
       child: { type: 'string' },
       dir: { type: 'string' },
       keyspace: { type: 'string' },
@@ -411,10 +500,13 @@ async function main(): Promise<void> {
     },
   });
   const rows = Number(values.rows);
+  if (!Number.isSafeInteger(rows) || rows < 1 || gcd(spread, rows) !== 1)
+    throw new Error(`--rows: a positive integer that is not a multiple of ${spread}, got ${values.rows}`);
   if (values['chunk-rows']) chunkRows = Number(values['chunk-rows']);
   if (values['page-size']) pageSize = Number(values['page-size']);
   if (values['pages-in-flight']) pagesInFlight = Number(values['pages-in-flight']);
   const repeat = Math.max(1, Number(values.repeat));
+  const harness = values.harness === true;
   if (values.child) {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     const sampler = setInterval(sampleMemory, 20);
@@ -436,9 +528,11 @@ async function main(): Promise<void> {
   for (const c of wanted)
     if (!cases.includes(c)) throw new Error(`unknown case ${c} (known: ${cases.join(', ')})`);
   const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-upsync-'));
-  // bundled once, as `ferry worker --workflow-bundle` takes it: webpack's memory is not the upsync's
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
-  writeFileSync(path.join(dir, workflowBundleFile), code);
+  if (harness) {
+    // bundled once, as `ferry worker --workflow-bundle` takes it: webpack's memory is not the upsync's
+    const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+    writeFileSync(path.join(dir, workflowBundleFile), code);
+  }
   const tag = `${Date.now().toString(36)}${process.pid}`;
   const keyspace = `ferry_bench_${tag}`;
   const dataset = `ferry_bench_${tag}`;
@@ -449,6 +543,7 @@ async function main(): Promise<void> {
   try {
     for (const kind of ['duckdb', 'bigquery'] as const) {
       if (!wanted.some((c) => c.startsWith(kind === 'duckdb' ? 'duckdb' : 'emulator'))) continue;
+      if (kind === 'duckdb' && !harness) continue; // each case makes its own DuckDB file
       const t0 = performance.now();
       const store = await openOffline(kind, dir, dataset);
       const r = await store.runTransform('bench/gen.sql', { logicalDate: '2024-03-10' });
@@ -460,14 +555,20 @@ async function main(): Promise<void> {
     for (let round = 0; round < repeat; round++)
       for (const c of wanted) {
         await waitForQuietMachine();
-        const r = await child(c, rows, dir, keyspace, dataset);
+        const r =
+          c.startsWith('baseline') || harness
+            ? await child(c, rows, dir, keyspace, dataset)
+            : await runCliCase(c, rows, dir, keyspace, dataset, tag);
         results.push(r);
         console.error(
           `${c}: ${fmt.format(r.rowsPerSecond)} rows/s, ${r.seconds.toFixed(1)} s` +
             (r.activitySeconds ? ` (${r.activitySeconds.toFixed(1)} s in activities)` : '') +
+            (r.idleRssMb === undefined ? '' : `, ferry worker idle ${r.idleRssMb} MB`) +
             `, peak RSS ${r.peakRssMb} MB ` +
-            `(anonymous ${r.peakAnonMb} MB of which V8 heap ${r.peakHeapMb} MB, file-backed ${r.peakFileMb} MB); ` +
-            `GC: ${r.gcMajorCount} full ${r.gcMajorMs} ms, young ${r.gcMinorMs} ms`,
+            `(anonymous ${r.peakAnonMb} MB, file-backed ${r.peakFileMb} MB)` +
+            (r.gcMajorCount === undefined
+              ? ''
+              : `; V8 heap ${r.peakHeapMb} MB; GC: ${r.gcMajorCount} full ${r.gcMajorMs} ms, young ${r.gcMinorMs} ms`),
         );
       }
   } finally {
@@ -507,6 +608,7 @@ async function main(): Promise<void> {
       peakAnonMb: Math.max(...runs.map((r) => r.peakAnonMb)),
       peakFileMb: Math.max(...runs.map((r) => r.peakFileMb)),
       peakHeapMb: Math.max(...runs.map((r) => r.peakHeapMb)),
+      idleRssMb: Math.max(...runs.map((r) => r.idleRssMb ?? 0)),
     };
   });
   const table = summary.map((r) => {
@@ -518,16 +620,16 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    '| case | runs | rows | seconds | rows/s (median) | all runs (rows/s) | in activities (rows/s) | vs raw write loop | peak RSS (MB) | anonymous (MB) | V8 heap (MB) | file-backed (MB) |',
+    `| case${harness ? ' (harness: a diagnostic)' : ''} | runs | rows | seconds | rows/s (median) | all runs (rows/s) | in activities (rows/s) | vs raw write loop | worker idle RSS (MB) | peak RSS (MB) | anonymous (MB) | V8 heap (MB) | file-backed (MB) |`,
   );
-  console.log('|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of table) {
     console.log(
       `| ${r.case} | ${r.runs} | ${fmt.format(r.rows)} | ${r.seconds.toFixed(1)} | ${fmt.format(r.rowsPerSecond)} | ${r.allRowsPerSecond
         .map((x) => fmt.format(x))
         .join(
           ', ',
-        )} | ${r.inActivities.map((x) => (x === undefined ? '' : fmt.format(x))).join(', ')} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakHeapMb} | ${r.peakFileMb} |`,
+        )} | ${r.inActivities.map((x) => (x === undefined ? '' : fmt.format(x))).join(', ')} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.idleRssMb || ''} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakHeapMb} | ${r.peakFileMb} |`,
     );
   }
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { applyPlan } from '../apply/apply-definitions.ts';
@@ -17,6 +18,7 @@ import { loadLocalDefinitions } from './apply-context.ts';
 import { type DataDir, writeState } from './start-data-dir.ts';
 import { int, type StartRun, Stopped } from './start-run.ts';
 import { portAnswers, TemporalDevServer, temporalBinary } from './start-temporal.ts';
+import { prebuiltWorkflowBundle } from './workflow-bundle-file.ts';
 
 // The services `ferry start` runs in its process or beside it: the Temporal dev server, the
 // sample data, the applied features and the worker.
@@ -82,6 +84,8 @@ export function startTemporal(
 /** Bundles the workflows for the worker (webpack: seconds), beside the other steps. */
 export function bundleWorkflows(run: StartRun): Promise<string> {
   return run.timed('bundle workflows', async () => {
+    const prebuilt = prebuiltWorkflowBundle();
+    if (prebuilt !== undefined) return readFileSync(prebuilt, 'utf8');
     const { bundleWorkflowCode, DefaultLogger } = await import('@temporalio/worker');
     const { workflowsPath } = await import('./worker-command.ts');
     const b = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });

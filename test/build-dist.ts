@@ -5,7 +5,7 @@ import { rules } from '../scripts/check-imports.ts';
 import { root } from './ferry-bin.ts';
 
 // Vitest global setup: the tests start `ferry` (bin/ferry.js), which runs the compiled dist/.
-// Rebuild it (npm run build, incremental) when a source is newer than the last build, so that a
+// Rebuild it (npm run build: tsc, incremental, then the workflow bundle) when a source is newer than the last build, so that a
 // test never runs yesterday's code. A compile error fails the run with tsc's output.
 
 /** What tsconfig.build.json compiles: every folder with import rules but scripts/ (run by tsx). */
@@ -47,6 +47,11 @@ export default function buildDist(): void {
     // tsc leaves the build info alone when no output changed (a source only touched)
     const now = new Date();
     utimesSync(path.join(root, 'dist/.tsbuildinfo'), now, now);
+    // then the workflow bundle `ferry worker` loads, as npm run build makes it
+    execFileSync(process.execPath, [path.join(root, 'dist/cli/build-workflow-bundle.js')], {
+      cwd: root,
+      stdio: 'pipe',
+    });
   } catch (e) {
     const out = (e as { stdout?: Buffer }).stdout?.toString() ?? String(e);
     throw new Error(`npm run build failed; the tests run the compiled dist/:\n${out}`);
