@@ -302,6 +302,7 @@ async function feastCase(bin: string, dir: string, parquet: string, round: numbe
   try {
     const check = await fetch(`http://127.0.0.1:${server.port}/get-online-features`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ features: feastRefs, entities: { user_id: [rows] } }),
     });
     const text = await check.text();

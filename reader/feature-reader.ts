@@ -49,6 +49,25 @@ function settle(flight: Flight, o: Outcome): Outcome {
   return o;
 }
 
+/**
+ * How the cache is doing for one feature (its cache scope) over the last window of keys looked
+ * up in it. A cache that hits under `bypassBelow` of the keys costs more than it saves (a miss
+ * through the cache costs the bookkeeping of single-flight and admission on top of the store
+ * read); the feature's lookups then go straight to the store, but one in `sampleEvery` still goes
+ * through the cache, so that its sketch keeps learning and a load that turns skewed brings the
+ * cache back at the end of a window.
+ */
+interface CacheUse {
+  keys: number;
+  hits: number;
+  bypass: boolean;
+  tick: number;
+}
+
+const cacheUseWindow = 20_000;
+const bypassBelow = 0.05;
+const sampleEvery = 16;
+
 /** One caller's share of a coalesced Object read. */
 interface PendingPart {
   keys: KeyValues[];
@@ -79,6 +98,7 @@ export class FeatureReader {
   /** Keys being read, per cache scope (feature and revision). */
   private readonly inflight = new Map<string, Map<KeyId, KeyInFlight>>();
   private readonly batches = new Map<string, ReadBatch>();
+  private readonly cacheUse = new Map<string, CacheUse>();
 
   constructor(
     private readonly store: OnlineStore,
@@ -102,6 +122,14 @@ export class FeatureReader {
     const useCache = this.cache !== null && feature.policy.ttlMs > 0;
     if (!useCache && !(this.shared !== null && feature.policy.redis))
       return this.direct(feature, keys, fields, limit, counters);
+    let use: CacheUse | undefined;
+    if (useCache && !(this.shared !== null && feature.policy.redis)) {
+      use = this.cacheUseOf(feature.cachePrefix);
+      if (use.bypass && ++use.tick % sampleEvery !== 0) {
+        counters.cacheBypassed += keys.length;
+        return this.direct(feature, keys, fields, limit, counters);
+      }
+    }
     const rows: CachedRow[] = new Array(keys.length);
     let misses: number[] | null = null;
     let staleRows: (CachedRow | undefined)[] | null = null;
@@ -121,8 +149,20 @@ export class FeatureReader {
         if (staleRows === null) staleRows = [];
         staleRows[i] = hit.row;
       }
-      counters.cacheMisses += misses === null ? 0 : misses.length;
-      counters.cacheHits += keys.length - (misses === null ? 0 : misses.length);
+      const missed = misses === null ? 0 : misses.length;
+      counters.cacheMisses += missed;
+      counters.cacheHits += keys.length - missed;
+      if (use !== undefined) {
+        use.keys += keys.length;
+        use.hits += keys.length - missed;
+        if (use.keys >= cacheUseWindow) {
+          // judged once the cache is full: while it fills, a low hit ratio says nothing
+          const cache = this.cache!;
+          use.bypass = use.hits < bypassBelow * use.keys && cache.bytes >= 0.9 * cache.maxBytes;
+          use.keys = 0;
+          use.hits = 0;
+        }
+      }
       if (misses === null) return { rows, stale: null };
     } else {
       misses = keys.map((_, i) => i);
@@ -206,6 +246,15 @@ export class FeatureReader {
       throw o.reason;
     }
     return { rows, stale };
+  }
+
+  private cacheUseOf(cachePrefix: string): CacheUse {
+    let use = this.cacheUse.get(cachePrefix);
+    if (use === undefined) {
+      use = { keys: 0, hits: 0, bypass: false, tick: 0 };
+      this.cacheUse.set(cachePrefix, use);
+    }
+    return use;
   }
 
   private pendingIn(cachePrefix: string): Map<KeyId, KeyInFlight> {

@@ -17,6 +17,8 @@ export interface RouteSeries {
 export interface FeatureCounters {
   cacheHits: number;
   cacheMisses: number;
+  /** Keys read past the cache while its hit ratio for the feature stayed under the floor. */
+  cacheBypassed: number;
   staleServed: number;
   storeReads: number;
   storeKeys: number;
@@ -55,6 +57,7 @@ export interface MetricsGauges {
 const newCounters = (): FeatureCounters => ({
   cacheHits: 0,
   cacheMisses: 0,
+  cacheBypassed: 0,
   staleServed: 0,
   storeReads: 0,
   storeKeys: 0,
@@ -237,6 +240,12 @@ export function renderMetrics(snaps: readonly MetricsSnapshot[], threads: number
     'counter',
     'Keys not fresh in the in-process cache.',
     (c) => c.cacheMisses,
+  );
+  perFeature(
+    'ferry_reader_cache_bypassed_total',
+    'counter',
+    'Keys read straight from the store, past the cache, while its hit ratio for the feature stayed under 5%.',
+    (c) => c.cacheBypassed,
   );
   perFeature(
     'ferry_reader_cache_stale_served_total',
