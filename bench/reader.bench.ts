@@ -35,6 +35,7 @@ import { openOnlineStore } from '../stores/online/open-online-store.ts';
 import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import { type MeasuredServer as Served, ferryServe as startFerryServe } from './ferry-serve-process.ts';
 import { serveBareUws } from './reader-baselines.ts';
+import { seededRandom } from './seeded-random.ts';
 import { type KeyDistribution as Dist, requireWrk, runWrk, type WrkResult } from './wrk-load.ts';
 
 const { values: args } = parseArgs({
@@ -97,17 +98,6 @@ const cassandra: Settings = {
   cassandraConsistency: 'ONE',
 };
 
-/** A generator with a seed, so every run writes the same rows. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Writes rows 1..count of the feature; event times over the last 30 days, independent of the key. */
 async function fill(settings: Settings, count: number): Promise<void> {
   const store: OnlineStore = await openOnlineStore(settings);
@@ -116,7 +106,7 @@ async function fill(settings: Settings, count: number): Promise<void> {
     const def = definitions.find((d) => d.name === feature)!;
     await store.ensureFeature(def);
     await new DefinitionRegistry(store).record(def);
-    const next = random(16);
+    const next = seededRandom(16);
     const now = Date.now();
     const chunk = store.bulkWriteRows > 0 ? Math.min(5_000, store.bulkWriteRows) : 5_000;
     const t0 = Date.now();

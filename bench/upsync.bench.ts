@@ -42,6 +42,7 @@ import type { ObjectWrite, OnlineStore } from '../stores/online/online-store.ts'
 import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import type { SyncProgress, UpsyncInput } from '../workflow-contract/types.ts';
 import { workflowTypes } from '../workflow-contract/workflow-types.ts';
+import { benchCountries, benchFeatureYaml } from './bench-feature.ts';
 import { cliUpsync } from './ferry-cli-upsync.ts';
 import { tsxIfSources } from './node-loader.ts';
 
@@ -57,27 +58,11 @@ type CaseName = (typeof cases)[number];
 
 const BASE = 1_700_000_000_000;
 const workflowBundleFile = 'workflows-bundle.js';
-const countries = ['KR', 'JP', 'US', 'DE', 'BR', 'IN', 'FR', 'GB'];
+const countries = benchCountries;
 const emulator = process.env.FERRY_BIGQUERY_ENDPOINT || 'http://127.0.0.1:9050';
 const cassandra = process.env.FERRY_CASSANDRA_CONTACT_POINTS || '127.0.0.1:9042';
 
-/** A typical Object feature: a Long key, five value fields of four types. */
-const featureYaml = (name: string) => `
-${name}:
-  feature_type: Object
-  owner: bench
-  schema:
-    user_id: { type: Long, is_key_field: true }
-    level: { type: Long, default_value: 0 }
-    score: { type: Double, default_value: 0.0 }
-    country: { type: Text, default_value: "XX" }
-    active: { type: Boolean, default_value: false }
-    last_seen_at: { type: Timestamp, default_value: "1970-01-01T00:00:00Z" }
-  upsync:
-    enabled: true
-    incremental_update: true
-    source: { table: bench_upsync_src }
-`;
+const featureYaml = (name: string) => benchFeatureYaml(name, 'bench_upsync_src');
 
 /** Event times scatter the keys: key k's is BASE + (k x spread) mod n, a permutation of 0..n-1. */
 const spread = 7919;

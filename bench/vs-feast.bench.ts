@@ -28,6 +28,7 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { projectRoot } from '../config/module-files.ts';
 import { sha256Hex } from '../reader/tokens.ts';
+import { benchCountries, benchFeatureYaml } from './bench-feature.ts';
 import { cliUpsync } from './ferry-cli-upsync.ts';
 import { ferryServe, type MeasuredServer } from './ferry-serve-process.ts';
 import { procCpuSeconds, procMemoryMb, procTree } from './process-stats.ts';
@@ -52,7 +53,7 @@ const BASE = 1_700_000_000_000;
 const spread = 7919;
 const token = 'bench-token';
 const feastRefs = ['level', 'score', 'country', 'active', 'last_seen_at'].map((f) => `user_profile:${f}`);
-const countries = ['KR', 'JP', 'US', 'DE', 'BR', 'IN', 'FR', 'GB'];
+const countries = benchCountries;
 const fmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
 requireWrk();
@@ -102,21 +103,7 @@ async function writeParquet(file: string): Promise<void> {
 // ------------------------------------------------------------------ Ferry
 
 const ferryFeature = 'bench::user-profile';
-const ferryYaml = `${ferryFeature}:
-  feature_type: Object
-  owner: bench
-  schema:
-    user_id: { type: Long, is_key_field: true }
-    level: { type: Long, default_value: 0 }
-    score: { type: Double, default_value: 0.0 }
-    country: { type: Text, default_value: "XX" }
-    active: { type: Boolean, default_value: false }
-    last_seen_at: { type: Timestamp, default_value: "1970-01-01T00:00:00Z" }
-  upsync:
-    enabled: true
-    incremental_update: true
-    source: { table: bench_src }
-`;
+const ferryYaml = benchFeatureYaml(ferryFeature, 'bench_src');
 
 async function ferryCase(dir: string, parquet: string, round: number): Promise<CaseResult> {
   const home = path.join(dir, `ferry-${round}`);

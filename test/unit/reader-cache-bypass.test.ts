@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../bench/seeded-random.ts';
 import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import { FeatureReader } from '../../reader/feature-reader.ts';
-import { ReaderMetrics } from '../../reader/metrics.ts';
 import { readReaderConfig } from '../../reader/reader-config.ts';
 import { RowCache } from '../../reader/row-cache.ts';
 import { serveFeature } from '../../reader/served-features.ts';
@@ -12,6 +12,7 @@ import { StoreGate } from '../../reader/store-gate.ts';
 import { openEmbeddedOnlineStore } from '../../stores/online/embedded-online-store.ts';
 import type { KeyValues, OnlineStore } from '../../stores/online/online-store.ts';
 import type { AppliedFeature } from '../../stores/registry/applied-feature.ts';
+import { readerTestMetrics } from '../reader-test-metrics.ts';
 
 // The reader skips a feature's cache while it hits under 5% of the keys (a full cache that only
 // costs), still sending one lookup in 16 through it, and goes back to it when the keys turn skewed.
@@ -33,16 +34,7 @@ const feature = serveFeature(
   { ...readReaderConfig({}).cache, batchTtlMs: 600_000 },
 );
 
-/** A seeded generator (mulberry32): the same keys on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 describe('reader: a cache that does not hit is bypassed, and comes back when keys turn skewed', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bypass-'));
@@ -69,14 +61,7 @@ describe('reader: a cache that does not hit is bypassed, and comes back when key
   });
 
   it('switches by the hit ratio of full windows, and answers the same rows either way', async () => {
-    const metrics = new ReaderMetrics(() => ({
-      cacheEntries: 0,
-      cacheBytes: 0,
-      cacheEvictions: 0,
-      cacheRejections: 0,
-      inflight: 0,
-      storeKeysInFlight: 0,
-    }));
+    const metrics = readerTestMetrics();
     // room for ~300 rows of 20,000: uniform keys hit about 1.5%
     const reader = new FeatureReader(store, new RowCache(300_000), null, metrics, 5_000, new StoreGate(4096));
     const counters = metrics.feature(feature.name);

@@ -4,13 +4,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import { FeatureReader } from '../../reader/feature-reader.ts';
-import { ReaderMetrics } from '../../reader/metrics.ts';
 import { readReaderConfig } from '../../reader/reader-config.ts';
 import { serveFeature } from '../../reader/served-features.ts';
 import { StoreGate } from '../../reader/store-gate.ts';
 import { openEmbeddedOnlineStore } from '../../stores/online/embedded-online-store.ts';
 import type { KeyValues, OnlineStore, ReadOptions } from '../../stores/online/online-store.ts';
 import type { AppliedFeature } from '../../stores/registry/applied-feature.ts';
+import { readerTestMetrics } from '../reader-test-metrics.ts';
 
 const { definitions } = loadDefinitionsFromText(
   'c.yaml',
@@ -58,14 +58,7 @@ describe('reader: Object reads of one turn go to the store as one call', () => {
         return Reflect.get(target, prop, receiver);
       },
     });
-    const metrics = new ReaderMetrics(() => ({
-      cacheEntries: 0,
-      cacheBytes: 0,
-      cacheEvictions: 0,
-      cacheRejections: 0,
-      inflight: 0,
-      storeKeysInFlight: 0,
-    }));
+    const metrics = readerTestMetrics();
     reader = new FeatureReader(store, null, null, metrics, 1_000, new StoreGate(64));
   });
 

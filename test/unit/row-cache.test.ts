@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../bench/seeded-random.ts';
 import { RowCache } from '../../reader/row-cache.ts';
 import type { CachedRow } from '../../reader/row-json.ts';
 
@@ -21,16 +22,7 @@ function lookup(cache: RowCache, scope: string, id: string | number, now = 0): b
   return false;
 }
 
-/** A seeded generator (mulberry32), so the load is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 /** Ranks 1..n with P(k) ∝ 1/k (s = 1), by inverting the cumulative sum. */
 function zipf(n: number, next: () => number): () => number {
