@@ -548,7 +548,9 @@ async function main(): Promise<void> {
         console.error(
           `${c}: ${fmt.format(r.rowsPerSecond)} rows/s, ${r.seconds.toFixed(1)} s` +
             (r.activitySeconds ? ` (${r.activitySeconds.toFixed(1)} s in activities)` : '') +
-            (r.idleRssMb === undefined ? '' : `, ferry worker idle ${r.idleRssMb} MB`) +
+            (r.idleRssMb === undefined
+              ? ''
+              : `, ferry worker idle ${r.idleRssMb} MB (anonymous ${r.idleAnonMb} MB, file-backed ${r.idleFileMb} MB)`) +
             `, peak RSS ${r.peakRssMb} MB ` +
             `(anonymous ${r.peakAnonMb} MB, file-backed ${r.peakFileMb} MB)` +
             (r.gcMajorCount === undefined

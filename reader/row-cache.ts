@@ -27,7 +27,6 @@ interface Entry extends CacheEntry {
 
 /** The rows of one feature and revision, by key id (a handle: look it up once per request). */
 export interface Scope {
-  name: string;
   rows: Map<KeyId, Entry>;
   /** Mixed into the frequency hash, so equal ids of two features count apart. */
   seed: number;
@@ -124,7 +123,7 @@ export class RowCache {
   scopeOf(name: string): Scope {
     let s = this.scopes.get(name);
     if (s === undefined) {
-      s = { name, rows: new Map(), seed: hashKeyId(name, 0x811c9dc5) };
+      s = { rows: new Map(), seed: hashKeyId(name, 0x811c9dc5) };
       this.scopes.set(name, s);
     }
     return s;
