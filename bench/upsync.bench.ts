@@ -616,7 +616,7 @@ async function main(): Promise<void> {
         .map((x) => fmt.format(x))
         .join(
           ', ',
-        )} | ${r.inActivities.map((x) => (x === undefined ? '' : fmt.format(x))).join(', ')} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.idleRssMb || ''} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakHeapMb} | ${r.peakFileMb} |`,
+        )} | ${r.inActivities.map((x) => (x === undefined ? '' : fmt.format(x))).join(', ')} | ${r.ratio === undefined ? '(baseline)' : r.ratio.toFixed(2)} | ${r.idleRssMb || ''} | ${r.peakRssMb} | ${r.peakAnonMb} | ${r.peakHeapMb || ''} | ${r.peakFileMb} |`,
     );
   }
 }
