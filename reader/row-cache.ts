@@ -58,6 +58,10 @@ function keptRow(row: CachedRow): CachedRow {
   };
 }
 
+function sameRow(a: CachedRow, b: CachedRow): boolean {
+  return a.found === b.found && a.lastUpdatedAtMs === b.lastUpdatedAtMs && a.body.equals(b.body);
+}
+
 export type CacheLookup = { row: CachedRow; fresh: boolean } | undefined;
 
 const entryOverhead = 120;
@@ -80,8 +84,9 @@ const typicalEntryBytes = 500;
  *   once (the tail of a uniform or Zipf load) does not push out one asked for often, and a
  *   miss in a full cache costs nothing more than the read it needed anyway.
  *
- * Expired entries stay until their stale window passes, so they can be served marked stale
- * while the store fails, or until the hand evicts them.
+ * Expired entries stay: until their stale window passes they can be served marked stale while
+ * the store fails; after it they are misses, kept for the read that follows (which most often
+ * finds the same row and only renews its freshness) until the hand evicts them.
  */
 export class RowCache {
   private readonly scopes = new Map<string, Scope>();
@@ -140,7 +145,7 @@ export class RowCache {
       this.sketch.record(hashKeyId(id, s.seed));
       return undefined;
     }
-    if (now < e.staleUntil || now < e.freshUntil) {
+    if (now < e.staleUntil) {
       // a hit is counted once per lap of the hand: a cached key read since the hand last
       // passed is safe from eviction anyway, and a 100-key hit then costs a map lookup per key
       if (!e.used) {
@@ -149,7 +154,9 @@ export class RowCache {
       }
       return e;
     }
-    this.remove(e);
+    // past its stale window: a miss, but the entry stays for the row the miss reads (most often
+    // the same row, refreshed in place by setIn) until then or until the hand evicts it
+    this.sketch.record(hashKeyId(id, s.seed));
     return undefined;
   }
 
@@ -159,12 +166,15 @@ export class RowCache {
     const old = s.rows.get(id);
     staleUntil = Math.max(staleUntil, freshUntil);
     if (old !== undefined) {
-      // a newer row of a cached key replaces it in place
+      old.freshUntil = freshUntil;
+      old.staleUntil = staleUntil;
+      // a row read again because its copy expired is most often the same row: it only gets a
+      // new freshness (copying it would make old-generation garbage of the copy it replaces, and
+      // V8's concurrent marking of that garbage was the largest cost of a cache on skewed keys)
+      if (sameRow(old.row, row)) return;
       this.usedBytes += bytes - old.bytes;
       old.row = keptRow(row);
       old.bytes = bytes;
-      old.freshUntil = freshUntil;
-      old.staleUntil = staleUntil;
     } else {
       if (this.usedBytes + bytes > this.maxBytes && !this.admits(s, id, bytes)) {
         this.rejections++;

@@ -79,6 +79,9 @@ describe('RowCache', () => {
     expect(cache.get('f#1|', 's', 5)).toEqual({ row: r, fresh: true });
     expect(cache.get('f#1|', 's', 15)).toEqual({ row: r, fresh: false });
     expect(cache.get('f#1|', 's', 25)).toBeUndefined();
+    // kept past its stale window for the read that follows the miss
+    expect(cache.size).toBe(1);
+    cache.delete('f#1|', 's');
     expect(cache.size).toBe(0);
     expect(cache.bytes).toBe(0);
     // a row larger than the whole cache is not kept
@@ -98,6 +101,26 @@ describe('RowCache', () => {
     cache.clear();
     expect(cache.get('f#1|', 2, 0)).toBeUndefined();
     expect(cache.size).toBe(0);
+  });
+
+  it('renews an expired row read again unchanged in place, and replaces a changed one', () => {
+    const cache = new RowCache(100_000);
+    cache.set('f#1|', 7, r, 10, 10);
+    const kept = cache.get('f#1|', 7, 5)!.row;
+    expect(kept).not.toBe(r); // the cache keeps its own copy
+    expect(cache.get('f#1|', 7, 11)).toBeUndefined(); // expired: a miss
+    cache.set('f#1|', 7, row('x'.repeat(200)), 30, 30); // the same row, read again
+    expect(cache.get('f#1|', 7, 20)).toEqual({ row: kept, fresh: true }); // renewed, not copied
+    const bytes = cache.bytes;
+    const newer = { ...row('x'.repeat(200)), lastUpdatedAtMs: 2 };
+    cache.set('f#1|', 7, newer, 40, 40);
+    expect(cache.get('f#1|', 7, 35)?.row).toEqual(newer);
+    expect(cache.get('f#1|', 7, 35)?.row).not.toBe(kept);
+    expect(cache.bytes).toBe(bytes);
+    const changed = row('w'.repeat(200));
+    cache.set('f#1|', 7, { ...changed, lastUpdatedAtMs: 2 }, 50, 50);
+    expect(cache.get('f#1|', 7, 45)?.row.body.toString()).toBe('w'.repeat(200));
+    expect(cache.size).toBe(1);
   });
 
   it('evicts in constant work per row: the hand never walks deleted entries', () => {
