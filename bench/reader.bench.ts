@@ -4,8 +4,9 @@
  * default 64 MB) and off, next to a bare uWebSockets.js app answering a fixed body of the same
  * size, in the same run.
  *
- *   npm run bench:reader -- [--seconds=10] [--connections=50] [--keys=1000000]
- *                           [--only=cached-1,cached-100,uniform-1,uniform-100,zipf-1,zipf-100,cassandra-1,cassandra-100]
+ *   npm run bench:reader -- [--seconds=10] [--connections=50] [--keys=1000000] [--rounds=3]
+ *                           [--only=cached-1,cached-100,uniform-1,uniform-100,zipf-1,zipf-100,
+ *                                   cassandra-1,cassandra-100,cassandra-zipf-1,cassandra-zipf-100]
  *
  * Key distributions (bench/reader-wrk.lua draws them in the load generator):
  * - cached: 20,000 keys, every one warmed into the cache (the cache's best case);
@@ -14,12 +15,15 @@
  *   recommender's hot users.
  * These run on the embedded store (LMDB), filled with --keys rows of azar::user-profile (a Long
  * key, five values) whose event times do not follow the key. The Cassandra scenarios read 20,000
- * keys with the cache off; they need Cassandra on FERRY_CASSANDRA_PORT (default 9042; `bash
+ * keys, uniform with the cache off, and Zipf with the cache on and off; they need Cassandra on FERRY_CASSANDRA_PORT (default 9042; `bash
  * infra/up.sh cassandra`), and are left out, saying so, when it does not answer.
  *
  * Load comes from Debian's `wrk` in a separate process (-t1), on 127.0.0.1 only, each run
  * bounded by --seconds after a warm-up run. CPU µs per request is the reader process's own
  * CPU time (all its threads, from /proc) over the requests it answered; RSS is its peak.
+ * Each scenario runs --rounds times, the servers in alternating order (on, off, bare; then bare,
+ * off, on): the table shows the median round and the on/off ratio of each round (this machine's
+ * noise is larger than the 5% that decides whether the cache pays).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -45,9 +49,11 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     only: {
       type: 'string',
-      default: 'cached-1,cached-100,uniform-1,uniform-100,zipf-1,zipf-100,cassandra-1,cassandra-100',
+      default:
+        'cached-1,cached-100,uniform-1,uniform-100,zipf-1,zipf-100,cassandra-1,cassandra-100,cassandra-zipf-1,cassandra-zipf-100',
     },
     keys: { type: 'string', default: '1000000' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const seconds = Number(args.seconds);
@@ -55,6 +61,7 @@ const warmSeconds = Number(args['warm-seconds']);
 const connections = Number(args.connections);
 const only = new Set(args.only!.split(','));
 const keyCount = Number(args.keys);
+const rounds = Number(args.rounds);
 const cachedKeys = 20_000;
 const feature = 'azar::user-profile';
 const token = 'bench-token';
@@ -172,6 +179,7 @@ async function bareUws(body: string): Promise<Served> {
 interface Row {
   scenario: string;
   server: string;
+  round: number;
   result: WrkResult;
   cpuUsPerRequest: number;
   hitRatio?: number;
@@ -225,13 +233,20 @@ async function measure(
   keys: number,
   dist: Dist,
   isReader: boolean,
+  round: number,
 ): Promise<void> {
   await wrk(s.port, batch, keys, dist, warmSeconds); // JIT, connections, the cache's working set
   const before = isReader ? await cacheCounts(s.port) : undefined;
   const cpu0 = s.cpuSeconds();
   const result = await wrk(s.port, batch, keys, dist, seconds);
   const cpu = s.cpuSeconds() - cpu0;
-  const row: Row = { scenario, server, result, cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.requests) };
+  const row: Row = {
+    scenario,
+    server,
+    round,
+    result,
+    cpuUsPerRequest: (cpu * 1e6) / Math.max(1, result.requests),
+  };
   if (before) {
     const after = await cacheCounts(s.port);
     const looked = after.hits + after.misses - before.hits - before.misses;
@@ -278,20 +293,29 @@ async function scenario(
   servers: { label: string; env: Record<string, string>; warm?: boolean }[],
 ): Promise<void> {
   let body = '';
-  for (const { label, env, warm } of servers) {
-    await withServer(
-      () => ferryServe(settings, env),
-      async (s) => {
-        if (body === '') body = await sampleBody(s.port, batch);
-        if (warm) await warmCache(s.port, keys);
-        await measure(name, label, s, batch, keys, dist, true);
-      },
+  for (let round = 0; round < rounds; round++) {
+    // the order alternates (on, off, bare / bare, off, on / ...): a drift of the machine over the
+    // run (the store's pages flushed after the fill, other work) falls on both sides
+    const order: (() => Promise<void>)[] = servers.map(
+      ({ label, env, warm }) =>
+        () =>
+          withServer(
+            () => ferryServe(settings, env),
+            async (s) => {
+              if (body === '') body = await sampleBody(s.port, batch);
+              if (warm) await warmCache(s.port, keys);
+              await measure(name, label, s, batch, keys, dist, true, round);
+            },
+          ),
     );
+    order.push(() =>
+      withServer(
+        () => bareUws(body),
+        (s) => measure(name, `bare uWS, ${body.length} B`, s, batch, keys, dist, false, round),
+      ),
+    );
+    for (const run of round % 2 === 0 ? order : order.reverse()) await run();
   }
-  await withServer(
-    () => bareUws(body),
-    (s) => measure(name, `bare uWS, ${body.length} B`, s, batch, keys, dist, false),
-  );
 }
 
 // ------------------------------------------------------------------ run
@@ -299,7 +323,7 @@ async function scenario(
 const hasCassandra = await answers(cassandraPort);
 console.error(
   `reader benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ` +
-    `wrk -t1 -c${connections}, ${seconds} s per run after ${warmSeconds} s of warm-up; ferry serve with its default threads` +
+    `wrk -t1 -c${connections}, ${seconds} s per run after ${warmSeconds} s of warm-up, ${rounds} rounds in alternating order; ferry serve with its default threads` +
     (hasCassandra
       ? ''
       : '; Cassandra not reachable: its scenarios are left out (bash infra/up.sh cassandra)'),
@@ -323,18 +347,17 @@ try {
     if (only.has(`zipf-${batch}`))
       await scenario(`${n}, Zipf s=1 over ${keyCount / 1e6}M`, embedded, batch, keyCount, 'zipf', onOff);
   }
-  if (hasCassandra && (only.has('cassandra-1') || only.has('cassandra-100'))) {
+  if (hasCassandra && [...only].some((o) => o.startsWith('cassandra'))) {
     await fill(cassandra, cachedKeys);
     for (const batch of [1, 100]) {
-      if (!only.has(`cassandra-${batch}`)) continue;
-      await scenario(
-        `${batch === 1 ? 'single key' : '100-key batch'}, Cassandra, 20k keys`,
-        cassandra,
-        batch,
-        cachedKeys,
-        'uniform',
-        [{ label: 'ferry serve, cache off', env: cacheOff }],
-      );
+      const n = batch === 1 ? 'single key' : '100-key batch';
+      if (only.has(`cassandra-${batch}`))
+        await scenario(`${n}, Cassandra, uniform over 20k`, cassandra, batch, cachedKeys, 'uniform', [
+          { label: 'ferry serve, cache off', env: cacheOff },
+        ]);
+      // the cache's own case: a network round trip saved per hit, rows fresh for the default 1 s
+      if (only.has(`cassandra-zipf-${batch}`))
+        await scenario(`${n}, Cassandra, Zipf s=1 over 20k`, cassandra, batch, cachedKeys, 'zipf', onOff);
     }
   }
 } finally {
@@ -350,20 +373,45 @@ try {
 // ------------------------------------------------------------------ table
 
 const ms = (us: number) => (us / 1000).toFixed(2);
-const lines = [
-  '| scenario | server | req/s | p50 ms | p99 ms | p99.9 ms | errors | cache hits | CPU µs/req | peak RSS MB | vs cache off | vs bare uWS |',
-  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-];
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+};
+/** A server's rounds in a scenario; the row shown is the round of median req/s. */
+const groups = new Map<string, Row[]>();
 for (const r of rows) {
-  const same = rows.filter((x) => x.scenario === r.scenario);
-  const off = same.find((x) => x.server.endsWith('cache off'));
-  const bare = same.find((x) => x.server.startsWith('bare'));
-  const ratio = (b: Row | undefined) => (b && b !== r ? `${(r.result.rps / b.result.rps).toFixed(2)}x` : '');
+  const k = `${r.scenario}\u0000${r.server}`;
+  groups.set(k, [...(groups.get(k) ?? []), r]);
+}
+/** Round by round req/s of `r`'s server over `b`'s (same round), and their median. */
+function pairedRatio(of: Row[], to: Row[] | undefined): string {
+  if (to === undefined) return '';
+  const ratios = of.flatMap((a) => {
+    const b = to.find((x) => x.round === a.round);
+    return b === undefined ? [] : [a.result.rps / b.result.rps];
+  });
+  if (ratios.length === 0) return '';
+  const all = ratios.length > 1 ? ` (${ratios.map((x) => x.toFixed(2)).join(', ')})` : '';
+  return `${median(ratios).toFixed(2)}x${all}`;
+}
+const lines = [
+  '| scenario | server | req/s (median of rounds) | req/s by round | p50 ms | p99 ms | p99.9 ms | errors | cache hits | CPU µs/req | peak RSS MB | vs cache off, by round | vs bare uWS |',
+  '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+];
+for (const [k, runs] of groups) {
+  const [scenarioName, server] = k.split('\u0000') as [string, string];
+  const byRps = [...runs].sort((a, b) => a.result.rps - b.result.rps);
+  const r = byRps[(byRps.length - 1) >> 1]!;
+  const off = groups.get(`${scenarioName}\u0000ferry serve, cache off`);
+  const bare = [...groups].find(([g]) => g.startsWith(`${scenarioName}\u0000bare`))?.[1];
+  const errors = runs.reduce((a, x) => a + x.result.socket_errors + x.result.non2xx, 0);
   lines.push(
-    `| ${r.scenario} | ${r.server} | ${r.result.rps.toFixed(0)} | ${ms(r.result.p50_us)} | ${ms(r.result.p99_us)} | ${ms(r.result.p999_us)} | ` +
-      `${r.result.socket_errors + r.result.non2xx} | ${r.hitRatio === undefined ? '' : `${(r.hitRatio * 100).toFixed(1)}%`} | ` +
-      `${r.cpuUsPerRequest.toFixed(1)} | ${r.peakRssMb === undefined ? '' : r.peakRssMb.toFixed(0)} | ` +
-      `${r.server.endsWith('cache on') ? ratio(off) : ''} | ${r.server.startsWith('bare') ? '' : ratio(bare)} |`,
+    `| ${scenarioName} | ${server} | ${median(runs.map((x) => x.result.rps)).toFixed(0)} | ${runs.map((x) => x.result.rps.toFixed(0)).join(', ')} | ` +
+      `${ms(r.result.p50_us)} | ${ms(r.result.p99_us)} | ${ms(r.result.p999_us)} | ${errors} | ` +
+      `${r.hitRatio === undefined ? '' : `${(r.hitRatio * 100).toFixed(1)}%`} | ` +
+      `${median(runs.map((x) => x.cpuUsPerRequest)).toFixed(1)} | ${r.peakRssMb === undefined ? '' : r.peakRssMb.toFixed(0)} | ` +
+      `${server.endsWith('cache on') ? pairedRatio(runs, off) : ''} | ${server.startsWith('bare') ? '' : pairedRatio(runs, bare)} |`,
   );
 }
 console.log(lines.join('\n'));
