@@ -1,43 +1,52 @@
 /**
- * Commands benchmark (issue 7): Kafka → command consumer → Cassandra (online), with the downsync
- * of the seed's match-feature (half the keys, 1-minute interval) to the BigQuery emulator
- * (`ferry`), the same without downsync (`ferry-no-downsync`: user-profile, updates of two
- * fields), next to a raw kafkajs consume loop (eachBatch + JSON.parse, no store) as the baseline.
+ * Commands benchmark (issues 7 and 16): Kafka → the command consumer as users run it (`ferry
+ * apply`, a `ferry worker` child process, `ferry downsync start --topic`: a Temporal workflow
+ * running the consumer activity on the worker) → Cassandra (online), with the downsync of the
+ * seed's match-feature (half the keys, 1-minute interval) to the BigQuery emulator (`ferry`), the
+ * same without downsync (`ferry-no-downsync`: user-profile, updates of two fields), next to a raw
+ * kafkajs consume loop (eachBatch + JSON.parse, no store) in this process as the baseline.
  *
- *   npx tsx bench/commands.bench.ts [--seconds=75] [--rate=5000] [--drain=100000] [--keys=100000]
- *                                   [--sustained-seconds=40] [--only=raw,ferry,ferry-no-downsync]
- *                                   [--warmup=3]
- *                                   [--max-rate=15000]
+ *   npm run bench:commands -- [--seconds=75] [--rate=5000] [--drain=100000] [--keys=100000]
+ *                             [--sustained-seconds=40] [--only=raw,ferry,ferry-no-downsync]
+ *                             [--warmup=3] [--max-rate=15000]
  *
- * The steady run lasts over a minute so that it crosses at least one boundary of match-feature's
- * 1-minute downsync interval, when the rows of every key updated in the past minute close at once
- * (read back from Cassandra and written to the warehouse while commands keep coming).
+ * Needs Kafka, Cassandra, Temporal and the BigQuery emulator (`bash infra/up.sh`). The steady run
+ * lasts over a minute so that it crosses at least one boundary of match-feature's 1-minute
+ * downsync interval, when the rows of every key updated in the past minute close at once (read
+ * back from Cassandra and written to the warehouse while commands keep coming).
  *
- * For each consumer: (1) steady: a producer process sends `rate` commands/s for `seconds`;
- * freshness = the time the command is readable (online write acknowledged; raw: parsed) minus
- * its produce time (its `_last_updated_at_ms`); (2) drain: `drain` commands are produced first,
- * then the consumer starts: commands applied/s is its maximum burst rate; (3) sustained: steady
- * again from 85 % of that rate, stepping down by 15 % until the consumer keeps up (applied/s at
- * least 95 % of the offered rate and p99 freshness under 1 s): the maximum sustained rate.
- * The first `warmup` seconds of a steady run (connections, prepared statements, the offline
- * table's creation) are consumed but not measured. The sustained rate is capped at `max-rate`,
- * about what the producer process can send. Loopback servers only (infra/up.sh); each run uses a
- * fresh topic, keyspace and dataset.
+ * Freshness is measured from outside the consumer (bench/command-probes.ts): every 50 ms the
+ * benchmark sends a probe command of a key of its own on the same topic, stamped with its send
+ * time, and polls Cassandra every 10 ms (at most 8 probes a poll) until the row is there;
+ * freshness = found − sent. For the
+ * raw loop it is the time the command is parsed.
+ * For each consumer: (1) steady: a producer process sends `rate` commands/s for `seconds`, the
+ * first `warmup` seconds not measured; (2) drain: `drain` commands are produced first, then the
+ * consumer starts: applied/s = `drain` / (the last of 50 marker probes produced after the backlog
+ * is found − a probe produced before the backlog is found), its maximum burst rate; (3)
+ * sustained: steady again from 85 % of that rate, stepping down by 15 % until the consumer keeps
+ * up (p99 freshness under 1 s and every probe found), capped at `max-rate`, about what the
+ * producer process can send. Loopback servers only; each run uses a fresh topic, and the run a
+ * fresh keyspace and dataset.
  */
 import { spawn } from 'node:child_process';
-import os from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client as CassandraClient } from 'cassandra-driver';
-import { siblingModule } from '../config/module-files.ts';
+import { projectRoot, siblingModule } from '../config/module-files.ts';
 import { readSettings } from '../config/settings.ts';
 import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
 import type { BigQueryOfflineStore } from '../stores/offline/bigquery-offline-store.ts';
 import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
 import { openOnlineStore } from '../stores/online/open-online-store.ts';
-import { CommandConsumer } from '../streaming/commands/command-consumer.ts';
 import { createKafka, deadLetterTopicOf } from '../streaming/commands/command-kafka.ts';
-import { staticResolver } from '../streaming/commands/feature-resolver.ts';
+import { CommandProducer } from '../streaming/commands/command-producer.ts';
+import { CommandProbes } from './command-probes.ts';
+import { runFerryCli } from './ferry-bin.ts';
+import { type FerryWorkerProcess, startFerryWorker } from './ferry-worker-process.ts';
 import { tsxIfSources } from './node-loader.ts';
 
 const { values: args } = parseArgs({
@@ -63,26 +72,29 @@ const warmupMs = Number(args.warmup) * 1000;
 const producerCap = Number(args['max-rate']);
 const brokers = [`127.0.0.1:${process.env.FERRY_KAFKA_PORT ?? 9092}`];
 const id = `${process.pid}_${Date.now()}`;
-const settings = readSettings({
-  ...process.env,
+const dir = mkdtempSync(path.join(tmpdir(), 'ferry-commands-bench-'));
+/** What `ferry apply`, `ferry worker` and `ferry downsync` run with: Ferry's features, the local servers. */
+const ferryEnv: Record<string, string> = {
   FERRY_ONLINE_STORE: 'cassandra',
   FERRY_CASSANDRA_CONTACT_POINTS: `127.0.0.1:${process.env.FERRY_CASSANDRA_PORT ?? 9042}`,
   FERRY_CASSANDRA_KEYSPACE: `ferry_bench_cmd_${id}`,
+  FERRY_CASSANDRA_REPLICATION: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
   FERRY_CASSANDRA_CONSISTENCY: 'ONE',
   FERRY_OFFLINE_STORE: 'bigquery',
   FERRY_BIGQUERY_ENDPOINT: `http://127.0.0.1:${process.env.FERRY_BIGQUERY_PORT ?? 9050}`,
   FERRY_BIGQUERY_DATASET: `ferry_bench_cmd_${id}`,
   FERRY_KAFKA_BROKERS: brokers.join(','),
-});
+  FERRY_TEMPORAL_TASK_QUEUE: `bench-commands-${id}`,
+  FERRY_FEATURES_DIR: path.join(projectRoot, 'features'),
+  FERRY_SQL_DIR: path.join(projectRoot, 'sql'),
+  FERRY_DATA_DIR: path.join(dir, 'data'),
+};
+const settings = readSettings({ ...process.env, ...ferryEnv });
 
 const { definitions } = await loadDefinitions(['features']);
 const def = definitions.find((d) => d.name === 'azar-match::match-feature')!;
 /** The same path without downsync: the seed's user-profile (no downsync block). */
 const plainDef = definitions.find((d) => d.name === 'azar::user-profile')!;
-const online = await openOnlineStore(settings);
-const offline = await openOfflineStore(settings);
-await online.ensureFeature(def);
-await online.ensureFeature({ ...plainDef, retention: {} });
 const admin = createKafka(brokers, 'ferry-bench-admin').admin();
 await admin.connect();
 const topics: string[] = [];
@@ -138,58 +150,128 @@ interface Run {
   p50: number;
   p99: number;
   max: number;
+  /** Probes not found in the store 30 s after the run (ferry runs). */
+  unread?: number;
 }
 
-function summarise(fresh: Float64Array, n: number, firstAt: number, lastAt: number): Run {
-  const sorted = fresh.subarray(0, n).sort();
-  const at = (p: number) => sorted[Math.min(n - 1, Math.floor(p * n))] ?? Number.NaN;
+const percentile = (sorted: ArrayLike<number>, p: number) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+
+function summarise(fresh: ArrayLike<number>, count: number, perSecond: number): Run {
   return {
-    count: n,
-    perSecond: (n / Math.max(1, lastAt - firstAt)) * 1000,
-    p50: at(0.5),
-    p99: at(0.99),
-    max: at(1),
+    count,
+    perSecond,
+    p50: percentile(fresh, 0.5),
+    p99: percentile(fresh, 0.99),
+    max: percentile(fresh, 1),
   };
 }
 
-/** A consumer under test: started on a topic, it records each command's freshness. */
-interface Consumer {
-  stop(): Promise<void>;
+type Kind = 'raw' | 'ferry' | 'ferry-no-downsync';
+const featureOf = (kind: Kind) => (kind === 'ferry-no-downsync' ? plainDef : def);
+
+// ------------------------------------------------------------------ the consumer users run
+
+let worker: FerryWorkerProcess | undefined;
+let online: Awaited<ReturnType<typeof openOnlineStore>> | undefined;
+const producers: CommandProducer[] = [];
+/** Probe keys: above the load's, never reused. */
+let nextProbeKey = keys + 1_000_000;
+
+/** `ferry apply` and `ferry worker`, once for every ferry run. */
+async function ferryWorker(): Promise<void> {
+  if (worker !== undefined) return;
+  await runFerryCli(['apply'], ferryEnv, dir);
+  worker = await startFerryWorker(ferryEnv, dir);
+  online = await openOnlineStore(settings);
 }
+
+/** Probes of `kind`'s feature on `topic`. */
+async function probesOn(kind: Kind, topic: string): Promise<CommandProbes> {
+  await ferryWorker();
+  const producer = await CommandProducer.connect({ brokers, topic });
+  producers.push(producer);
+  const f = featureOf(kind);
+  const values =
+    f === plainDef
+      ? { level: 1, avg_chat_sec: 1 }
+      : { recent_10min_match_count: 1, recent_10min_avg_chat_duration: 1 };
+  const probes = new CommandProbes(producer, online!, f, nextProbeKey, values);
+  nextProbeKey += 1_000_000;
+  return probes;
+}
+
+/** `ferry downsync start|stop` for `topic`, a consumer group of its own. */
+function downsync(action: 'start' | 'stop', topic: string): Promise<string> {
+  const group = ['--topic', topic, '--group', `ferry-bench-${topic}`];
+  const extra = action === 'start' ? ['--session-timeout', '10s'] : [];
+  return runFerryCli(['downsync', action, ...group, ...extra], ferryEnv, dir);
+}
+
+/** Waits until the consumer applies a probe (it has joined its group and reads the topic). */
+async function joined(probes: CommandProbes, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 12; attempt++) {
+    await probes.send();
+    if ((await probes.settle(5_000)).unread === 0) return;
+  }
+  throw new Error(`${what}: the consumer applied no probe in 60 s\n${worker?.log().slice(-2000)}`);
+}
+
+async function ferrySteady(kind: Kind, r: number, runSeconds: number): Promise<Run> {
+  const topic = await freshTopic(`${kind}-steady-${r}`);
+  const probes = await probesOn(kind, topic);
+  await downsync('start', topic);
+  try {
+    await joined(probes, `${kind} steady`);
+    const total = Math.round(r * runSeconds);
+    const producing = produce(topic, r, total, featureOf(kind).name);
+    await new Promise((done) => setTimeout(done, warmupMs));
+    probes.start(50);
+    const produced = await producing;
+    probes.stop();
+    const { unread } = await probes.settle(30_000);
+    const fresh = probes.freshness();
+    // applied/s is not observed from outside while the consumer keeps up: the offered rate was
+    log(`${kind} steady ${r}/s: produced at ${Math.round((produced.sent / produced.ms) * 1000)}/s`);
+    const out = { ...summarise(fresh, total, Number.NaN), unread };
+    log(`${kind} steady ${r}/s: ${fresh.length} probes; ${JSON.stringify(out)}`);
+    return out;
+  } finally {
+    probes.close();
+    await downsync('stop', topic);
+  }
+}
+
+async function ferryDrain(kind: Kind): Promise<Run> {
+  const topic = await freshTopic(`${kind}-drain`);
+  const probes = await probesOn(kind, topic);
+  const first = await probes.send(); // before the backlog: found when the consumer starts on it
+  const produced = await produce(topic, 0, drainCount, featureOf(kind).name);
+  log(`${kind} drain: ${produced.sent} produced in ${produced.ms} ms`);
+  const markers: number[] = [];
+  for (let i = 0; i < 50; i++) markers.push(await probes.send()); // after it, on every partition
+  await downsync('start', topic);
+  try {
+    const { unread } = await probes.settle(600_000);
+    const start = probes.foundAt(first);
+    const end = Math.max(...markers.map((k) => probes.foundAt(k) ?? Number.NaN));
+    const out: Run = {
+      ...summarise([], drainCount, start === undefined ? Number.NaN : (drainCount / (end - start)) * 1000),
+      unread,
+    };
+    log(`${kind} drain: ${JSON.stringify(out)}`);
+    return out;
+  } finally {
+    probes.close();
+    await downsync('stop', topic);
+  }
+}
+
+// ------------------------------------------------------------------ the baseline: a raw kafkajs loop
 
 type RecordFn = (eventTimeMs: number, atMs: number) => void;
 
-async function startFerry(topic: string, record: RecordFn): Promise<Consumer> {
-  const stop = new AbortController();
-  const consumer = new CommandConsumer(
-    { online, offline, resolver: staticResolver([def, { ...plainDef, retention: {} }]) },
-    { brokers, topic, groupId: `ferry-bench-${topic}`, sessionTimeoutMs: 10_000, log: (_l, m) => log(m) },
-  );
-  let joined!: () => void;
-  const ready = new Promise<void>((r) => {
-    joined = r;
-  });
-  const running = consumer.run(stop.signal, {
-    onProgress: (s) => {
-      if (s.assigned.length > 0) joined();
-    },
-    onApplied: (_d, applied, atMs) => {
-      for (const a of applied) record(a.command.eventTimeMs, atMs);
-    },
-  });
-  await Promise.race([ready, running]);
-  return {
-    stop: async () => {
-      stop.abort();
-      const stats = await running;
-      log(
-        `ferry consumer: ${stats.applied} applied, ${stats.downsync.written} downsync rows written, ${stats.downsync.pending} pending, ${stats.commits} commits`,
-      );
-    },
-  };
-}
-
-async function startRaw(topic: string, record: RecordFn): Promise<Consumer> {
+async function startRaw(topic: string, record: RecordFn): Promise<{ stop(): Promise<void> }> {
   const kafka = createKafka(brokers, 'ferry-bench-raw');
   const consumer = kafka.consumer({
     groupId: `raw-bench-${topic}`,
@@ -198,7 +280,7 @@ async function startRaw(topic: string, record: RecordFn): Promise<Consumer> {
   });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
+  const joinedGroup = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
   await consumer.run({
     partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch }) => {
@@ -209,14 +291,9 @@ async function startRaw(topic: string, record: RecordFn): Promise<Consumer> {
       }
     },
   });
-  await joined;
+  await joinedGroup;
   return { stop: () => consumer.disconnect() };
 }
-
-type Kind = 'raw' | 'ferry' | 'ferry-no-downsync';
-const start = (kind: Kind, topic: string, record: RecordFn) =>
-  kind === 'raw' ? startRaw(topic, record) : startFerry(topic, record);
-const featureOf = (kind: Kind) => (kind === 'ferry-no-downsync' ? plainDef.name : def.name);
 
 /** Collects freshness; with `warmupMs`, the commands produced in the first moments of a run are counted but not measured. */
 function recorder(total: number, warmupMs = 0) {
@@ -240,7 +317,14 @@ function recorder(total: number, warmupMs = 0) {
     if (n < fresh.length) fresh[n] = atMs - eventTimeMs;
     n++;
   };
-  return { record, done, result: () => summarise(fresh, Math.min(n, fresh.length), firstAt, lastAt) };
+  return {
+    record,
+    done,
+    result: () => {
+      const m = Math.min(n, fresh.length);
+      return summarise(fresh.subarray(0, m).sort(), m, (m / Math.max(1, lastAt - firstAt)) * 1000);
+    },
+  };
 }
 
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -257,35 +341,39 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
-/** Steady load: `r` commands/s for `seconds`. */
-async function steady(kind: Kind, r: number, runSeconds = seconds): Promise<Run> {
-  const topic = await freshTopic(`${kind}-steady-${r}`);
+async function rawSteady(r: number, runSeconds: number): Promise<Run> {
+  const topic = await freshTopic(`raw-steady-${r}`);
   const total = Math.round(r * runSeconds);
   const rec = recorder(total, warmupMs);
-  const consumer = await start(kind, topic, rec.record);
-  const produced = await produce(topic, r, total, featureOf(kind));
-  await within(rec.done, 120_000, `${kind} steady ${r}/s`).catch((e: Error) => log(e.message));
-  await within(consumer.stop(), 120_000, `${kind} consumer stop`).catch((e: Error) => log(e.message));
+  const consumer = await startRaw(topic, rec.record);
+  await produce(topic, r, total);
+  await within(rec.done, 120_000, `raw steady ${r}/s`).catch((e: Error) => log(e.message));
+  await within(consumer.stop(), 120_000, 'raw consumer stop').catch((e: Error) => log(e.message));
   const out = rec.result();
-  log(
-    `${kind} steady ${r}/s: produced at ${Math.round((produced.sent / produced.ms) * 1000)}/s; ${JSON.stringify(out)}`,
-  );
+  log(`raw steady ${r}/s: ${JSON.stringify(out)}`);
   return out;
 }
 
-/** Backlog first, then the consumer: its drain rate is its maximum. */
-async function drain(kind: Kind): Promise<Run> {
-  const topic = await freshTopic(`${kind}-drain`);
-  const produced = await produce(topic, 0, drainCount, featureOf(kind));
-  log(`${kind} drain: ${produced.sent} produced in ${produced.ms} ms`);
+async function rawDrain(): Promise<Run> {
+  const topic = await freshTopic('raw-drain');
+  await produce(topic, 0, drainCount);
   const rec = recorder(drainCount);
-  const consumer = await start(kind, topic, rec.record);
-  await within(rec.done, 600_000, `${kind} drain`).catch((e: Error) => log(e.message));
-  await within(consumer.stop(), 120_000, `${kind} consumer stop`).catch((e: Error) => log(e.message));
-  const out = rec.result();
-  log(`${kind} drain: ${JSON.stringify(out)}`);
+  const consumer = await startRaw(topic, rec.record);
+  await within(rec.done, 600_000, 'raw drain').catch((e: Error) => log(e.message));
+  await within(consumer.stop(), 120_000, 'raw consumer stop').catch((e: Error) => log(e.message));
+  const out = { ...rec.result(), p50: Number.NaN, p99: Number.NaN, max: Number.NaN };
+  log(`raw drain: ${JSON.stringify(out)}`);
   return out;
 }
+
+const steady = (kind: Kind, r: number, runSeconds = seconds) =>
+  kind === 'raw' ? rawSteady(r, runSeconds) : ferrySteady(kind, r, runSeconds);
+const drain = (kind: Kind) => (kind === 'raw' ? rawDrain() : ferryDrain(kind));
+/** Keeps up: consumes the offered rate (raw) or every probe is found, with p99 freshness under 1 s. */
+const keptUp = (run: Run, r: number) =>
+  run.p99 < 1_000 && (run.unread === undefined ? run.perSecond >= r * 0.95 : run.unread === 0);
+
+// ------------------------------------------------------------------ run
 
 const results: { [k: string]: Run } = {};
 try {
@@ -295,12 +383,12 @@ try {
     const max = await drain(kind);
     results[`${kind} drain`] = max;
     // the highest rate it keeps up with: from 85 % of the drain rate (capped by the producer) down
-    // in steps of 15 % until it consumes at the offered rate with p99 freshness under 1 s
+    // in steps of 15 %
     let r = Math.min(producerCap, Math.round((max.perSecond * 0.85) / 100) * 100);
-    for (let attempt = 0; attempt < 4; attempt++) {
+    for (let attempt = 0; attempt < 4 && r > 0; attempt++) {
       const run = await steady(kind, r, sustainedSeconds);
       results[`${kind} sustained`] = { ...run, rate: r };
-      if (run.perSecond >= r * 0.95 && run.p99 < 1_000) break;
+      if (keptUp(run, r)) break;
       r = Math.round((r * 0.85) / 100) * 100;
     }
   }
@@ -308,9 +396,12 @@ try {
   // each step bounded: a server that hangs must not keep the benchmark from reporting
   const step = (what: string, p: Promise<unknown>) =>
     within(p, 60_000, `cleanup: ${what}`).catch((e: Error) => log(e.message));
+  for (const p of producers) await step('probe producer', p.close());
+  if (worker !== undefined) await step('ferry worker', worker.stop());
   await step('topics', admin.deleteTopics({ topics }));
   await step('admin', admin.disconnect());
-  await step('online store', online.close());
+  if (online !== undefined) await step('online store', online.close());
+  const offline = await openOfflineStore(settings);
   await step('dataset', (offline as BigQueryOfflineStore).dropDataset?.() ?? Promise.resolve());
   await step('offline store', offline.close());
   const c = new CassandraClient({
@@ -325,18 +416,19 @@ try {
       await c.shutdown();
     })(),
   );
+  rmSync(dir, { recursive: true, force: true });
 }
 
-const ms = (x: number) => (x < 10 ? x.toFixed(1) : Math.round(x).toString());
+const ms = (x: number) => (Number.isNaN(x) ? '–' : x < 10 ? x.toFixed(1) : Math.round(x).toString());
 console.log(
-  `\n| run | offered/s | commands measured | applied/s | freshness p50 (ms) | p99 (ms) | max (ms) |`,
+  '\n| run | offered/s | commands | applied/s | freshness p50 (ms) | p99 (ms) | max (ms) | probes unread | kept up |',
 );
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const [name, r] of Object.entries(results)) {
-  const drained = name.endsWith('drain');
-  const f = (x: number) => (drained ? '–' : ms(x));
+  const applied = Number.isNaN(r.perSecond) ? '–' : Math.round(r.perSecond).toString();
+  const kept = r.rate === undefined ? '' : keptUp(r, r.rate) ? 'yes' : 'no';
   console.log(
-    `| ${name} | ${r.rate ?? 'backlog'} | ${r.count} | ${Math.round(r.perSecond)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} |`,
+    `| ${name} | ${r.rate ?? 'backlog'} | ${r.count} | ${applied} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.unread ?? ''} | ${kept} |`,
   );
 }
 console.log(

@@ -1,6 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
-import { ferryBin, ferryChildEnv } from './ferry-bin.ts';
+import { runFerryCli } from './ferry-bin.ts';
+import { startFerryWorker } from './ferry-worker-process.ts';
 import { procMemoryMb } from './process-stats.ts';
 
 // An upsync as users run it: `ferry apply`, `ferry worker` (a child process), then `ferry upsync
@@ -18,25 +17,6 @@ export interface CliUpsyncResult {
   peak: { rss: number; anon: number; file: number };
 }
 
-/** Runs `ferry <args>` with `env` in `cwd`; throws with its output when it fails. */
-export async function runFerryCli(
-  args: string[],
-  env: Record<string, string | undefined>,
-  cwd: string,
-): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)(ferryBin, args, {
-      env: ferryChildEnv(env),
-      cwd,
-      maxBuffer: 64 * 2 ** 20,
-    });
-    return stdout;
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`ferry ${args.join(' ')} failed: ${err.stderr || err.stdout || err.message}`);
-  }
-}
-
 /** Applies the features of FERRY_FEATURES_DIR, starts `ferry worker` and runs one full upsync of `feature`. */
 export async function cliUpsync(
   feature: string,
@@ -44,29 +24,13 @@ export async function cliUpsync(
   cwd: string,
 ): Promise<CliUpsyncResult> {
   await runFerryCli(['apply'], env, cwd);
-  const worker = spawn(ferryBin, ['worker'], {
-    env: ferryChildEnv(env),
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  const exited = new Promise<number | null>((resolve) => worker.once('exit', resolve));
+  const worker = await startFerryWorker(env, cwd);
   try {
-    await new Promise<void>((resolve, reject) => {
-      worker.stdout.on('data', (d: Buffer) => {
-        log += d;
-        if (/polling task queue/.test(log)) resolve();
-      });
-      worker.stderr.on('data', (d: Buffer) => {
-        log += d;
-      });
-      void exited.then((code) => reject(new Error(`ferry worker exited (${code}):\n${log}`)));
-    });
     await new Promise((r) => setTimeout(r, 2000));
-    const idle = procMemoryMb(worker.pid!);
+    const idle = procMemoryMb(worker.pid);
     let peak = idle;
     const sampler = setInterval(() => {
-      const m = procMemoryMb(worker.pid!);
+      const m = procMemoryMb(worker.pid);
       if (m.rss > peak.rss) peak = m;
     }, 50);
     const t0 = performance.now();
@@ -77,7 +41,7 @@ export async function cliUpsync(
     const { result } = JSON.parse(stdout) as {
       result: { rowsRead: number; rowsWritten: number; rowsDeadLettered: number };
     };
-    const hwm = procMemoryMb(worker.pid!).hwm;
+    const hwm = procMemoryMb(worker.pid).hwm;
     return {
       seconds,
       rowsRead: result.rowsRead,
@@ -87,7 +51,6 @@ export async function cliUpsync(
       peak: { ...peak, rss: Math.max(peak.rss, hwm) },
     };
   } finally {
-    worker.kill('SIGTERM');
-    await exited;
+    await worker.stop();
   }
 }
