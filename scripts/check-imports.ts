@@ -33,7 +33,7 @@ const everything = [
 
 export const rules: Record<string, FolderRule> = {
   config: { imports: [], packages: [nodeBuiltin, 'zod'] },
-  domain: { imports: ['config'], packages: [nodeBuiltin, 'avsc', 'yaml', 'zod'] },
+  domain: { imports: ['config'], packages: [nodeBuiltin, 'avsc', 'peggy', 'yaml', 'zod'] },
   stores: { imports: ['domain', 'config'] },
   streaming: { imports: ['domain', 'stores', 'config'] },
   samples: { imports: ['domain', 'stores', 'config'] },

@@ -1,3 +1,4 @@
+import { checkFromEvents, type FromEventsSettings } from '../events/event-rules.ts';
 import type { FeatureKind } from '../kinds/feature-kind.ts';
 import { featureKinds } from '../kinds/feature-kinds.ts';
 import { cronProblem } from './cron.ts';
@@ -176,6 +177,12 @@ export function buildDefinition(
       if (raw[block as keyof typeof raw] !== undefined) problem([block], refusal);
   }
 
+  let fromEvents: FromEventsSettings | undefined;
+  if (raw.from_events !== undefined)
+    fromEvents = checkFromEvents(raw.from_events, fields, kind.writeMethod, (path, message, offset) =>
+      problems.push({ path, message, ...(offset !== undefined ? { offset } : {}) }),
+    );
+
   const access: AccessSettings = {
     readers: raw.access?.readers ?? ['*'],
     writers: raw.access?.writers ?? ['*'],
@@ -205,6 +212,7 @@ export function buildDefinition(
       retention,
       access,
       ...kind.build(raw, problem),
+      ...(fromEvents ? { fromEvents } : {}),
       origin: { file: ctx.file, line: ctx.line },
     },
   };

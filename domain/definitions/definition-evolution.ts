@@ -86,5 +86,42 @@ export function compareDefinitions(before: FeatureDefinition, after: FeatureDefi
   change('retention', before.retention, after.retention);
   change('access', before.access, after.access);
   change('history.max_entries_per_key', before.maxEntriesPerKey, after.maxEntriesPerKey);
+  compareEventRules(before, after, change);
   return changes;
+}
+
+/**
+ * The rule diff of `from_events` (all compatible: the consumer picks the new rules up from the
+ * registry and keeps its position): the topic and event time, then rule by rule, by name.
+ */
+function compareEventRules(
+  before: FeatureDefinition,
+  after: FeatureDefinition,
+  change: (path: string, b: unknown, a: unknown) => void,
+): void {
+  const b = before.fromEvents;
+  const a = after.fromEvents;
+  if (b === undefined || a === undefined) {
+    change('from_events', b, a);
+    return;
+  }
+  change('from_events.topic', b.topic, a.topic);
+  change('from_events.event_time', b.eventTime, a.eventTime);
+  for (const rb of b.rules) {
+    const ra = a.rules.find((r) => r.name === rb.name);
+    const at = `from_events.rules.${rb.name}`;
+    if (ra === undefined) {
+      change(at, rb, undefined);
+      continue;
+    }
+    change(`${at}.when`, rb.when, ra.when);
+    change(`${at}.method`, rb.method, ra.method);
+    change(`${at}.event_time`, rb.eventTime, ra.eventTime);
+    for (const section of ['keys', 'values'] as const) {
+      const names = new Set([...Object.keys(rb[section]), ...Object.keys(ra[section])]);
+      for (const n of names) change(`${at}.${section}.${n}`, rb[section][n], ra[section][n]);
+    }
+  }
+  for (const ra of a.rules)
+    if (!b.rules.some((r) => r.name === ra.name)) change(`from_events.rules.${ra.name}`, undefined, ra);
 }

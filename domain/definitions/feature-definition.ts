@@ -1,3 +1,4 @@
+import type { FromEventsSettings } from '../events/event-rules.ts';
 import type { FeatureType } from '../kinds/feature-kinds.ts';
 import type { FieldType } from './field-types.ts';
 
@@ -65,6 +66,8 @@ export interface FeatureDefinition {
   access: AccessSettings;
   /** History features: the most entries kept per key. */
   maxEntriesPerKey?: number;
+  /** Fed straight from domain events by rules (`from_events`), beside commands and upsync. */
+  fromEvents?: FromEventsSettings;
   /** Where it was defined. */
   origin: { file: string; line: number };
 }

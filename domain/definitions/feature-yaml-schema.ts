@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fromEventsYaml } from '../events/from-events-yaml.ts';
 import { featureTypes } from '../kinds/feature-kinds.ts';
 import { historyYaml } from '../kinds/history-kind.ts';
 
@@ -52,6 +53,7 @@ export const featureYaml = z.strictObject({
   retention: retentionYaml.optional(),
   access: accessYaml.optional(),
   history: historyYaml.optional(),
+  from_events: fromEventsYaml.optional(),
 });
 
 export type FeatureYaml = z.infer<typeof featureYaml>;

@@ -14,6 +14,8 @@ const typeWords: Record<string, string> = {
 export interface LocatedMessage {
   path: (string | number)[];
   message: string;
+  /** Where in the text of the scalar at `path` (an expression's syntax error), when known. */
+  offset?: number;
 }
 
 /** Turns zod issues into messages that say what was expected and what was found. */

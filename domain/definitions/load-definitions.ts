@@ -55,8 +55,13 @@ export function loadDefinitionsFromText(file: string, text: string, options: Loa
   for (const pair of doc.contents.items) {
     if (!isPair(pair) || !isScalar(pair.key)) continue;
     const name = String(pair.key.value);
-    const at = (rest: readonly (string | number)[]) => {
-      const pos = locate(doc, lines, [name, ...rest]);
+    const at = (rest: readonly (string | number)[], valueOffset?: number) => {
+      const pos = locate(
+        doc,
+        lines,
+        [name, ...rest],
+        valueOffset === undefined ? undefined : { source: text, at: valueOffset },
+      );
       return { file, line: pos.line, column: pos.column, path: joinPath(name, rest) };
     };
     const raw = data[name];
@@ -77,7 +82,7 @@ export function loadDefinitionsFromText(file: string, text: string, options: Loa
       line: at([]).line,
       ...(options.transforms ? { transforms: options.transforms } : {}),
     });
-    for (const p of problems) errors.push({ ...at(p.path), message: p.message });
+    for (const p of problems) errors.push({ ...at(p.path, p.offset), message: p.message });
     if (definition) definitions.push(definition);
   }
   return { definitions, errors };
