@@ -58,6 +58,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import('./downsync-command.ts')).downsyncCommand,
   },
   {
+    name: 'events',
+    summary: "try a feature's from_events rules on a sample event (what they would write)",
+    load: async () => (await import('./events-command.ts')).eventsCommand,
+  },
+  {
     name: 'list',
     summary: 'list applied features with owner, type and sync settings',
     load: async () => (await import('./list-command.ts')).listCommand,

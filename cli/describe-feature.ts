@@ -16,6 +16,7 @@ export function syncSummary(def: FeatureDefinition): string {
       `downsync ${formatDuration(def.downsync.minIntervalByKeyMs)} ${Math.round(def.downsync.randomSamplingRatio * 100)}%`,
     );
   }
+  if (def.fromEvents) parts.push(`from events on ${def.fromEvents.topic}`);
   return parts.join(', ') || '-';
 }
 
@@ -43,6 +44,15 @@ export function describeFeature(a: AppliedFeature): string {
     `  readers:     ${d.access.readers.join(', ')}`,
     `  writers:     ${d.access.writers.join(', ')}`,
     ...(d.maxEntriesPerKey ? [`  history:     at most ${d.maxEntriesPerKey} entries per key`] : []),
+    ...(d.fromEvents
+      ? [
+          `  from events: topic ${d.fromEvents.topic}, event time ${d.fromEvents.eventTime}`,
+          ...d.fromEvents.rules.flatMap((r) => [
+            `    rule ${r.name}: ${r.method}${r.when ? ` when ${r.when}` : ' (every event)'}`,
+            ...Object.entries({ ...r.keys, ...r.values }).map(([k, v]) => `      ${k} := ${String(v)}`),
+          ]),
+        ]
+      : []),
   ];
   return lines.join('\n');
 }
