@@ -6,6 +6,7 @@ import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import { CommandConsumer, type CommandConsumerStats } from '../streaming/commands/command-consumer.ts';
 import { deadLetterTopicOf, kafkaBrokersOf } from '../streaming/commands/command-kafka.ts';
 import type { FeatureResolver } from '../streaming/commands/command-processor.ts';
+import type { ConsumerStatsBoard } from '../streaming/commands/consumer-stats-board.ts';
 import { RegistryFeatureResolver } from '../streaming/commands/feature-resolver.ts';
 import type { CommandConsumerInput, CommandConsumerResult } from '../workflow-contract/activities.ts';
 import { defaultCommandGroup } from '../workflow-contract/command-consumer-ids.ts';
@@ -14,6 +15,8 @@ export interface CommandConsumerActivityDeps {
   online: OnlineStore;
   offline: OfflineStore;
   settings: Settings;
+  /** Where the consumer's counters go (the worker's /metrics). */
+  consumerStats?: ConsumerStatsBoard;
   /** Default: the registry of applied definitions in the online store. */
   resolver?: FeatureResolver;
 }
@@ -42,6 +45,7 @@ export function createCommandConsumerActivities(deps: CommandConsumerActivityDep
           topic,
           groupId,
           deadLetterTopic: input.deadLetterTopic ?? deadLetterTopicOf(topic),
+          ...(input.events ? { events: true } : {}),
           clientId: `ferry-worker-${process.pid}`,
           sessionTimeoutMs: input.sessionTimeoutMs,
           partitionsConsumedConcurrently: input.partitionsConsumedConcurrently,
@@ -81,6 +85,7 @@ export function createCommandConsumerActivities(deps: CommandConsumerActivityDep
                 downsyncWritten: stats.downsync.written,
                 rebalances: stats.rebalances,
                 committed: stats.committed,
+                ...(Object.keys(stats.events).length > 0 ? { events: stats.events } : {}),
               }
             : undefined,
         );
@@ -88,8 +93,15 @@ export function createCommandConsumerActivities(deps: CommandConsumerActivityDep
       // heartbeats also while connecting (before the first progress report)
       const beating = setInterval(() => beat(), every);
       beat();
+      const counters = deps.consumerStats?.track(topic);
       try {
-        const stats = await consumer.run(stop.signal, { onProgress: beat });
+        const stats = await consumer.run(stop.signal, {
+          onProgress: (s) => {
+            counters?.update(s);
+            beat(s);
+          },
+        });
+        counters?.update(stats);
         if (stoppedBy === 'cancel' && ctx.cancellationSignal.aborted) {
           const reason = ctx.cancellationSignal.reason;
           const message = reason instanceof Error ? reason.message : String(reason ?? 'cancelled');
@@ -104,6 +116,7 @@ export function createCommandConsumerActivities(deps: CommandConsumerActivityDep
         }
         return { stoppedBy, stats };
       } finally {
+        counters?.finish();
         clearInterval(beating);
         clearTimeout(maxRun);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);

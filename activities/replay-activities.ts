@@ -3,6 +3,7 @@ import { CommandError, type ValidCommand } from '../domain/commands/feature-comm
 import { parseCommand } from '../domain/commands/parse-command.ts';
 import { validateCommand } from '../domain/commands/validate-command.ts';
 import { eventTimeField } from '../domain/definitions/feature-definition.ts';
+import { eventMappersOf } from '../domain/events/event-mapper.ts';
 import type { DeadLetter, NewDeadLetter, OfflineRow } from '../stores/offline/offline-store.ts';
 import { type ObjectWrite, OnlineStoreInputError } from '../stores/online/online-store.ts';
 import { applyCommands } from '../streaming/commands/apply-command.ts';
@@ -57,7 +58,8 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
 
   /**
    * Re-validates one batch of a feature's dead letters against the applied definition and re-applies
-   * those that now pass (upsync rows as online writes, commands through applyCommands); they are then
+   * those that now pass (upsync rows as online writes, commands through applyCommands, events through
+   * the feature's rules as they are now); they are then
    * removed. Those that still fail stay: unchanged when the reason is the same, else rewritten with
    * the new reason (written first, the old one deleted after, so a crash loses nothing).
    */
@@ -117,6 +119,36 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
         }
         try {
           await applyCommands(online, def, [cmd]);
+          fixed.push(l.id);
+        } catch (e) {
+          if (!(e instanceof OnlineStoreInputError)) throw e;
+          failing.push({ letter: l, reason: e.message });
+        }
+      } else if (l.origin === 'event') {
+        // the feature's rules as they are now, on the event as it came
+        const mapper =
+          def.fromEvents === undefined ? undefined : eventMappersOf([def], def.fromEvents.topic)[0];
+        if (mapper === undefined) {
+          failing.push({ letter: l, reason: `${def.name} has no from_events rules any more` });
+          continue;
+        }
+        let event: unknown;
+        try {
+          event = JSON.parse(l.payload);
+        } catch (e) {
+          failing.push({ letter: l, reason: `not valid JSON: ${(e as Error).message}` });
+          continue;
+        }
+        const outcomes = mapper.map(event);
+        const failures = outcomes.flatMap((o) => ('failure' in o ? [`rule ${o.rule}: ${o.failure}`] : []));
+        if (failures.length > 0) {
+          failing.push({ letter: l, reason: failures.join('; ') });
+          continue;
+        }
+        try {
+          // no rule matching it any more is fixed too: the rules say the event writes nothing
+          const commands = outcomes.flatMap((o) => ('command' in o ? [o.command] : []));
+          if (commands.length > 0) await applyCommands(online, def, commands);
           fixed.push(l.id);
         } catch (e) {
           if (!(e instanceof OnlineStoreInputError)) throw e;

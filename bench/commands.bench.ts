@@ -44,6 +44,7 @@ import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
 import { openOnlineStore } from '../stores/online/open-online-store.ts';
 import { createKafka, deadLetterTopicOf } from '../streaming/commands/command-kafka.ts';
 import { CommandProducer } from '../streaming/commands/command-producer.ts';
+import { eventGroupOf } from '../workflow-contract/command-consumer-ids.ts';
 import { CommandProbes } from './command-probes.ts';
 import { runFerryCli } from './ferry-bin.ts';
 import { type FerryWorkerProcess, startFerryWorker } from './ferry-worker-process.ts';
@@ -397,7 +398,15 @@ try {
   const step = (what: string, p: Promise<unknown>) =>
     within(p, 60_000, `cleanup: ${what}`).catch((e: Error) => log(e.message));
   for (const p of producers) await step('probe producer', p.close());
-  if (worker !== undefined) await step('ferry worker', worker.stop());
+  if (worker !== undefined) {
+    // the consumers `ferry apply` started for the features fed by domain events
+    for (const t of new Set(definitions.flatMap((d) => (d.fromEvents ? [d.fromEvents.topic] : []))))
+      await step(
+        `event consumer of ${t}`,
+        runFerryCli(['downsync', 'stop', '--topic', t, '--group', eventGroupOf(t)], ferryEnv, dir),
+      );
+    await step('ferry worker', worker.stop());
+  }
   await step('topics', admin.deleteTopics({ topics }));
   await step('admin', admin.disconnect());
   if (online !== undefined) await step('online store', online.close());

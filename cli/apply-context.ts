@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { ApplyTarget } from '../apply/apply-target.ts';
+import { EventConsumersTarget } from '../apply/event-consumers-target.ts';
 import { KafkaTopicsTarget } from '../apply/kafka-topics-target.ts';
 import { OfflineStoreTarget } from '../apply/offline-store-target.ts';
 import { OnlineStoreTarget } from '../apply/online-store-target.ts';
@@ -58,6 +59,22 @@ export async function openApplyContext(settings: Settings): Promise<ApplyContext
     const schedules = await openTemporalSchedulesTarget(settings);
     targets.push(schedules.target);
     closers.push(() => schedules.close());
+    if (brokers.length > 0) {
+      // features fed by domain events: their topics and one consumer workflow per topic
+      const { Client, Connection } = await import('@temporalio/client');
+      const connection = Connection.lazy({ address: settings.temporalAddress });
+      const events = new EventConsumersTarget({
+        client: new Client({ connection, namespace: settings.temporalNamespace }),
+        brokers,
+        taskQueue: settings.temporalTaskQueue,
+        commandsTopic: settings.kafkaCommandsTopic,
+      });
+      targets.push(events);
+      closers.push(async () => {
+        await events.close();
+        await connection.close();
+      });
+    }
   }
   return {
     online,

@@ -1,7 +1,11 @@
 import { Client, Connection, defaultPayloadConverter, WorkflowNotFoundError } from '@temporalio/client';
 import { readSettings } from '../config/settings.ts';
 import { parseDuration } from '../domain/definitions/duration.ts';
-import { commandConsumerWorkflowId, defaultCommandGroup } from '../workflow-contract/command-consumer-ids.ts';
+import {
+  commandConsumerWorkflowId,
+  defaultCommandGroup,
+  eventGroupOf,
+} from '../workflow-contract/command-consumer-ids.ts';
 import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import type { CommandConsumerWorkflowInput } from '../workflows/command-consumer-workflow.ts';
 import type { Command } from './command.ts';
@@ -21,7 +25,10 @@ FERRY_TEMPORAL_TASK_QUEUE runs it; the workflow restarts it when a worker dies.
 
 Options:
   --topic NAME                commands topic (default FERRY_KAFKA_COMMANDS_TOPIC)
-  --group NAME                Kafka consumer group (default ${defaultCommandGroup})
+  --group NAME                Kafka consumer group (default ${defaultCommandGroup}; with --events,
+                              ferry-events-<topic>)
+  --events                    the topic carries domain events for features' from_events rules
+                              (start only; \`ferry apply\` starts these consumers itself)
   --heartbeat-timeout D       restart the consumer after this long without a heartbeat
                               (start only; default 30s)
   --max-retry-interval D      longest wait between restarts of a failing consumer
@@ -61,6 +68,7 @@ export const downsyncCommand: Command = {
       const { values: o, positionals } = parseOptions(args, {
         topic: { type: 'string' },
         group: { type: 'string' },
+        events: { type: 'boolean' },
         'heartbeat-timeout': { type: 'string' },
         'max-retry-interval': { type: 'string' },
         'session-timeout': { type: 'string' },
@@ -73,10 +81,10 @@ export const downsyncCommand: Command = {
         throw new UsageError('expected one of start, stop, status');
       const settings = readSettings();
       const topic = o.topic ?? settings.kafkaCommandsTopic;
-      const groupId = o.group ?? defaultCommandGroup;
+      const groupId = o.group ?? (o.events ? eventGroupOf(topic) : defaultCommandGroup);
       const workflowId = commandConsumerWorkflowId(topic, groupId);
       // options are checked before anything connects: a typo fails at once, naming the flag
-      const input: CommandConsumerWorkflowInput = { topic, groupId };
+      const input: CommandConsumerWorkflowInput = { topic, groupId, ...(o.events ? { events: true } : {}) };
       const heartbeatTimeout = durationOption(o, 'heartbeat-timeout');
       if (heartbeatTimeout !== undefined) input.heartbeatTimeout = `${heartbeatTimeout} ms`;
       const maxRetryInterval = durationOption(o, 'max-retry-interval');

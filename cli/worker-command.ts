@@ -8,9 +8,11 @@ import type { OfflineStore } from '../stores/offline/offline-store.ts';
 import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
 import type { OnlineStore } from '../stores/online/online-store.ts';
 import { openOnlineStore } from '../stores/online/open-online-store.ts';
+import { ConsumerStatsBoard } from '../streaming/commands/consumer-stats-board.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
+import { serveWorkerMetrics } from './worker-metrics-server.ts';
 import { prebuiltWorkflowBundle } from './workflow-bundle-file.ts';
 
 const usage = `Usage: ferry worker [--task-queue <name>] [--workflow-bundle <file>]
@@ -25,6 +27,9 @@ SIGINT or SIGTERM; then it stops taking work, lets running activities finish the
 page (up to 20 s; their position is saved per page, so anything cut off resumes on another
 worker), stops a running command consumer after its batch (its offsets committed; Temporal
 starts it again on another worker), closes the stores and exits.
+
+With FERRY_WORKER_METRICS_PORT set, it serves GET /metrics (Prometheus): the command and event
+consumers' counters, events by feature and rule (mapped, failed, skipped).
 
 Run it from the project folder (or set FERRY_SQL_DIR): transforms are read from sql/.
 Memory: an upsync's live heap stays near 40 MB, but V8 lets the garbage of copied rows
@@ -56,6 +61,8 @@ export interface FerryWorkerOptions {
   /** Or the bundle's code itself (tests bundle once per file). */
   workflowBundleCode?: string;
   maxConcurrentActivities?: number;
+  /** Where the command and event consumers report their counters (the worker's /metrics). */
+  consumerStats?: ConsumerStatsBoard;
 }
 
 /** Creates (does not run) a worker with Ferry's workflows and activities bound to the given stores. */
@@ -78,6 +85,7 @@ export async function createFerryWorker(options: FerryWorkerOptions): Promise<Wo
       online: options.online,
       offline: options.offline,
       settings: options.settings,
+      ...(options.consumerStats ? { consumerStats: options.consumerStats } : {}),
     }),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
     shutdownGraceTime: '20 seconds',
@@ -152,12 +160,23 @@ export const workerCommand: Command = {
         opened.push(offline);
         const connection = await NativeConnection.connect({ address: settings.temporalAddress });
         opened.push(connection);
+        const consumerStats = new ConsumerStatsBoard();
+        if (settings.workerMetricsPort > 0) {
+          const metrics = await serveWorkerMetrics(
+            consumerStats,
+            settings.workerMetricsHost,
+            settings.workerMetricsPort,
+          );
+          opened.push(metrics);
+          console.log(`ferry worker: metrics on ${metrics.url}`);
+        }
         const worker = await createFerryWorker({
           connection,
           settings,
           online,
           offline,
           taskQueue,
+          consumerStats,
           ...(values['workflow-bundle'] ? { workflowBundlePath: values['workflow-bundle'] } : {}),
           ...(max !== undefined ? { maxConcurrentActivities: max } : {}),
         });

@@ -203,6 +203,19 @@ export const settingSpecs = {
     description: 'Task queue of Ferry workers',
     schema: text,
   },
+  workerMetricsPort: {
+    env: 'FERRY_WORKER_METRICS_PORT',
+    default: '0',
+    description:
+      "Port of the worker's Prometheus /metrics (command and event consumers; 0: none), on FERRY_WORKER_METRICS_HOST",
+    schema: wholeNumber(0, 65535),
+  },
+  workerMetricsHost: {
+    env: 'FERRY_WORKER_METRICS_HOST',
+    default: '127.0.0.1',
+    description: "Address the worker's /metrics binds",
+    schema: text,
+  },
   workerHeapSoftLimitMb: {
     env: 'FERRY_WORKER_HEAP_SOFT_LIMIT_MB',
     default: '96',

@@ -60,6 +60,8 @@ export interface CommandConsumerInput {
   groupId?: string;
   /** Default `<topic>.dead-letters`. */
   deadLetterTopic?: string;
+  /** The topic carries domain events for features' from_events rules, not commands. */
+  events?: boolean;
   sessionTimeoutMs?: number;
   partitionsConsumedConcurrently?: number;
   /** Downsync batching: rows per offline write, their longest wait, lateness allowance. */

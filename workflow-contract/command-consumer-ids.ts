@@ -7,3 +7,8 @@ export const defaultCommandGroup = 'ferry-commands';
 export function commandConsumerWorkflowId(topic: string, groupId: string): string {
   return `commands/${topic}/${groupId}`;
 }
+
+/** The consumer group of a topic of domain events (from_events): one per topic, so each event is read once. */
+export function eventGroupOf(topic: string): string {
+  return `ferry-events-${topic}`;
+}

@@ -21,7 +21,7 @@ const { replayDeadLetterBatch } = proxyActivities<FerryActivities>({
 const batchesPerRun = 50;
 
 /**
- * Replays the dead letters of `feature` that occurred in [fromMs, toMs) (origins upsync and command),
+ * Replays the dead letters of `feature` that occurred in [fromMs, toMs) (origins upsync, command and event),
  * in batches: the ones that pass against the applied definition now are written to the online store
  * (event time decides, as always) and removed from dead letters; the ones that still fail stay, with
  * the new reason. Workflow id `replay/<feature>`. Answers the `progress` query.

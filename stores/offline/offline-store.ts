@@ -95,7 +95,8 @@ export interface IncrementalPage {
   last: IncrementalCursor;
 }
 
-export type DeadLetterOrigin = 'upsync' | 'command' | 'downsync' | 'transform';
+/** Where a dead letter comes from: `event` is a domain event a feature's from_events rules could not map. */
+export type DeadLetterOrigin = 'upsync' | 'command' | 'event' | 'downsync' | 'transform';
 
 /** A row or command that failed validation, kept with the reason so it can be inspected and replayed. */
 export interface DeadLetter {

@@ -44,6 +44,12 @@ export interface CommandConsumerOptions {
   tickMs?: number;
   commitIntervalMs?: number;
   maxCommandBytes?: number;
+  /**
+   * The topic carries domain events for features' `from_events` rules, not commands: each event
+   * goes through the rules of every applied feature that reads the topic, and an event of a topic
+   * no feature reads (its last feature moved away) is skipped rather than read as a command.
+   */
+  events?: boolean;
   downsync?: DownsyncPipelineOptions;
   /** After this long without a batch, a partition's pending downsync rows close by the wall clock (default 2 s). */
   downsyncIdleMs?: number;
@@ -122,11 +128,13 @@ class KafkaDeadLetterSink implements DeadLetterSink {
     await this.offline.writeDeadLetters(
       rejected.map((r) => {
         const truncated = (r.record.value?.length ?? 0) > 1_048_576;
+        const origin = r.origin ?? 'command';
         return {
-          // one id per message: a redelivered poison message shares it
-          id: `command:${r.record.topic}:${r.record.partition}:${r.record.offset}`,
+          // one id per message (per feature, for an event several features read): a redelivered
+          // poison message shares it
+          id: `${origin}:${r.record.topic}:${r.record.partition}:${r.record.offset}${origin === 'event' ? `:${r.feature}` : ''}`,
           feature: r.feature,
-          origin: 'command' as const,
+          origin,
           reason: truncated ? `${r.reason} (payload cut to its first 1048576 bytes)` : r.reason,
           payload: payloadText(r.record.value, r.record.headers),
           occurredAtMs: now,
@@ -220,6 +228,7 @@ export class CommandConsumer {
       ),
       tracker: this.tracker,
       maxCommandBytes: o.maxCommandBytes ?? defaultMaxCommandBytes,
+      events: o.events ?? false,
       signal: hardStop.signal,
       hooks,
       log: (m) => this.log(m),

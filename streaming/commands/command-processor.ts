@@ -1,11 +1,13 @@
 import {
   claimedFeatureName,
   decodeCommandMessage,
+  defaultMaxCommandBytes,
   type MessageHeaders,
 } from '../../domain/commands/command-message.ts';
 import { CommandError, type ValidCommand } from '../../domain/commands/feature-command.ts';
 import { validateCommand } from '../../domain/commands/validate-command.ts';
 import { eventTimeField, type FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import type { EventMapper } from '../../domain/events/event-mapper.ts';
 import { layoutOf } from '../../domain/kinds/feature-kinds.ts';
 import { coerceValue } from '../../domain/values/coerce-value.ts';
 import { type OnlineStore, OnlineStoreInputError } from '../../stores/online/online-store.ts';
@@ -35,6 +37,17 @@ export interface RejectedCommand {
   /** The feature it names (full name when resolved), or '' when unreadable. */
   feature: string;
   reason: string;
+  /** A domain event the feature's rules could not map (else a command). */
+  origin?: 'event';
+}
+
+/** How one feature's rules fared on the events of its topic. */
+export interface EventRuleCounts {
+  /** Events no rule of the feature matched. */
+  skipped: number;
+  /** By rule: events it mapped to a command, and events it matched but could not map. */
+  mapped: Record<string, number>;
+  failed: Record<string, number>;
 }
 
 export interface DeadLetterSink {
@@ -44,6 +57,8 @@ export interface DeadLetterSink {
 
 export interface FeatureResolver {
   resolve(name: string): Promise<{ definition: FeatureDefinition } | { problem: string }>;
+  /** The rules of the features fed by domain events on `topic` (none: it carries commands). */
+  eventMappers?(topic: string): Promise<readonly EventMapper[]>;
 }
 
 export interface AppliedCommand {
@@ -64,6 +79,10 @@ export interface ProcessorStats {
   rejected: number;
   /** Online writes retried after a transient failure. */
   onlineRetries: number;
+  /** Domain events by feature fed from them (from_events rules). */
+  events: Record<string, EventRuleCounts>;
+  /** Events of a topic that no applied feature reads (skipped). */
+  unreadEvents: number;
   lastError?: string;
 }
 
@@ -94,7 +113,15 @@ function keyIdOf(a: Accepted): string {
  * be applied goes to dead letters; a store that fails is retried until it answers.
  */
 export class CommandProcessor {
-  readonly stats: ProcessorStats = { received: 0, applied: 0, parked: 0, rejected: 0, onlineRetries: 0 };
+  readonly stats: ProcessorStats = {
+    received: 0,
+    applied: 0,
+    parked: 0,
+    rejected: 0,
+    onlineRetries: 0,
+    events: {},
+    unreadEvents: 0,
+  };
   /** Keys with commands waiting, per feature and key: the chain that applies them in order. */
   private readonly parked = new Map<string, { tail: Promise<void>; count: number }>();
   private readonly applyQueue = new Map<string, ApplyBatch>();
@@ -109,6 +136,8 @@ export class CommandProcessor {
       deadLetters: DeadLetterSink;
       tracker: OffsetTracker;
       maxCommandBytes?: number;
+      /** The records are domain events for from_events rules (never commands). */
+      events?: boolean;
       /** Longest wait for the offline write of rows closed before their keys move on (default 5 s). */
       barrierTimeoutMs?: number;
       signal?: AbortSignal;
@@ -151,6 +180,50 @@ export class CommandProcessor {
   }
 
   /**
+   * Maps one domain event by the rules of every feature its topic feeds: a command per rule that
+   * matches (checked as a command from Kafka is), and per feature a rejection naming each rule
+   * that matched but could not map. An event no rule of a feature matches is only counted.
+   */
+  acceptEvent(record: CommandRecord, mappers: readonly EventMapper[]): (Accepted | RejectedCommand)[] {
+    const maxBytes = this.deps.maxCommandBytes ?? defaultMaxCommandBytes;
+    const all = (reason: string): RejectedCommand[] =>
+      mappers.map((m) => ({ record, feature: m.def.name, reason, origin: 'event' as const }));
+    const value = record.value;
+    if (value === null || value.length === 0) return all('empty message: no event in the value');
+    if (value.length > maxBytes)
+      return all(`event of ${value.length} bytes is over the ${maxBytes}-byte limit`);
+    let event: unknown;
+    try {
+      event = JSON.parse(value.toString('utf8'));
+    } catch (e) {
+      return all(`not valid JSON: ${(e as Error).message}`);
+    }
+    const out: (Accepted | RejectedCommand)[] = [];
+    for (const m of mappers) {
+      let counts = this.stats.events[m.def.name];
+      if (counts === undefined) {
+        counts = { skipped: 0, mapped: {}, failed: {} };
+        this.stats.events[m.def.name] = counts;
+      }
+      const outcomes = m.map(event);
+      if (outcomes.length === 0) counts.skipped++;
+      const failures: string[] = [];
+      for (const o of outcomes) {
+        if ('command' in o) {
+          counts.mapped[o.rule] = (counts.mapped[o.rule] ?? 0) + 1;
+          out.push({ record, def: m.def, command: o.command });
+        } else {
+          counts.failed[o.rule] = (counts.failed[o.rule] ?? 0) + 1;
+          failures.push(`rule ${o.rule}: ${o.failure}`);
+        }
+      }
+      if (failures.length > 0)
+        out.push({ record, feature: m.def.name, reason: failures.join('; '), origin: 'event' });
+    }
+    return out;
+  }
+
+  /**
    * Processes a batch in order. Resolves when every command is in the online store (or in dead
    * letters) and the downsync holds of its commands are taken; the caller then marks the
    * batch processed in the offset tracker.
@@ -160,20 +233,35 @@ export class CommandProcessor {
     const rejected: RejectedCommand[] = [];
     const byFeature = new Map<string, Accepted[]>();
     const newest = new Map<string, number>();
+    const mappersOf = new Map<string, readonly EventMapper[]>();
     for (const record of records) {
-      const a = await this.accept(record);
-      if ('reason' in a) {
-        rejected.push(a);
+      let mappers = mappersOf.get(record.topic);
+      if (mappers === undefined) {
+        const topic = record.topic;
+        mappers =
+          (await this.onlineRetry('feature registry', async () =>
+            this.deps.resolver.eventMappers?.(topic),
+          )) ?? [];
+        mappersOf.set(topic, mappers);
+      }
+      if (mappers.length === 0 && this.deps.events) {
+        this.stats.unreadEvents++;
         continue;
       }
-      let list = byFeature.get(a.def.name);
-      if (!list) {
-        list = [];
-        byFeature.set(a.def.name, list);
+      for (const a of mappers.length > 0 ? this.acceptEvent(record, mappers) : [await this.accept(record)]) {
+        if ('reason' in a) {
+          rejected.push(a);
+          continue;
+        }
+        let list = byFeature.get(a.def.name);
+        if (!list) {
+          list = [];
+          byFeature.set(a.def.name, list);
+        }
+        list.push(a);
+        const tp = OffsetTracker.tp(record.topic, record.partition);
+        newest.set(tp, Math.max(newest.get(tp) ?? 0, a.command.eventTimeMs));
       }
-      list.push(a);
-      const tp = OffsetTracker.tp(record.topic, record.partition);
-      newest.set(tp, Math.max(newest.get(tp) ?? 0, a.command.eventTimeMs));
     }
     const work: Promise<void>[] = [];
     for (const list of byFeature.values()) work.push(this.applyFeature(list, rejected, heartbeat));

@@ -1,4 +1,5 @@
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
+import { type EventMapper, eventMappersOf } from '../../domain/events/event-mapper.ts';
 import type { DefinitionRegistry } from '../../stores/registry/definition-registry.ts';
 import { FeatureCatalog } from '../../stores/registry/feature-catalog.ts';
 import type { FeatureResolver } from './command-processor.ts';
@@ -6,7 +7,10 @@ import type { FeatureResolver } from './command-processor.ts';
 /** A resolver over a fixed set of definitions (tests, benchmarks, `ferry send`). */
 export function staticResolver(definitions: Iterable<FeatureDefinition>): FeatureResolver {
   const catalog = new FeatureCatalog(definitions);
-  return { resolve: async (name) => catalog.resolve(name) };
+  return {
+    resolve: async (name) => catalog.resolve(name),
+    eventMappers: async (topic) => eventMappersOf(catalog.all(), topic),
+  };
 }
 
 /**
@@ -57,6 +61,12 @@ export class RegistryFeatureResolver implements FeatureResolver {
       r = this.catalog!.resolve(name);
     }
     return r;
+  }
+
+  /** The rules of the applied features fed by `topic`, as of the last reload (a rule applied since shows within refreshMs). */
+  async eventMappers(topic: string): Promise<readonly EventMapper[]> {
+    if (!this.catalog || Date.now() - this.loadedAt > this.refreshMs) await this.refresh();
+    return eventMappersOf(this.catalog!.all(), topic);
   }
 
   /** Reloads; when the registry does not answer, keeps the definitions already loaded (if any). */

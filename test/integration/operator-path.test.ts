@@ -5,6 +5,7 @@ import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
 import { CommandProducer } from '../../streaming/commands/command-producer.ts';
+import { eventGroupOf } from '../../workflow-contract/command-consumer-ids.ts';
 import { seedCommands } from '../fixtures/seed-commands.ts';
 import {
   brokers,
@@ -67,6 +68,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ferry('downsync', 'stop').catch(() => {});
+  // the consumers `ferry apply` started for the features fed by domain events, and their topics
+  const eventTopics = ['azar_user_cdc', 'live_room_event', 'azar_match_event'];
+  for (const t of eventTopics)
+    await ferry('downsync', 'stop', '--topic', t, '--group', eventGroupOf(t)).catch(() => {});
+  await admin
+    ?.deleteTopics({ topics: eventTopics.flatMap((t) => [t, deadLetterTopicOf(t)]) })
+    .catch(() => {});
   await reader?.stop('SIGKILL');
   await worker?.stop('SIGKILL');
   // the Schedules apply made, the topics, keyspace and dataset
