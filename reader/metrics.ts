@@ -35,6 +35,8 @@ export interface MetricsSnapshot {
   features: Record<string, FeatureCounters>;
   /** `feature\u0000method` → commands accepted. */
   commands: Record<string, number>;
+  /** `feature\u0000rule\u0000outcome` → pushed domain events (outcome mapped, or skipped with rule ''). */
+  events: Record<string, number>;
   cacheEntries: number;
   cacheBytes: number;
   cacheEvictions: number;
@@ -73,6 +75,7 @@ export class ReaderMetrics {
   private readonly routes = new Map<string, RouteSeries>();
   private readonly features = new Map<string, FeatureCounters>();
   private readonly commands = new Map<string, number>();
+  private readonly events = new Map<string, number>();
   otherStoreErrors = 0;
 
   constructor(private readonly gauges: () => MetricsGauges) {}
@@ -113,6 +116,12 @@ export class ReaderMetrics {
     this.commands.set(id, (this.commands.get(id) ?? 0) + n);
   }
 
+  /** Pushed events by feature and rule: `mapped` by a rule, or `skipped` (no rule matched; rule ''). */
+  event(feature: string, rule: string, outcome: 'mapped' | 'skipped', n: number): void {
+    const id = `${feature}\u0000${rule}\u0000${outcome}`;
+    this.events.set(id, (this.events.get(id) ?? 0) + n);
+  }
+
   snapshot(): MetricsSnapshot {
     return {
       routes: [...this.routes.values()].map((s) => ({
@@ -122,6 +131,7 @@ export class ReaderMetrics {
       })),
       features: Object.fromEntries([...this.features].map(([k, v]) => [k, { ...v }])),
       commands: Object.fromEntries(this.commands),
+      events: Object.fromEntries(this.events),
       ...this.gauges(),
       otherStoreErrors: this.otherStoreErrors,
     };
@@ -133,10 +143,12 @@ export function mergeSnapshots(snaps: readonly MetricsSnapshot[]): MetricsSnapsh
   const routes = new Map<string, RouteSeries>();
   const features: Record<string, FeatureCounters> = {};
   const commands: Record<string, number> = {};
+  const events: Record<string, number> = {};
   const out: MetricsSnapshot = {
     routes: [],
     features,
     commands,
+    events,
     cacheEntries: 0,
     cacheBytes: 0,
     cacheEvictions: 0,
@@ -166,6 +178,7 @@ export function mergeSnapshots(snaps: readonly MetricsSnapshot[]): MetricsSnapsh
       for (const k of Object.keys(c) as (keyof FeatureCounters)[]) m[k] += c[k];
     }
     for (const [k, n] of Object.entries(s.commands)) commands[k] = (commands[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(s.events ?? {})) events[k] = (events[k] ?? 0) + n;
     out.cacheEntries += s.cacheEntries;
     out.cacheBytes += s.cacheBytes;
     out.cacheEvictions += s.cacheEvictions;
@@ -329,6 +342,15 @@ export function renderMetrics(snaps: readonly MetricsSnapshot[], threads: number
   for (const [k, n] of Object.entries(s.commands).sort()) {
     const [feature, method] = k.split('\u0000') as [string, string];
     lines.push(`ferry_reader_commands_total${labels({ feature, method })} ${n}`);
+  }
+  family(
+    'ferry_reader_events_total',
+    'counter',
+    'Domain events pushed to /v1/events, by feature and rule: mapped to a command, or skipped (no rule matched).',
+  );
+  for (const [k, n] of Object.entries(s.events).sort()) {
+    const [feature, rule, outcome] = k.split('\u0000') as [string, string, string];
+    lines.push(`ferry_reader_events_total${labels({ feature, rule, outcome })} ${n}`);
   }
   family('ferry_reader_inflight_requests', 'gauge', 'Requests being answered.');
   lines.push(`ferry_reader_inflight_requests ${s.inflight}`);

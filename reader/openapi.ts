@@ -197,6 +197,41 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/events/{topic}': {
+      post: {
+        operationId: 'pushEvents',
+        summary: 'Push domain events (schema-less JSON, one or a list) to the features that read a topic',
+        description:
+          'Each event goes through the from_events rules of every feature that reads the topic and that the service may write, as the worker maps the events of that Kafka topic; the commands the rules make then take the path of POST /v1/commands. ' +
+          'All or nothing: an event a rule matches but cannot map refuses the push (400 invalid_event naming the event, feature and rule). An event no rule matches is counted as skipped (ferry_reader_events_total).',
+        parameters: [{ name: 'topic', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                oneOf: [
+                  { type: 'object', additionalProperties: true },
+                  { type: 'array', minItems: 1, items: { type: 'object', additionalProperties: true } },
+                ],
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'Applied',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/EventPushResult' } } },
+          },
+          '202': {
+            description: 'Published',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/EventPushResult' } } },
+          },
+          ...commonErrors,
+          '413': errorResponse('The body is larger than the configured limit'),
+        },
+      },
+    },
     '/healthz': {
       get: {
         operationId: 'healthz',
@@ -383,6 +418,20 @@ export const openApiDocument = {
         required: ['accepted', 'mode'],
         properties: {
           accepted: { type: 'integer' },
+          mode: { type: 'string', enum: ['applied', 'published'] },
+        },
+      },
+      EventPushResult: {
+        type: 'object',
+        required: ['events', 'commands', 'skipped', 'mode'],
+        properties: {
+          events: { type: 'integer', description: 'Events pushed' },
+          commands: { type: 'integer', description: 'Commands their rules made' },
+          skipped: {
+            type: 'object',
+            additionalProperties: { type: 'integer' },
+            description: 'By feature: events none of its rules matched',
+          },
           mode: { type: 'string', enum: ['applied', 'published'] },
         },
       },

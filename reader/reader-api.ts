@@ -2,11 +2,12 @@ import type { OnlineStore } from '../stores/online/online-store.ts';
 import { OnlineStoreInputError } from '../stores/online/online-store.ts';
 import type { CommandPublisher } from '../streaming/commands/command-publisher.ts';
 import { ApiError, errorBody, StoreUnavailableError } from './api-error.ts';
+import { prepareEventPush } from './event-push-request.ts';
 import type { FeatureReader, ReadRows } from './feature-reader.ts';
 import { bindItem, bindQuery, type LookupItem, parseLookupBody } from './lookup-request.ts';
 import { type MetricsSnapshot, type ReaderMetrics, renderMetrics } from './metrics.ts';
 import { openApiJson } from './openapi.ts';
-import { preparePush } from './push-request.ts';
+import { type PreparedPush, preparePush } from './push-request.ts';
 import type { ReaderConfig } from './reader-config.ts';
 import type { KeyId } from './row-cache.ts';
 import { renderRow } from './row-json.ts';
@@ -226,38 +227,74 @@ export class ReaderApi {
       const service = this.service(authorization);
       const prepared = preparePush(body, service, this.served(), this.deps.config.maxKeys);
       labels = prepared.touched.map((t) => t.feature.name);
-      const publisher = this.deps.publisher;
-      try {
-        await withTimeout(
-          publisher.publish(prepared.batches, service),
-          this.deps.config.storeTimeoutMs,
-          'the command publisher',
-        );
-      } catch (e) {
-        if (e instanceof ApiError || e instanceof OnlineStoreInputError) throw e;
-        const names = labels.join(', ');
-        for (const name of labels)
-          this.deps.metrics.feature(name)[e instanceof TimeoutError ? 'storeTimeouts' : 'storeErrors']++;
-        throw new StoreUnavailableError(names, e instanceof TimeoutError ? 'timeout' : 'error', e);
-      }
-      for (const { feature, ids } of prepared.touched) {
-        await this.deps.reader.invalidate(feature, ids);
-        await this.deps.onPushed?.(feature.cachePrefix, ids);
-      }
-      for (const b of prepared.batches) {
-        const byMethod = new Map<string, number>();
-        for (const c of b.commands) byMethod.set(c.method, (byMethod.get(c.method) ?? 0) + 1);
-        for (const [m, n] of byMethod) this.deps.metrics.command(b.definition.name, m, n);
-      }
-      const status = publisher.mode === 'applied' ? 200 : 202;
+      const mode = await this.publish(prepared, service, labels);
       return {
-        status,
-        body: JSON.stringify({ accepted: prepared.count, mode: publisher.mode }),
+        status: mode === 'applied' ? 200 : 202,
+        body: JSON.stringify({ accepted: prepared.count, mode }),
         features: labels,
       };
     } catch (e) {
       return labels === undefined ? this.failure(e) : { ...this.failure(e), features: labels };
     }
+  }
+
+  /** POST /v1/events/{topic}: domain events through the from_events rules of the features that read `topic`. */
+  async pushEvents(authorization: string, topic: string, body: string): Promise<Reply> {
+    let labels: string[] | undefined;
+    try {
+      const service = this.service(authorization);
+      const prepared = prepareEventPush(topic, body, service, this.served(), this.deps.config.maxKeys);
+      labels = [...new Set([...prepared.touched.map((t) => t.feature.name), ...prepared.skipped.keys()])];
+      const mode =
+        prepared.count > 0 ? await this.publish(prepared, service, labels) : this.deps.publisher.mode;
+      for (const [feature, n] of prepared.skipped) this.deps.metrics.event(feature, '', 'skipped', n);
+      for (const [feature, rules] of prepared.mapped)
+        for (const [rule, n] of rules) this.deps.metrics.event(feature, rule, 'mapped', n);
+      return {
+        status: mode === 'applied' ? 200 : 202,
+        body: JSON.stringify({
+          events: prepared.events,
+          commands: prepared.count,
+          skipped: Object.fromEntries(prepared.skipped),
+          mode,
+        }),
+        features: labels,
+      };
+    } catch (e) {
+      return labels === undefined ? this.failure(e) : { ...this.failure(e), features: labels };
+    }
+  }
+
+  /** Hands checked commands to the publisher (the store, or Kafka), then drops the keys they change from every cache. */
+  private async publish(
+    prepared: PreparedPush,
+    service: string,
+    labels: string[],
+  ): Promise<'applied' | 'published'> {
+    const publisher = this.deps.publisher;
+    try {
+      await withTimeout(
+        publisher.publish(prepared.batches, service),
+        this.deps.config.storeTimeoutMs,
+        'the command publisher',
+      );
+    } catch (e) {
+      if (e instanceof ApiError || e instanceof OnlineStoreInputError) throw e;
+      const names = labels.join(', ');
+      for (const name of labels)
+        this.deps.metrics.feature(name)[e instanceof TimeoutError ? 'storeTimeouts' : 'storeErrors']++;
+      throw new StoreUnavailableError(names, e instanceof TimeoutError ? 'timeout' : 'error', e);
+    }
+    for (const { feature, ids } of prepared.touched) {
+      await this.deps.reader.invalidate(feature, ids);
+      await this.deps.onPushed?.(feature.cachePrefix, ids);
+    }
+    for (const b of prepared.batches) {
+      const byMethod = new Map<string, number>();
+      for (const c of b.commands) byMethod.set(c.method, (byMethod.get(c.method) ?? 0) + 1);
+      for (const [m, n] of byMethod) this.deps.metrics.command(b.definition.name, m, n);
+    }
+    return publisher.mode;
   }
 
   healthz(): Reply {

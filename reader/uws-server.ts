@@ -171,6 +171,14 @@ export function serveUws(api: ReaderApi, options: UwsServerOptions): Promise<Uws
   });
   app.any('/v1/commands', notAllowed('POST'));
 
+  app.post('/v1/events/:topic', (res, req) => {
+    const start = performance.now();
+    const auth = req.getHeader('authorization');
+    const topic = req.getParameter(0) ?? '';
+    withBody(res, req, 'push_events', start, (text) => api.pushEvents(auth, topic, text));
+  });
+  app.any('/v1/events/:topic', notAllowed('POST'));
+
   app.get('/healthz', (res) => sendNow(res, 'healthz', api.healthz(), performance.now()));
   app.get('/readyz', (res) => {
     const start = performance.now();

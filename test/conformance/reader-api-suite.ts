@@ -583,6 +583,164 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
       });
     });
 
+    describe('events (from_events rules, the seed’s statements)', () => {
+      const events = (topic: string, body: unknown, token?: string) =>
+        http.post(`/v1/events/${topic}`, body, token);
+      const room = () => `ev-room-${freshId()}`;
+      const guest = (
+        liveRoomId: string,
+        eventType: string,
+        timestampMillis: unknown,
+        participantType = 'GUEST',
+      ) => ({
+        liveRoomId,
+        userId: 5,
+        participantType,
+        eventType,
+        timestampMillis,
+      });
+      const hasGuest = async (id: string) =>
+        (await http.get(`/v1/features/live::live-room-context/${id}`)).json as {
+          found: boolean;
+          values: { has_guest: boolean };
+          _last_updated_at_ms: number | null;
+        };
+
+      it('examples 2-1 and 2-2: a guest’s ENTRANCE sets has_guest, a LEAVE clears it; late and repeated events do not win', async () => {
+        const id = room();
+        const r = await events('live_room_event', [
+          guest(id, 'ENTRANCE', now - 3000),
+          guest(id, 'ENTRANCE', now - 3000, 'HOST'),
+        ]);
+        expect(r.status).toBe(200);
+        expect(r.json).toEqual({
+          events: 2,
+          commands: 1,
+          skipped: { 'live::live-room-context': 1 },
+          mode: 'applied',
+        });
+        expect(await hasGuest(id)).toMatchObject({
+          found: true,
+          values: { has_guest: true },
+          _last_updated_at_ms: now - 3000,
+        });
+        await events('live_room_event', guest(id, 'LEAVE', now - 1000));
+        expect((await hasGuest(id)).values.has_guest).toBe(false);
+        // a late ENTRANCE (older than the LEAVE), and the first event again: neither wins
+        await events('live_room_event', [
+          guest(id, 'ENTRANCE', now - 2000),
+          guest(id, 'ENTRANCE', now - 3000),
+        ]);
+        expect(await hasGuest(id)).toMatchObject({
+          values: { has_guest: false },
+          _last_updated_at_ms: now - 1000,
+        });
+      });
+
+      it('example 1 and example 3’s mapping: the user CDC sets the level, a match event appends a match', async () => {
+        const id = freshId();
+        expect(
+          (await events('azar_user_cdc', { userId: id, userLevel: 9, timestampMillis: now - 500 })).status,
+        ).toBe(200);
+        expect((await http.get(`/v1/features/azar::user-profile/${id}`)).json).toMatchObject({
+          values: { level: 9 },
+        });
+        const m = await events('azar_match_event', {
+          matchId: 'm1',
+          userId: id,
+          peerUserId: 77,
+          chat_duration: '42',
+          timestampMillis: new Date(now - 400).toISOString(),
+        });
+        expect(m.status).toBe(200);
+        const got = (await http.get(`/v1/features/azar-match::recent-matches/${id}`)).json;
+        expect(got.entries[0]).toMatchObject({
+          values: { peer_user_id: 77, chat_duration_sec: 42, peer_country_code: 'XX' },
+          _last_updated_at_ms: now - 400,
+        });
+      });
+
+      it('refuses a push that a rule cannot map as a whole (400 naming event, feature and rule); nothing changes', async () => {
+        const id = room();
+        await events('live_room_event', guest(id, 'ENTRANCE', now - 5000));
+        const cases: [unknown, RegExp][] = [
+          [
+            [guest(id, 'LEAVE', now - 100), guest(id, 'LEAVE', 'yesterday')],
+            /event \[1\]: live::live-room-context rule guest-leave: event_time: expected a time/,
+          ],
+          [guest(id, 'LEAVE', now + 86_400_000), /ahead of now/],
+          [guest(id, 'LEAVE', -1), /not after 1970/],
+          [
+            { participantType: 'GUEST', eventType: 'LEAVE', timestampMillis: now },
+            /keys.live_room_id: the event gives no value/,
+          ],
+          [{ ...guest(id, 'LEAVE', now), liveRoomId: { nested: 1 } }, /an object cannot be stored/],
+        ];
+        for (const [body, message] of cases) {
+          const r = await events('live_room_event', body);
+          expect(r.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+          expect(r.json.error.code).toBe('invalid_event');
+          expect(r.json.error.message).toMatch(message);
+        }
+        let deep: unknown = { liveRoomId: id };
+        for (let i = 0; i < 2000; i++) deep = { payload: deep };
+        const odd = [
+          ['{"liveRoomId":', 'invalid_json'],
+          [JSON.stringify(7), 'invalid_request'],
+          [JSON.stringify([]), 'invalid_request'],
+          [JSON.stringify([[1]]), 'invalid_request'],
+        ];
+        for (const [body, code] of odd)
+          expect((await events('live_room_event', body!)).json.error.code).toBe(code);
+        // deep nesting and unknown shapes match no rule: skipped, not an error
+        expect((await events('live_room_event', deep)).json).toMatchObject({
+          commands: 0,
+          skipped: { 'live::live-room-context': 1 },
+        });
+        expect(await hasGuest(id)).toMatchObject({
+          values: { has_guest: true },
+          _last_updated_at_ms: now - 5000,
+        });
+      });
+
+      it('knows which topics are read and who may write: 404, 403, 401, 413', async () => {
+        expect((await events('nobody_reads_this', { a: 1 })).status).toBe(404);
+        expect((await events('live_room_event', guest(room(), 'ENTRANCE', now), 'not-a-token')).status).toBe(
+          401,
+        );
+        const anonymous = await http.call('/v1/events/live_room_event', {
+          method: 'POST',
+          body: JSON.stringify(guest(room(), 'ENTRANCE', now)),
+        });
+        expect(anonymous.status).toBe(401);
+        // live-recommender reads live features but writes none of them
+        const forbidden = await events('live_room_event', guest(room(), 'ENTRANCE', now), tokens.live);
+        expect(forbidden.status).toBe(403);
+        const big = await events('live_room_event', {
+          ...guest(room(), 'ENTRANCE', now),
+          pad: 'x'.repeat(70 * 1024),
+        });
+        expect(big.status).toBe(413);
+        expect((await http.get('/v1/events/live_room_event')).status).toBe(405);
+      });
+
+      it('/metrics counts events by feature and rule: mapped and skipped', async () => {
+        const before = (await http.get('/metrics')).text;
+        const id = room();
+        await events('live_room_event', [
+          guest(id, 'ENTRANCE', now - 10),
+          guest(id, 'ENTRANCE', now - 10, 'HOST'),
+        ]);
+        const after = (await http.get('/metrics')).text;
+        const count = (t: string, labels: Record<string, string>) =>
+          metric(t, 'ferry_reader_events_total', labels);
+        const mapped = { feature: 'live::live-room-context', rule: 'guest-entrance', outcome: 'mapped' };
+        const skipped = { feature: 'live::live-room-context', rule: '', outcome: 'skipped' };
+        expect(count(after, mapped) - count(before, mapped)).toBe(1);
+        expect(count(after, skipped) - count(before, skipped)).toBe(1);
+      });
+    });
+
     describe('access', () => {
       it('answers 401 without a token, with an unknown one, or a malformed Authorization header', async () => {
         const body = { feature: 'azar::user-profile', keys: [1001] };
@@ -816,6 +974,7 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
             '/openapi.json',
             '/readyz',
             '/v1/commands',
+            '/v1/events/{topic}',
             '/v1/features/lookup',
             '/v1/features/{feature}',
             '/v1/features/{feature}/{key}',
@@ -823,6 +982,7 @@ export function describeReaderApi(name: string, openStore: () => Promise<OnlineS
         );
         expect(Object.keys(r.json.paths['/v1/features/lookup'])).toEqual(['post']);
         expect(Object.keys(r.json.paths['/v1/commands'])).toEqual(['post']);
+        expect(Object.keys(r.json.paths['/v1/events/{topic}'])).toEqual(['post']);
         for (const p of [
           '/v1/features/{feature}',
           '/v1/features/{feature}/{key}',
