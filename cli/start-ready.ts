@@ -1,11 +1,12 @@
 import path from 'node:path';
 import type { Settings } from '../config/settings.ts';
 import { sha256Hex, type TokenEntry } from '../reader/tokens.ts';
+import { sampleEventTopics } from '../samples/sample-commands.ts';
 import { sampleCommands } from '../samples/sample-data.ts';
 import type { SamplePopulation } from '../samples/sample-users.ts';
 import type { OnlineStore } from '../stores/online/online-store.ts';
 import { type DataDir, writeState } from './start-data-dir.ts';
-import { pushCommands } from './start-push.ts';
+import { pushBatches } from './start-push.ts';
 import { int, type StartRun } from './start-run.ts';
 import { chooseShowcase, curlLine, pushRequest, send, showcaseRequests } from './start-showcase.ts';
 import type { TemporalDevServer } from './start-temporal.ts';
@@ -58,7 +59,11 @@ export async function startSampleReader(
   return { baseUrl, token };
 }
 
-/** Pushes the sample live-room and match commands through the reader, once per data folder. */
+/**
+ * Pushes the sample real-time feed through the reader, once per data folder: the stream job's
+ * commands to /v1/commands, and the product's domain events (live-room entrances and leaves,
+ * matches) to /v1/events/<topic>, where the features' from_events rules turn them into writes.
+ */
 export async function pushSampleCommands(
   run: StartRun,
   dirs: DataDir,
@@ -70,17 +75,39 @@ export async function pushSampleCommands(
   const { baseUrl, token } = reader;
   const live = sampleCommands(config, population);
   if (!state.pushed) {
+    const events = live.events.length + live.matchEvents.length;
     say(
-      `commands: pushing ${int.format(live.commands.length)} live-room and match commands through ${baseUrl}/v1/commands`,
+      `commands: pushing ${int.format(live.commands.length)} commands to ${baseUrl}/v1/commands and ` +
+        `${int.format(events)} domain events to ${baseUrl}/v1/events/{${sampleEventTopics.liveRoom},${sampleEventTopics.match}}`,
     );
     const pushed = await run.step(
-      run.timed('push commands', () => pushCommands(`${baseUrl}/v1/commands`, token, live.commands, 500)),
+      run.timed('push commands and events', async () => {
+        const c = await pushBatches(`${baseUrl}/v1/commands`, token, live.commands, 500);
+        const r = await pushBatches(
+          `${baseUrl}/v1/events/${sampleEventTopics.liveRoom}`,
+          token,
+          live.events,
+          500,
+        );
+        const m = await pushBatches(
+          `${baseUrl}/v1/events/${sampleEventTopics.match}`,
+          token,
+          live.matchEvents,
+          500,
+        );
+        return {
+          applied: c.applied + r.applied + m.applied,
+          ms: c.ms + r.ms + m.ms,
+          mode: c.mode,
+          fromEvents: r.applied + m.applied,
+        };
+      }),
     );
     say(
-      `commands: ${int.format(pushed.accepted)} applied in ${(pushed.ms / 1000).toFixed(1)} s ` +
-        `(${int.format(Math.round((pushed.accepted * 1000) / Math.max(1, pushed.ms)))} commands/s, mode ${pushed.mode})`,
+      `commands: ${int.format(pushed.applied)} applied (${int.format(pushed.fromEvents)} of them made by from_events rules) in ${(pushed.ms / 1000).toFixed(1)} s ` +
+        `(${int.format(Math.round((pushed.applied * 1000) / Math.max(1, pushed.ms)))} commands/s, mode ${pushed.mode})`,
     );
-    state.pushed = { atMs: Date.now(), commands: pushed.accepted };
+    state.pushed = { atMs: Date.now(), commands: pushed.applied };
     writeState(dirs.dataDir, state);
   } else {
     say('commands: pushed on an earlier start');

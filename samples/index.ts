@@ -3,11 +3,14 @@ export { cumulativeOf, hashSeed, Rng } from './random.ts';
 export {
   type LiveRoomEvent,
   type LiveRoomSample,
+  type MatchEvent,
   type SampleCommand,
   type SampleLiveRoom,
   sampleCommandFeatures,
+  sampleEventTopics,
   sampleLiveRooms,
   sampleMatchCommands,
+  sampleMatchEvents,
   type TimedCommand,
 } from './sample-commands.ts';
 export {

@@ -39,6 +39,23 @@ export interface SampleLiveRoom {
   endMs: number;
 }
 
+/** The Kafka topics of the product's domain events that features read (their from_events). */
+export const sampleEventTopics = {
+  liveRoom: 'live_room_event',
+  match: 'azar_match_event',
+} as const;
+
+/** One participant's side of a 1:1 match, as the match backend publishes it (the seed's `azar_match_event`). */
+export interface MatchEvent {
+  matchId: string;
+  userId: number;
+  peerUserId: number;
+  /** Seconds of video chat. */
+  chat_duration: number;
+  peerCountryCode: string;
+  timestampMillis: number;
+}
+
 /** Feature names the commands use (the seed's feature definitions in features/). */
 export const sampleCommandFeatures = {
   liveRoomContext: 'live::live-room-context',
@@ -78,10 +95,10 @@ export interface LiveRoomSample {
   /** Host and guest entrances and leaves, by time. */
   events: LiveRoomEvent[];
   /**
-   * Commands, by send time (here their event time): live::live-room-context from guest entrances and leaves (exactly what
-   * the seed's ksqlDB statements 2-1 and 2-2 emit), and live::realtime-room-context from a stream
+   * Commands, by send time (here their event time): live::realtime-room-context from a stream
    * job's view of each room: the host and tags when it goes on air, has_guest on guest changes,
-   * viewers and gifts every two minutes, a DELETE when the broadcast ends.
+   * viewers and gifts every two minutes, a DELETE when the broadcast ends. (live::live-room-context
+   * is fed by the events themselves: its from_events rules are the seed's statements 2-1 and 2-2.)
    */
   commands: TimedCommand[];
 }
@@ -110,13 +127,6 @@ export function sampleLiveRooms(config: SampleConfig, population: SamplePopulati
         method,
         keys: { live_room_id: liveRoomId },
         values: { ...values, _last_updated_at_ms: t },
-      });
-    const guestCommand = (t: number, hasGuest: boolean) =>
-      push(t, {
-        feature_name: sampleCommandFeatures.liveRoomContext,
-        method: 'UPDATE',
-        keys: { live_room_id: liveRoomId },
-        values: { has_guest: hasGuest, _last_updated_at_ms: t },
       });
 
     let tags = pickTags(rng);
@@ -148,7 +158,6 @@ export function sampleLiveRooms(config: SampleConfig, population: SamplePopulati
         eventType: 'ENTRANCE',
         timestampMillis: t,
       });
-      guestCommand(t, true);
       realtime(t, 'UPDATE', { has_guest: true });
       const leave = Math.min(endMs - 1_000, Math.floor(t + 30_000 + rng.exp(7 * MINUTE)));
       if (leave >= config.endMs) break; // still on stage
@@ -159,7 +168,6 @@ export function sampleLiveRooms(config: SampleConfig, population: SamplePopulati
         eventType: 'LEAVE',
         timestampMillis: leave,
       });
-      guestCommand(leave, false);
       realtime(leave, 'UPDATE', { has_guest: false });
       t = Math.floor(leave + rng.exp(12 * MINUTE));
     }
@@ -193,50 +201,52 @@ export function sampleLiveRooms(config: SampleConfig, population: SamplePopulati
 }
 
 /**
- * Commands from the recent matches, by send time:
- * - azar-match::recent-matches APPEND for each participant of each match in the last
- *   `recentMatchHours` (a match backend appending the peer and the chat time);
- * - azar-match::match-feature UPDATE from the seed's ksqlDB example 3: hopping windows of 10
- *   minutes advancing by 1 minute, EMIT FINAL, for the windows ending in the last
- *   `matchWindowMinutes` minutes: per user, COUNT(*), AVG(chat_duration) and MAX(ROWTIME), sent
- *   when the window closes (so its event time is before its send time).
+ * The match backend's events of the last `recentMatchHours`, one per participant, by time: what
+ * azar-match::recent-matches reads (its from_events rule is the mapping of the seed's example 3).
+ */
+export function sampleMatchEvents(config: SampleConfig, population: SamplePopulation): MatchEvent[] {
+  const recentFrom = config.endMs - config.recentMatchHours * HOUR;
+  const countryOf = (userId: number) => population.countryCode(userId - sampleUserId(0));
+  const out: MatchEvent[] = [];
+  for (const m of sampleMatchRows(config, population)) {
+    if (m.event_time < recentFrom) continue;
+    out.push({
+      matchId: m.match_id,
+      userId: m.user_id,
+      peerUserId: m.peer_user_id,
+      chat_duration: m.chat_duration_sec,
+      peerCountryCode: countryOf(m.peer_user_id),
+      timestampMillis: m.event_time,
+    });
+  }
+  return out.sort(
+    (a, b) =>
+      a.timestampMillis - b.timestampMillis ||
+      Number(a.matchId.slice(1)) - Number(b.matchId.slice(1)) ||
+      a.userId - b.userId,
+  );
+}
+
+/**
+ * Commands from the recent matches, by send time: azar-match::match-feature UPDATE from the seed's ksqlDB example 3: hopping windows of 10
+ * minutes advancing by 1 minute, EMIT FINAL, for the windows ending in the last
+ * `matchWindowMinutes` minutes: per user, COUNT(*), AVG(chat_duration) and MAX(ROWTIME), sent
+ * when the window closes (so its event time is before its send time).
  */
 export function sampleMatchCommands(config: SampleConfig, population: SamplePopulation): TimedCommand[] {
-  const recentFrom = config.endMs - config.recentMatchHours * HOUR;
   const lastWindowEnd = Math.floor(config.endMs / MINUTE) * MINUTE;
   const windowFrom = lastWindowEnd - (config.matchWindowMinutes - 1) * MINUTE - 10 * MINUTE;
-  const recent: MatchRow[] = [];
   const windowed: MatchRow[] = [];
   for (const m of sampleMatchRows(config, population)) {
-    if (m.event_time >= recentFrom) recent.push(m);
     if (config.matchWindowMinutes > 0 && m.event_time >= windowFrom) windowed.push(m);
   }
   const byTime = (a: MatchRow, b: MatchRow) =>
     a.event_time - b.event_time ||
     Number(a.match_id.slice(1)) - Number(b.match_id.slice(1)) ||
     a.user_id - b.user_id;
-  recent.sort(byTime);
   windowed.sort(byTime);
-  const countryOf = (userId: number) => population.countryCode(userId - sampleUserId(0));
   const timed: { t: number; seq: number; command: SampleCommand }[] = [];
   let seq = 0;
-  for (const m of recent) {
-    timed.push({
-      t: m.event_time,
-      seq: seq++,
-      command: {
-        feature_name: sampleCommandFeatures.recentMatches,
-        method: 'APPEND',
-        keys: { user_id: m.user_id },
-        values: {
-          peer_user_id: m.peer_user_id,
-          chat_duration_sec: m.chat_duration_sec,
-          peer_country_code: countryOf(m.peer_user_id),
-          _last_updated_at_ms: m.event_time,
-        },
-      },
-    });
-  }
   for (let k = config.matchWindowMinutes - 1; k >= 0; k--) {
     const w = lastWindowEnd - k * MINUTE;
     const perUser = new Map<number, { count: number; sum: number; max: number }>();

@@ -1,10 +1,12 @@
 import type { OfflineStore } from '../stores/offline/offline-store.ts';
 import {
   type LiveRoomEvent,
+  type MatchEvent,
   type SampleCommand,
   type SampleLiveRoom,
   sampleLiveRooms,
   sampleMatchCommands,
+  sampleMatchEvents,
   type TimedCommand,
 } from './sample-commands.ts';
 import { type LoungeRow, type MatchRow, sampleLoungeRows, sampleMatchRows } from './sample-events.ts';
@@ -16,7 +18,8 @@ import { SamplePopulation, sampleUser, sampleUserRows } from './sample-users.ts'
  * Realistic sample data for the seeds' domain (Azar 1:1 video chat and lounge, Hakuna live rooms),
  * seeded and deterministic, at a chosen size. It fills the raw tables of
  * samples/sample-sources.ts (same columns, so the transforms in sql/ run on it unchanged)
- * and produces the real-time commands a stream job or ksqlDB would send.
+ * and produces the real-time domain events the product publishes (what features' from_events
+ * rules read) and the commands a stream job would send.
  *
  * Small sizes: `generateSampleData(options)` returns everything in memory. Large sizes (benchmarks):
  * `sampleTableRows(config, table)` streams one table, `loadSampleSources(store, options)` writes
@@ -30,7 +33,9 @@ export interface SampleData {
   loungeEvents: LoungeRow[];
   liveRooms: SampleLiveRoom[];
   liveRoomEvents: LiveRoomEvent[];
-  /** Every real-time command (live rooms, recent matches, match windows), in the order producers send them. */
+  /** The match backend's events of the recent hours (topic azar_match_event), by time. */
+  recentMatchEvents: MatchEvent[];
+  /** Every real-time command (the stream job's live-room view, match windows), in the order producers send them. */
   commands: SampleCommand[];
   /** When each command is sent (its event time, or for match-feature the end of its window). */
   sentAtMs: number[];
@@ -39,7 +44,7 @@ export interface SampleData {
 export function generateSampleData(options: SampleDataOptions = {}): SampleData {
   const config = resolveSampleOptions(options);
   const population = new SamplePopulation(config);
-  const { rooms, events, commands, sentAtMs } = sampleCommands(config, population);
+  const { rooms, events, matchEvents, commands, sentAtMs } = sampleCommands(config, population);
   return {
     config,
     users: [...sampleUserRows(config)],
@@ -47,16 +52,23 @@ export function generateSampleData(options: SampleDataOptions = {}): SampleData 
     loungeEvents: [...sampleLoungeRows(config, population)],
     liveRooms: rooms,
     liveRoomEvents: events,
+    recentMatchEvents: matchEvents,
     commands,
     sentAtMs,
   };
 }
 
-/** The real-time commands alone (live rooms and matches), in the order producers send them. */
+/** The real-time feed alone: live-room and match events, and the commands, in the order producers send them. */
 export function sampleCommands(
   options: SampleDataOptions | SampleConfig = {},
   population?: SamplePopulation,
-): { rooms: SampleLiveRoom[]; events: LiveRoomEvent[]; commands: SampleCommand[]; sentAtMs: number[] } {
+): {
+  rooms: SampleLiveRoom[];
+  events: LiveRoomEvent[];
+  matchEvents: MatchEvent[];
+  commands: SampleCommand[];
+  sentAtMs: number[];
+} {
   const config = resolveSampleOptions(options);
   const pop = population ?? new SamplePopulation(config);
   const live = sampleLiveRooms(config, pop);
@@ -64,6 +76,7 @@ export function sampleCommands(
   return {
     rooms: live.rooms,
     events: live.events,
+    matchEvents: sampleMatchEvents(config, pop),
     commands: merged.map((x) => x.command),
     sentAtMs: merged.map((x) => x.sentAtMs),
   };

@@ -6,6 +6,7 @@ import { parseCommand } from '../../domain/commands/parse-command.ts';
 import { validateCommand } from '../../domain/commands/validate-command.ts';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { listTransforms, loadDefinitions } from '../../domain/definitions/load-definitions.ts';
+import { EventMapper } from '../../domain/events/event-mapper.ts';
 import {
   DAY,
   generateSampleData,
@@ -16,6 +17,7 @@ import {
   type SampleData,
   SamplePopulation,
   sampleCommands,
+  sampleEventTopics,
   sampleLogicalDateOf,
   sampleLoungeTarget,
   sampleMatchCount,
@@ -219,29 +221,35 @@ describe('commands', () => {
       last = sent;
     });
     const features = new Set(data.commands.map((c) => c.feature_name));
-    expect([...features].sort()).toEqual([
-      'azar-match::match-feature',
-      'azar-match::recent-matches',
-      'live::live-room-context',
-      'live::realtime-room-context',
-    ]);
+    expect([...features].sort()).toEqual(['azar-match::match-feature', 'live::realtime-room-context']);
   });
 
-  it('turn guest entrances and leaves into has_guest, as the seed ksqlDB statements 2-1 and 2-2 do', () => {
+  it('the live-room events, through live-room-context’s rules (the seed’s statements 2-1 and 2-2), set has_guest', () => {
+    const mapper = new EventMapper(defs.get('live::live-room-context')!, () => endMs);
+    expect(mapper.topic).toBe(sampleEventTopics.liveRoom);
     const guests = data.liveRoomEvents.filter((e) => e.participantType === 'GUEST');
-    const context = data.commands.filter((c) => c.feature_name === 'live::live-room-context');
-    expect(
-      context.map((c) => [c.keys.live_room_id, c.values.has_guest, c.values._last_updated_at_ms]),
-    ).toEqual(guests.map((e) => [e.liveRoomId, e.eventType === 'ENTRANCE', e.timestampMillis]));
+    const written = data.liveRoomEvents.flatMap((e) =>
+      mapper.map(e).map((o) => {
+        if (!('command' in o)) throw new Error(o.failure);
+        return [o.command.keys.live_room_id, o.command.values.has_guest, o.command.eventTimeMs];
+      }),
+    );
+    expect(written).toEqual(guests.map((e) => [e.liveRoomId, e.eventType === 'ENTRANCE', e.timestampMillis]));
   });
 
-  it('append the last day of matches to recent-matches, with the peer country', () => {
+  it('the last day of match events, through recent-matches’ rule, append each match with the peer country', () => {
     const from = endMs - data.config.recentMatchHours * HOUR;
-    const appends = data.commands.filter((c) => c.feature_name === 'azar-match::recent-matches');
-    expect(appends).toHaveLength(data.matchEvents.filter((m) => m.event_time >= from).length);
+    expect(data.recentMatchEvents).toHaveLength(data.matchEvents.filter((m) => m.event_time >= from).length);
+    const mapper = new EventMapper(defs.get('azar-match::recent-matches')!, () => endMs);
+    expect(mapper.topic).toBe(sampleEventTopics.match);
     const country = new Map(data.users.map((r) => [r.user_id, r.country_code]));
-    for (const a of appends)
-      expect(a.values.peer_country_code).toBe(country.get(a.values.peer_user_id as number));
+    for (const e of data.recentMatchEvents) {
+      const [o] = mapper.map(e);
+      if (o === undefined || !('command' in o)) throw new Error(`not mapped: ${JSON.stringify(o)}`);
+      expect(o.command.method).toBe('APPEND');
+      expect(o.command.values.peer_country_code).toBe(country.get(e.peerUserId));
+      expect(o.command.values.chat_duration_sec).toBe(e.chat_duration);
+    }
   });
 
   it('compute match-feature over 10-minute hopping windows: count, average chat time, MAX(ROWTIME)', () => {
