@@ -33,6 +33,7 @@ import {
   deadLetterDeleteBatch,
   deadLetterRow,
   deadLettersQuery,
+  newDeadLetterRows,
   type SqlDialect,
   type SqlValue,
   textFlags,
@@ -655,7 +656,25 @@ export class BigQueryOfflineStore implements OfflineStore {
   async writeDeadLetters(letters: readonly NewDeadLetter[]): Promise<DeadLetter[]> {
     const stored: DeadLetter[] = letters.map((l) => ({ ...l, id: l.id ?? randomUUID() }));
     await this.ensureDeadLetters();
-    await this.appendRows(deadLetterTable, stored.map(deadLetterRow));
+    const present = new Set<string>();
+    const ids = [...new Set(stored.map((l) => l.id))];
+    for (let start = 0; start < ids.length; start += deadLetterDeleteBatch) {
+      const { rows } = await this.query(
+        `SELECT id FROM ${this.ref(deadLetterTable)} WHERE id IN UNNEST(@ids)`,
+        [
+          {
+            name: 'ids',
+            parameterType: { type: 'ARRAY', arrayType: { type: 'STRING' } },
+            parameterValue: {
+              arrayValues: ids.slice(start, start + deadLetterDeleteBatch).map((value) => ({ value })),
+            },
+          } as unknown as QueryParameter,
+        ],
+      );
+      for (const r of rows) present.add(String(r.id));
+    }
+    const fresh = newDeadLetterRows(stored, present);
+    if (fresh.length > 0) await this.appendRows(deadLetterTable, fresh);
     return stored;
   }
 

@@ -60,6 +60,7 @@ import {
   deadLetterDeleteBatch,
   deadLetterRow,
   deadLettersQuery,
+  newDeadLetterRows,
   type SqlDialect,
   type SqlValue,
   textFlags,
@@ -688,7 +689,17 @@ export class DuckDbOfflineStore implements OfflineStore {
     const stored: DeadLetter[] = letters.map((l) => ({ ...l, id: l.id ?? randomUUID() }));
     return this.exclusive(async () => {
       await this.ensureDeadLetters();
-      await this.append(deadLetterTable, stored.map(deadLetterRow), 1000);
+      const present = new Set<string>();
+      const ids = [...new Set(stored.map((l) => l.id))];
+      for (let start = 0; start < ids.length; start += deadLetterDeleteBatch) {
+        const r = await this.conn.runAndReadAll(
+          `SELECT id FROM ${q(deadLetterTable)} WHERE list_contains($ids, id)`,
+          { ids: listValue(ids.slice(start, start + deadLetterDeleteBatch)) },
+          { ids: LIST(VARCHAR) },
+        );
+        for (const [id] of r.getRows()) present.add(String(id));
+      }
+      await this.append(deadLetterTable, newDeadLetterRows(stored, present), 1000);
       return stored;
     });
   }

@@ -67,6 +67,25 @@ export function deadLetterRow(l: NewDeadLetter & { id: string }): OfflineRow {
   };
 }
 
+/**
+ * The rows to store of `letters`: each id once, and none already `present` in the table. A
+ * consumer that restarts re-reads its uncommitted tail and refuses the same message again with the
+ * same id; the table keeps the first copy (a letter rewritten with a new reason gets a new id).
+ */
+export function newDeadLetterRows(
+  letters: readonly (NewDeadLetter & { id: string })[],
+  present: ReadonlySet<string>,
+): OfflineRow[] {
+  const seen = new Set(present);
+  const out: OfflineRow[] = [];
+  for (const l of letters) {
+    if (seen.has(l.id)) continue;
+    seen.add(l.id);
+    out.push(deadLetterRow(l));
+  }
+  return out;
+}
+
 /** The query of a feature's dead letters in [fromMs, toMs) of their time, oldest first, at most `limit`. */
 export function deadLettersQuery(
   d: SqlDialect,
