@@ -34,8 +34,8 @@ and stops itself, the worker (in this process) and the read API. Then it applies
 sample features of features/, generates realistic sample data (users, 1:1 matches with chat
 durations, lounge events, live rooms), loads it into the raw tables the transforms of sql/
 read, runs the transforms and the upsyncs through the Temporal workflows, pushes the
-real-time commands (live rooms, recent matches) through the reader's push endpoint, and
-prints the reader's and the Temporal UI's addresses, a token and three curl lines.
+product's domain events (live rooms, matches: the features' from_events rules turn them into
+writes) and a stream job's commands through the reader, and prints the reader's and the Temporal UI's addresses, a token and three curl lines.
 
 Ctrl-C (or SIGTERM) stops everything it started and exits 0. Starting again reuses the
 data folder (the data, the applied features and the Temporal history are kept; nothing is

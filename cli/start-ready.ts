@@ -129,7 +129,7 @@ export async function printReady(
   const { state, config, dataDir } = dirs;
   const { say, steps, t0 } = run;
   const { baseUrl, token } = reader;
-  const showcase = chooseShowcase(config, population, live.rooms, live.commands);
+  const showcase = chooseShowcase(config, population, live.rooms, live.events);
   const requests = showcaseRequests(baseUrl, showcase);
   const answers = await run.step(Promise.all(requests.map((r) => send(r, token))));
   answers.forEach((a, i) => {

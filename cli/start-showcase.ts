@@ -1,4 +1,4 @@
-import type { SampleCommand, SampleLiveRoom } from '../samples/sample-commands.ts';
+import type { LiveRoomEvent, SampleLiveRoom } from '../samples/sample-commands.ts';
 import { sampleLoungeRows, sampleMatchRows } from '../samples/sample-events.ts';
 import { HOUR, type SampleConfig } from '../samples/sample-options.ts';
 import { type SamplePopulation, sampleUserId } from '../samples/sample-users.ts';
@@ -21,7 +21,7 @@ export function chooseShowcase(
   config: SampleConfig,
   population: SamplePopulation,
   rooms: readonly SampleLiveRoom[],
-  commands: readonly SampleCommand[],
+  events: readonly LiveRoomEvent[],
 ): Showcase {
   const candidates = Math.min(config.users, 500);
   const firstId = sampleUserId(0);
@@ -60,10 +60,10 @@ export function chooseShowcase(
   const latest = (peers.get(best) ?? []).sort((a, b) => b.t - a.t || a.peer - b.peer);
   const peerIds = [...new Set(latest.map((p) => p.peer))].slice(0, 2);
 
+  // what live-room-context's rules make of the events: the last guest entrance or leave wins
   const guest = new Map<string, boolean>();
-  for (const c of commands) {
-    if (c.feature_name === 'live::live-room-context')
-      guest.set(String(c.keys.live_room_id), c.values.has_guest === true);
+  for (const e of [...events].sort((a, b) => a.timestampMillis - b.timestampMillis)) {
+    if (e.participantType === 'GUEST') guest.set(e.liveRoomId, e.eventType === 'ENTRANCE');
   }
   const onAir = rooms.filter((r) => r.endMs >= config.endMs);
   const room = onAir.find((r) => guest.get(r.liveRoomId) === true) ?? onAir[0] ?? rooms[0];
@@ -88,7 +88,7 @@ export function showcaseRequests(baseUrl: string, s: Showcase): ShowcaseRequest[
       url: `${baseUrl}/v1/features/azar::user-profile/${s.userId}`,
     },
     {
-      what: `lounge stats of user ${s.userId} and their last match partners, and their 3 latest matches (batch lookup; recent-matches is fed by commands)`,
+      what: `lounge stats of user ${s.userId} and their last match partners, and their 3 latest matches (batch lookup; recent-matches is fed by match events)`,
       method: 'POST',
       url: `${baseUrl}/v1/features/lookup`,
       body: JSON.stringify({
@@ -99,7 +99,7 @@ export function showcaseRequests(baseUrl: string, s: Showcase): ShowcaseRequest[
       }),
     },
     {
-      what: `whether ${s.roomId} has a guest on stage right now (live::live-room-context, real-time commands)`,
+      what: `whether ${s.roomId} has a guest on stage right now (live::live-room-context, fed by live-room events)`,
       method: 'GET',
       url: `${baseUrl}/v1/features/live::live-room-context/${s.roomId}`,
     },

@@ -279,13 +279,13 @@ function expectedInteraction(data: SampleData, userId: number, end: number) {
   };
 }
 
-/** The last has_guest the commands set for a room. */
+/** The has_guest the room's last guest event sets, through live-room-context's rules (ENTRANCE true, LEAVE false). */
 function expectedHasGuest(data: SampleData, roomId: string): boolean {
-  const last = data.commands
-    .filter((c) => c.feature_name === 'live::live-room-context' && c.keys.live_room_id === roomId)
-    .sort((a, b) => a.values._last_updated_at_ms - b.values._last_updated_at_ms)
+  const last = data.liveRoomEvents
+    .filter((e) => e.participantType === 'GUEST' && e.liveRoomId === roomId)
+    .sort((a, b) => a.timestampMillis - b.timestampMillis)
     .at(-1)!;
-  return last.values.has_guest as boolean;
+  return last.eventType === 'ENTRANCE';
 }
 
 // ------------------------------------------------------------------ the test
@@ -345,7 +345,7 @@ describe('ferry start', () => {
         'load sample data',
         'apply',
         'transforms and upsync',
-        'push commands',
+        'push commands and events',
       ]),
     );
   });
