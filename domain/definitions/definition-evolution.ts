@@ -87,6 +87,10 @@ export function compareDefinitions(before: FeatureDefinition, after: FeatureDefi
   change('access', before.access, after.access);
   change('history.max_entries_per_key', before.maxEntriesPerKey, after.maxEntriesPerKey);
   compareEventRules(before, after, change);
+  // a setting the comparisons above do not know yet must still reach the registry
+  const rest = (d: FeatureDefinition) => JSON.stringify({ ...d, origin: undefined });
+  if (changes.length === 0 && rest(before) !== rest(after))
+    changes.push({ path: 'definition', before: '(as applied)', after: '(as in features/)' });
   return changes;
 }
 
@@ -107,6 +111,7 @@ function compareEventRules(
   }
   change('from_events.topic', b.topic, a.topic);
   change('from_events.event_time', b.eventTime, a.eventTime);
+  change('from_events.backfill', b.backfill, a.backfill);
   for (const rb of b.rules) {
     const ra = a.rules.find((r) => r.name === rb.name);
     const at = `from_events.rules.${rb.name}`;
