@@ -51,3 +51,21 @@ export function upsyncDeadLetter(
     occurredAtMs: at,
   };
 }
+
+/** The dead letter of an event row (an events backfill) that the feature's rules could not map. */
+export function eventRowDeadLetter(
+  feature: string,
+  row: Record<string, unknown>,
+  reason: string,
+  at: number,
+): NewDeadLetter {
+  const payload = rowPayload(row);
+  return {
+    id: deadLetterId(feature, 'event', payload, reason),
+    feature,
+    origin: 'event',
+    reason,
+    payload,
+    occurredAtMs: at,
+  };
+}

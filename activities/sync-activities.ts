@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
+import { eventMappersOf } from '../domain/events/event-mapper.ts';
 import { layoutOf } from '../domain/kinds/feature-kinds.ts';
 import { loadTransform, TransformDefinitionError } from '../domain/transforms/transform-file.ts';
 import type {
@@ -10,7 +11,7 @@ import type {
 } from '../stores/offline/offline-store.ts';
 import { OnlineStoreInputError } from '../stores/online/online-store.ts';
 import type { FinishSyncInput, PlanSyncInput } from '../workflow-contract/activities.ts';
-import { backfillStateKey, upsyncStateKey } from '../workflow-contract/ids.ts';
+import { backfillStateKey, eventsBackfillStateKey, upsyncStateKey } from '../workflow-contract/ids.ts';
 import type {
   ChunkInput,
   ChunkResult,
@@ -20,9 +21,10 @@ import type {
   SyncPlan,
 } from '../workflow-contract/types.ts';
 import { chunkProgressSignal } from './chunk-progress-signal.ts';
-import { upsyncDeadLetter } from './dead-letter-payload.ts';
+import { eventRowDeadLetter, upsyncDeadLetter } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
+import { convertEventPage } from './event-rows.ts';
 import { HeapBudget } from './heap-soft-limit.ts';
 import { OrderedPages } from './ordered-pages.ts';
 import { ReadAhead } from './read-ahead.ts';
@@ -104,9 +106,81 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
     }
   }
 
+  /**
+   * The plan of a backfill from the events kept in the offline store (`from_events.backfill`): the
+   * table's rows in watermark order over [fromMs, toMs), every column read (the rules may use
+   * any), each row run through the feature's rules by syncChunk.
+   */
+  async function planEventsBackfill(
+    input: PlanSyncInput,
+    def: FeatureDefinition,
+    revision: number,
+  ): Promise<SyncPlan> {
+    const b = def.fromEvents?.backfill;
+    if (b === undefined) {
+      throw ApplicationFailure.nonRetryable(
+        `${def.name} has no from_events.backfill: name the offline table that keeps its events`,
+        'UpsyncNotConfigured',
+      );
+    }
+    const { fromMs, toMs } = input;
+    if (
+      input.mode !== 'backfill' ||
+      !Number.isSafeInteger(fromMs) ||
+      !Number.isSafeInteger(toMs) ||
+      fromMs! >= toMs!
+    ) {
+      throw ApplicationFailure.nonRetryable(
+        `an events backfill needs a range of integers with from < to, got [${fromMs}, ${toMs})`,
+        'UpsyncNotConfigured',
+      );
+    }
+    const columns = await offline.describeTable(b.table);
+    if (!columns) {
+      throw sourceError(
+        `the events table ${b.table} of ${def.name} does not exist in the ${offline.kind} offline store`,
+      );
+    }
+    const wm = columns.find((c) => c.name === b.watermarkColumn);
+    if (!wm) throw sourceError(`events table ${b.table} has no watermark column ${b.watermarkColumn}`);
+    if (wm.type.kind !== 'scalar' || !['Long', 'Int', 'Timestamp'].includes(wm.type.scalar)) {
+      throw sourceError(`watermark column ${b.table}.${wm.name} must be Long or Timestamp`);
+    }
+    await requireOnlineFeature(def);
+    const o = checkedOptions(input.options);
+    const stateKey = eventsBackfillStateKey(def.name, fromMs!, toMs!);
+    const record = await readState(online, stateKey, def.name);
+    return {
+      feature: def.name,
+      revision,
+      featureType: def.featureType,
+      mode: 'backfill',
+      sourceTable: b.table,
+      source: `events table ${b.table} through the from_events rules`,
+      watermarkColumn: b.watermarkColumn,
+      eventTimeColumn: b.watermarkColumn,
+      keyFields: def.keyFields,
+      // events rows rarely hold the key fields by name: a resume may repeat one watermark value's rows
+      tieBreaker: [],
+      valueFields: [],
+      missingFields: [],
+      readColumns: columns.map((c) => c.name),
+      startCursor: !record.done && record.cursor ? record.cursor : { watermark: fromMs! - 1 },
+      startWatermark: null,
+      untilWatermark: toMs!,
+      stateKey,
+      chunkRows: Math.max(1, Math.floor(o.chunkRows ?? defaultChunkRows)),
+      chunkSeconds: Math.max(1, o.chunkSeconds ?? defaultChunkSeconds),
+      pageSize: Math.max(1, Math.floor(o.pageSize ?? online.bulkWriteRows)),
+      pagesInFlight: Math.max(1, Math.floor(o.pagesInFlight ?? online.bulkWritesInFlight)),
+      events: true,
+    };
+  }
+
   /** Resolves what a sync reads and where it starts. */
   async function planSync(input: PlanSyncInput): Promise<SyncPlan> {
     const { applied, def } = await defs.get(input.feature);
+    if (input.options?.source === 'events') return planEventsBackfill(input, def, applied.revision);
     const u = def.upsync;
     if (!u?.enabled) {
       throw ApplicationFailure.nonRetryable(
@@ -253,6 +327,15 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
       valueFields: plan.valueFields,
       eventTimeColumn: plan.eventTimeColumn,
     });
+    // an events backfill: each row is an event for the feature's rules
+    const mapper = plan.events ? def.fromEvents && eventMappersOf([def], def.fromEvents.topic)[0] : undefined;
+    if (plan.events && mapper === undefined)
+      throw ApplicationFailure.nonRetryable(
+        `${def.name} has no from_events rules any more`,
+        'UpsyncNotConfigured',
+      );
+    const eventLetter = (row: OfflineRow, reason: string, at: number) =>
+      eventRowDeadLetter(plan.feature, row, reason, at);
     const wmColumn = plan.watermarkColumn;
     const until = plan.untilWatermark;
     const clock = deps.rateLimitClock;
@@ -325,9 +408,10 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
           }
         }
         const at = now();
-        const { writes, sources, letters } = convertPage(rows, convert, (row, reason) =>
-          letter(row, reason, at),
-        );
+        const { writes, sources, letters, deletes } =
+          mapper !== undefined
+            ? convertEventPage(rows, mapper, (row, reason) => eventLetter(row, reason, at))
+            : { ...convertPage(rows, convert, (row, reason) => letter(row, reason, at)), deletes: [] };
         if (bucket && writes.length > 0) await bucket.take(writes.length);
         const pageCursor = page.cursor;
         // A page's position is saved once its rows are written, its dead letters stored, and the
@@ -335,7 +419,9 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         await written.add(
           async () => {
             const rejected = writes.length > 0 ? await writeIsolating(online, def, writes) : [];
-            for (const r of rejected) letters.push(letter(sources[r.index]!, r.reason, at));
+            if (deletes.length > 0) await online.deleteKeys(def, deletes);
+            for (const r of rejected)
+              letters.push((mapper ? eventLetter : letter)(sources[r.index]!, r.reason, at));
             if (letters.length > 0) await offline.writeDeadLetters(letters);
             return rejected.length;
           },

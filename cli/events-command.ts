@@ -4,22 +4,45 @@ import { formatDefinitionError } from '../domain/definitions/definition-error.ts
 import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
 import { EventMapper, type RuleOutcome } from '../domain/events/event-mapper.ts';
 import { FeatureCatalog } from '../stores/registry/feature-catalog.ts';
+import { eventsBackfillWorkflowId } from '../workflow-contract/ids.ts';
+import type { SyncProgress } from '../workflow-contract/types.ts';
+import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
+import {
+  formatWatermark,
+  parseRangeCommand,
+  resolveFeature,
+  runWorkflowFromCli,
+  summary,
+} from './workflow-cli.ts';
 
 const usage = `Usage: ferry events test <feature> --event <file.json | -> [--json]
+       ferry events backfill <feature> --from <time> --to <time> [--wait] [--json]
 
+test: 
 Shows what a feature's from_events rules would write for a sample domain event, without
 touching any store: for every rule, whether its filter matches, and the command it makes
 (keys, values, event time) or why the event cannot be mapped (what would go to dead letters).
 Reads the definitions from FERRY_FEATURES_DIR (default features/), so a rule can be tried
 before \`ferry apply\`. The file holds one JSON event, or a JSON array of events.
 
-Options:
+backfill: runs the feature's rules over the events kept in the offline store (the table named
+by from_events.backfill, one row per event), rows whose watermark lies in [from, to), on the
+Temporal worker (workflow events-backfill/<feature>/<from>-<to>), in bounded chunks, so that a
+new event-fed feature starts with history. Event time still decides: nothing newer is replaced.
+Rows a rule cannot map go to dead letters (ferry replay takes them once the rule is fixed).
+
+Options (test):
   --event FILE   the event(s) as JSON; - reads standard input
   --features DIR folder of feature YAML (default: $FERRY_FEATURES_DIR or features)
-  --json         print [{event, outcomes: [{rule, matched, command | failure}]}] as JSON`;
+  --json         print [{event, outcomes: [{rule, matched, command | failure}]}] as JSON
+Options (backfill):
+  --from <time>  start of the range (inclusive): 2024-03-01, 2024-03-01T05:00:00Z or epoch ms
+  --to <time>    end of the range (exclusive)
+  --wait         wait for the end with a progress bar
+  --json         print the start (or, with --wait, the final progress) as JSON`;
 
 const jsonSafe = (_k: string, v: unknown) => (typeof v === 'bigint' ? Number(v) : v);
 
@@ -28,13 +51,16 @@ export const eventsCommand: Command = {
   usage,
   run: (args) =>
     runCommand('events', usage, async () => {
+      if (args[0] === 'backfill') return backfill(args.slice(1));
       const { values: o, positionals } = parseOptions(args, {
         event: { type: 'string' },
         features: { type: 'string' },
         json: { type: 'boolean' },
       });
       if (positionals[0] !== 'test' || positionals.length !== 2)
-        throw new UsageError('expected: ferry events test <feature> --event <file.json>');
+        throw new UsageError(
+          'expected: ferry events test <feature> --event <file.json>, or ferry events backfill <feature> --from --to',
+        );
       if (o.event === undefined) throw new UsageError('--event: the sample event file is required');
       const name = positionals[1]!;
       const settings = readSettings();
@@ -110,4 +136,25 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+async function backfill(args: readonly string[]): Promise<number> {
+  const range = parseRangeCommand(args);
+  const { fromMs, toMs } = range;
+  if (fromMs === undefined || toMs === undefined) throw new UsageError('--from and --to are required');
+  const settings = readSettings();
+  const feature = await resolveFeature(settings, range.feature);
+  const workflowId = eventsBackfillWorkflowId(feature, fromMs, toMs);
+  return runWorkflowFromCli<SyncProgress>({
+    command: 'events backfill',
+    settings,
+    workflowType: workflowTypes.backfill,
+    workflowId,
+    args: [{ feature, fromMs, toMs, options: { source: 'events' } }],
+    wait: range.wait,
+    json: range.json,
+    describe: (joined, runId) =>
+      `${joined ? 'joined the events backfill already running' : 'started'} ${workflowId} (run ${runId}): watermarks ${formatWatermark(fromMs)} to ${formatWatermark(toMs)}`,
+    summarize: summary,
+  });
 }

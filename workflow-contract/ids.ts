@@ -17,6 +17,11 @@ export function backfillWorkflowId(feature: string, fromMs: number, toMs: number
   return `backfill/${feature}/${fromMs}-${toMs}`;
 }
 
+/** A backfill of a feature from the events kept in the offline store, over a watermark range. */
+export function eventsBackfillWorkflowId(feature: string, fromMs: number, toMs: number): string {
+  return `events-backfill/${feature}/${fromMs}-${toMs}`;
+}
+
 /** A dead-letter replay of a feature (one at a time per feature). */
 export function replayWorkflowId(feature: string): string {
   return `replay/${feature}`;
@@ -47,6 +52,11 @@ export function upsyncStateKey(feature: string): string {
 /** Online-store metadata key of a backfill's progress (so a restarted backfill resumes). */
 export function backfillStateKey(feature: string, fromMs: number, toMs: number): string {
   return `state/backfill/${feature}/${fromMs}-${toMs}`;
+}
+
+/** Where an events backfill of a range saves its position. */
+export function eventsBackfillStateKey(feature: string, fromMs: number, toMs: number): string {
+  return `state/events-backfill/${feature}/${fromMs}-${toMs}`;
 }
 
 /**

@@ -24,6 +24,11 @@ export interface SyncOptions {
   pagesInFlight?: number;
   /** Chunks per workflow run before it continues as new (default 40). */
   chunksPerRun?: number;
+  /**
+   * What a backfill reads: the feature's upsync source (default), or `events`: the table of its
+   * `from_events.backfill`, each row an event run through the feature's rules.
+   */
+  source?: 'upsync' | 'events';
 }
 
 export interface UpsyncInput {
@@ -82,6 +87,8 @@ export interface SyncPlan {
   /** Pages written at once (the online store's bulkWritesInFlight; plans from before it: 2). */
   pagesInFlight?: number;
   maxRowsPerSecond?: number;
+  /** The rows are domain events: each goes through the feature's from_events rules. */
+  events?: boolean;
 }
 
 export interface SyncCounts {

@@ -32,12 +32,19 @@ export interface FromEventsSettings {
   /** The event's time: an expression giving epoch ms or an ISO-8601 text. */
   eventTime: string;
   rules: EventRuleSettings[];
+  /**
+   * The same events kept in the offline store (a table, one row per event, columns named as the
+   * event's fields), read in the order of `watermarkColumn` by `ferry events backfill`.
+   */
+  backfill?: { table: string; watermarkColumn: string };
 }
 
 /** A problem at a YAML path; `offset` points into the expression text found there. */
 export type RuleProblemAt = (path: (string | number)[], message: string, offset?: number) => void;
 
 const ruleName = /^[a-z0-9][a-z0-9_-]*$/;
+const tableName = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+const columnName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Kafka's topic names: letters, digits, '.', '_', '-', at most 249. */
 const topicName = /^[A-Za-z0-9._-]{1,249}$/;
 
@@ -113,6 +120,29 @@ export function checkFromEvents(
       report(path, `the event time must be epoch ms or an ISO-8601 text, not ${typeWords[t]}`);
   };
   timeType(['event_time'], raw.event_time);
+  let backfill: FromEventsSettings['backfill'];
+  if (raw.backfill !== undefined) {
+    if (!tableName.test(raw.backfill.table))
+      report(
+        ['backfill', 'table'],
+        `a table name holds letters, digits, _ and . (dataset.table), got "${raw.backfill.table}"`,
+      );
+    // the watermark: named, or the event time when that is a plain field
+    let column = raw.backfill.watermark_column;
+    if (column === undefined) {
+      const e = (() => {
+        try {
+          return parseRuleExpression(raw.event_time);
+        } catch {
+          return undefined;
+        }
+      })();
+      if (e?.kind === 'field' && e.path.length === 1 && typeof e.path[0] === 'string') column = e.path[0];
+      else report(['backfill'], 'watermark_column is needed: event_time is not a column of its own');
+    } else if (!columnName.test(column))
+      report(['backfill', 'watermark_column'], `a column name holds letters, digits and _, got "${column}"`);
+    if (column !== undefined) backfill = { table: raw.backfill.table, watermarkColumn: column };
+  }
 
   const byName = new Map(fields.map((f) => [f.name, f]));
   const keyFields = fields.filter((f) => f.isKey).map((f) => f.name);
@@ -177,5 +207,7 @@ export function checkFromEvents(
       values,
     });
   });
-  return bad ? undefined : { topic: raw.topic, eventTime: raw.event_time, rules };
+  return bad
+    ? undefined
+    : { topic: raw.topic, eventTime: raw.event_time, rules, ...(backfill ? { backfill } : {}) };
 }

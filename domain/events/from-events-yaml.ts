@@ -18,10 +18,17 @@ export const eventRuleYaml = z.strictObject({
   values: z.record(text, ruleValueYaml).optional(),
 });
 
+/** Where the same events are kept in the offline store, for `ferry events backfill`. */
+export const eventsBackfillYaml = z.strictObject({
+  table: text,
+  watermark_column: text.optional(),
+});
+
 export const fromEventsYaml = z.strictObject({
   topic: text,
   event_time: text,
   rules: z.array(eventRuleYaml).min(1),
+  backfill: eventsBackfillYaml.optional(),
 });
 
 export type FromEventsYaml = z.infer<typeof fromEventsYaml>;

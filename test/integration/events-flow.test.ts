@@ -420,6 +420,55 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
     expect(left.filter((d) => d.payload.includes('810002'))).toEqual([]);
   }, 240_000);
 
+  it('ferry events backfill runs the rules over the events kept in the warehouse (the emulator), on the worker', async () => {
+    const table = `raw_live_room_events_${tag}`;
+    const T = { kind: 'scalar', scalar: 'Text' } as const;
+    const L = { kind: 'scalar', scalar: 'Long' } as const;
+    await stores.offline.ensureTable(table, [
+      { name: 'liveRoomId', type: T },
+      { name: 'participantType', type: T },
+      { name: 'eventType', type: T },
+      { name: 'timestampMillis', type: L },
+    ]);
+    const t = Date.now() - 7_200_000;
+    const rows = Array.from({ length: 30 }, (_, i) => ({
+      liveRoomId: `bf-${tag}-${i % 10}`,
+      participantType: 'GUEST',
+      eventType: i < 20 ? 'ENTRANCE' : 'LEAVE',
+      timestampMillis: t + i * 1_000,
+    }));
+    await stores.offline.appendRows(table, rows);
+    writeFeatures((yaml, file) =>
+      file === 'live.yaml'
+        ? yaml.replace(
+            `    topic: ${topics.live}\n    event_time: timestampMillis\n`,
+            `    topic: ${topics.live}\n    event_time: timestampMillis\n    backfill:\n      table: ${table}\n`,
+          )
+        : yaml,
+    );
+    const applied = await ferry('apply');
+    expect(applied.code, applied.out).toBe(0);
+    const r = await ferry(
+      'events',
+      'backfill',
+      'live-room-context',
+      '--from',
+      String(t),
+      '--to',
+      String(t + 60_000),
+      '--wait',
+      '--json',
+    );
+    expect(r.code, r.out).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ result: { state: 'done', rowsRead: 30, rowsWritten: 30 } });
+    // rooms 0-9: entrances at i, leaves at 20+i: every room ends with its leave
+    for (let k = 0; k < 10; k++)
+      expect(await get(`/v1/features/live::live-room-context/bf-${tag}-${k}`)).toMatchObject({
+        values: { has_guest: false },
+        _last_updated_at_ms: t + (20 + k) * 1_000,
+      });
+  }, 240_000);
+
   it('a worker killed (SIGKILL) in the middle of 100,000 events: after the restart every value is online, no dead letter twice', async () => {
     const rooms = 2_000;
     const base = Date.now() - 3_600_000;

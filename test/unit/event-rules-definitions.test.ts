@@ -140,6 +140,30 @@ describe('from_events rules in YAML', () => {
     expect(errorsOf(rules)).toEqual(expected);
   });
 
+  it('a backfill table needs a valid name, and a watermark column when event_time is an expression', () => {
+    const rules = '      - { name: r, keys: { live_room_id: x }, values: { has_guest: true } }\n';
+    const withBackfill = (eventTime: string, backfill: string) =>
+      loadDefinitionsFromText(
+        file,
+        head.replace(
+          '    event_time: timestampMillis\n',
+          `    event_time: ${eventTime}\n    backfill: ${backfill}\n`,
+        ) + rules,
+      );
+    expect(
+      withBackfill('timestampMillis', '{ table: raw_live_room_events }').definitions[0]!.fromEvents!.backfill,
+    ).toEqual({
+      table: 'raw_live_room_events',
+      watermarkColumn: 'timestampMillis',
+    });
+    expect(
+      withBackfill('"CAST(ts AS TIMESTAMP)"', '{ table: "bad name!" }').errors.map(formatDefinitionError),
+    ).toEqual([
+      'features/live.yaml:17:17 live::room.from_events.backfill.table: a table name holds letters, digits, _ and . (dataset.table), got "bad name!"',
+      'features/live.yaml:17:5 live::room.from_events.backfill: watermark_column is needed: event_time is not a column of its own',
+    ]);
+  });
+
   it('missing keys and shapes of the block are YAML-shape errors', () => {
     expect(errorsOf('      - name: r\n')).toEqual([
       'features/live.yaml:18:9 live::room.from_events.rules.0.keys: required key is missing',
