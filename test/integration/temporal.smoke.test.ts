@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installQuietTemporalRuntime } from '../temporal-runtime.ts';
 import * as activities from './fixtures/smoke-activities.ts';
 import { smokeWorkflow } from './fixtures/smoke-workflows.ts';
 import { requireServer, servers } from './servers.ts';
@@ -36,8 +37,7 @@ describe('temporal smoke (worker, workflow, activity and schedule against the de
 
   beforeAll(async () => {
     await requireServer('temporal');
-    // the SDK logs every worker state change at INFO; keep the test output to warnings
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    installQuietTemporalRuntime();
     connection = await Connection.connect({ address });
     client = new Client({ connection, namespace });
     workerConnection = await NativeConnection.connect({ address });

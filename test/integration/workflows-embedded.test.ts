@@ -4,13 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  type Worker,
-} from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFerryWorker, workflowsPath } from '../../cli/worker-command.ts';
 import { startOrJoin } from '../../cli/workflow-cli.ts';
@@ -30,6 +24,7 @@ import type {
   SyncProgress,
 } from '../../workflow-contract/types.ts';
 import { ferryBin, ferryEnv } from '../ferry-bin.ts';
+import { installQuietTemporalRuntime } from '../temporal-runtime.ts';
 import {
   applyDefinition,
   definitionsOf,
@@ -159,11 +154,7 @@ function start(workflowType: string, workflowId: string, args: unknown[]): Promi
 
 beforeAll(async () => {
   await requireServer('temporal');
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // installed by an earlier file of this fork
-  }
+  installQuietTemporalRuntime();
   env = await openEmbeddedEnv({ 'e2e/good.sql': goodSql, 'e2e/broken.sql': brokenSql }, 'ferry-wfe-');
   for (const d of defs.values()) await applyDefinition(env, d);
   const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });

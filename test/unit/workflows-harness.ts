@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Info } from '@temporalio/activity';
 import { defaultPayloadConverter, type WorkflowHandle } from '@temporalio/client';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { type ActivityDeps, createActivities, type FerryActivities } from '../../activities/index.ts';
 import { temporalBinary } from '../../cli/start-temporal.ts';
 import { readSettings, type Settings } from '../../config/settings.ts';
@@ -22,6 +22,7 @@ import type { PlanSyncInput } from '../../workflow-contract/activities.ts';
 import type { BackfillInput, ChunkResult, SyncProgress, UpsyncInput } from '../../workflow-contract/types.ts';
 import { workflowTypes } from '../../workflow-contract/workflow-types.ts';
 import { root } from '../ferry-bin.ts';
+import { installQuietTemporalRuntime } from '../temporal-runtime.ts';
 import { productionWorkflowBundle } from '../workflow-bundle.ts';
 
 /**
@@ -128,7 +129,7 @@ export function workflowTestEnv(): Promise<TestWorkflowEnvironment> {
     const bin = await temporalBinary(root).catch((e: Error) => {
       throw new Error(`${e.message} (npm run infra:up installs it)`);
     });
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    installQuietTemporalRuntime();
     return TestWorkflowEnvironment.createLocal({
       server: { executable: { type: 'existing-path', path: bin }, ip: '127.0.0.1' },
     });
