@@ -34,6 +34,25 @@ export function deadLetterId(
   return `${origin}-${h.digest('hex').slice(0, 32)}`;
 }
 
+/** The dead letter of an offline row, and why: one an upsync could not write, or an event row (events backfill) the rules could not map. */
+export function rowDeadLetter(
+  feature: string,
+  origin: 'upsync' | 'event',
+  row: Record<string, unknown>,
+  reason: string,
+  at: number,
+): NewDeadLetter {
+  const payload = rowPayload(row);
+  return {
+    id: deadLetterId(feature, origin, payload, reason),
+    feature,
+    origin,
+    reason,
+    payload,
+    occurredAtMs: at,
+  };
+}
+
 /** The dead letter of an offline row that an upsync could not write, and why. */
 export function upsyncDeadLetter(
   feature: string,
@@ -41,31 +60,5 @@ export function upsyncDeadLetter(
   reason: string,
   at: number,
 ): NewDeadLetter {
-  const payload = rowPayload(row);
-  return {
-    id: deadLetterId(feature, 'upsync', payload, reason),
-    feature,
-    origin: 'upsync',
-    reason,
-    payload,
-    occurredAtMs: at,
-  };
-}
-
-/** The dead letter of an event row (an events backfill) that the feature's rules could not map. */
-export function eventRowDeadLetter(
-  feature: string,
-  row: Record<string, unknown>,
-  reason: string,
-  at: number,
-): NewDeadLetter {
-  const payload = rowPayload(row);
-  return {
-    id: deadLetterId(feature, 'event', payload, reason),
-    feature,
-    origin: 'event',
-    reason,
-    payload,
-    occurredAtMs: at,
-  };
+  return rowDeadLetter(feature, 'upsync', row, reason, at);
 }

@@ -21,7 +21,7 @@ import type {
   SyncPlan,
 } from '../workflow-contract/types.ts';
 import { chunkProgressSignal } from './chunk-progress-signal.ts';
-import { eventRowDeadLetter, upsyncDeadLetter } from './dead-letter-payload.ts';
+import { rowDeadLetter, upsyncDeadLetter } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
 import { convertEventPage } from './event-rows.ts';
@@ -335,7 +335,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         'UpsyncNotConfigured',
       );
     const eventLetter = (row: OfflineRow, reason: string, at: number) =>
-      eventRowDeadLetter(plan.feature, row, reason, at);
+      rowDeadLetter(plan.feature, 'event', row, reason, at);
     const wmColumn = plan.watermarkColumn;
     const until = plan.untilWatermark;
     const clock = deps.rateLimitClock;

@@ -1,5 +1,5 @@
 import { readSettings } from '../config/settings.ts';
-import { backfillWorkflowId } from '../workflow-contract/ids.ts';
+import { backfillWorkflowId, eventsBackfillWorkflowId } from '../workflow-contract/ids.ts';
 import type { SyncProgress } from '../workflow-contract/types.ts';
 import { workflowTypes } from '../workflow-contract/workflow-types.ts';
 import type { Command } from './command.ts';
@@ -29,28 +29,35 @@ Options:
 
 Exit codes: 0 started or done, 1 the backfill failed, 2 bad usage.`;
 
+/**
+ * `ferry backfill` and `ferry events backfill`: the backfill workflow over a watermark range of the
+ * feature's upsync source, or (`events`) of the table that keeps its events.
+ */
+export async function startBackfill(args: readonly string[], source: 'upsync' | 'events'): Promise<number> {
+  const range = parseRangeCommand(args);
+  const { fromMs, toMs } = range;
+  if (fromMs === undefined || toMs === undefined) throw new UsageError('--from and --to are required');
+  const settings = readSettings();
+  const feature = await resolveFeature(settings, range.feature);
+  const events = source === 'events';
+  const workflowId = (events ? eventsBackfillWorkflowId : backfillWorkflowId)(feature, fromMs, toMs);
+  const what = events ? 'events backfill' : 'backfill';
+  return runWorkflowFromCli<SyncProgress>({
+    command: events ? 'events backfill' : 'backfill',
+    settings,
+    workflowType: workflowTypes.backfill,
+    workflowId,
+    args: [{ feature, fromMs, toMs, ...(events ? { options: { source: 'events' } } : {}) }],
+    wait: range.wait,
+    json: range.json,
+    describe: (joined, runId) =>
+      `${joined ? `joined the ${what} already running` : 'started'} ${workflowId} (run ${runId}): watermarks ${formatWatermark(fromMs)} to ${formatWatermark(toMs)}`,
+    summarize: summary,
+  });
+}
+
 export const backfillCommand: Command = {
   name: 'backfill',
   usage,
-  run: (args) =>
-    runCommand('backfill', usage, async () => {
-      const range = parseRangeCommand(args);
-      const { fromMs, toMs } = range;
-      if (fromMs === undefined || toMs === undefined) throw new UsageError('--from and --to are required');
-      const settings = readSettings();
-      const feature = await resolveFeature(settings, range.feature);
-      const workflowId = backfillWorkflowId(feature, fromMs, toMs);
-      return runWorkflowFromCli<SyncProgress>({
-        command: 'backfill',
-        settings,
-        workflowType: workflowTypes.backfill,
-        workflowId,
-        args: [{ feature, fromMs, toMs }],
-        wait: range.wait,
-        json: range.json,
-        describe: (joined, runId) =>
-          `${joined ? 'joined the backfill already running' : 'started'} ${workflowId} (run ${runId}): watermarks ${formatWatermark(fromMs)} to ${formatWatermark(toMs)}`,
-        summarize: summary,
-      });
-    }),
+  run: (args) => runCommand('backfill', usage, () => startBackfill(args, 'upsync')),
 };

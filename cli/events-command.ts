@@ -4,19 +4,10 @@ import { formatDefinitionError } from '../domain/definitions/definition-error.ts
 import { loadDefinitions } from '../domain/definitions/load-definitions.ts';
 import { EventMapper, type RuleOutcome } from '../domain/events/event-mapper.ts';
 import { FeatureCatalog } from '../stores/registry/feature-catalog.ts';
-import { eventsBackfillWorkflowId } from '../workflow-contract/ids.ts';
-import type { SyncProgress } from '../workflow-contract/types.ts';
-import { workflowTypes } from '../workflow-contract/workflow-types.ts';
+import { startBackfill } from './backfill-command.ts';
 import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
-import {
-  formatWatermark,
-  parseRangeCommand,
-  resolveFeature,
-  runWorkflowFromCli,
-  summary,
-} from './workflow-cli.ts';
 
 const usage = `Usage: ferry events test <feature> --event <file.json | -> [--json]
        ferry events backfill <feature> --from <time> --to <time> [--wait] [--json]
@@ -51,7 +42,7 @@ export const eventsCommand: Command = {
   usage,
   run: (args) =>
     runCommand('events', usage, async () => {
-      if (args[0] === 'backfill') return backfill(args.slice(1));
+      if (args[0] === 'backfill') return startBackfill(args.slice(1), 'events');
       const { values: o, positionals } = parseOptions(args, {
         event: { type: 'string' },
         features: { type: 'string' },
@@ -136,25 +127,4 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-async function backfill(args: readonly string[]): Promise<number> {
-  const range = parseRangeCommand(args);
-  const { fromMs, toMs } = range;
-  if (fromMs === undefined || toMs === undefined) throw new UsageError('--from and --to are required');
-  const settings = readSettings();
-  const feature = await resolveFeature(settings, range.feature);
-  const workflowId = eventsBackfillWorkflowId(feature, fromMs, toMs);
-  return runWorkflowFromCli<SyncProgress>({
-    command: 'events backfill',
-    settings,
-    workflowType: workflowTypes.backfill,
-    workflowId,
-    args: [{ feature, fromMs, toMs, options: { source: 'events' } }],
-    wait: range.wait,
-    json: range.json,
-    describe: (joined, runId) =>
-      `${joined ? 'joined the events backfill already running' : 'started'} ${workflowId} (run ${runId}): watermarks ${formatWatermark(fromMs)} to ${formatWatermark(toMs)}`,
-    summarize: summary,
-  });
 }

@@ -58,7 +58,6 @@ import { checkRead, paginate } from './incremental.ts';
 import {
   afterCursor,
   deadLetterDeleteBatch,
-  deadLetterRow,
   deadLettersQuery,
   newDeadLetterRows,
   type SqlDialect,
