@@ -4,6 +4,7 @@ import { eventsBackfillStateKey } from '../../workflow-contract/ids.ts';
 import {
   activitiesFor,
   applyDefinition,
+  closeWorkflowTestEnv,
   definitionsOf,
   type EmbeddedEnv,
   openEmbeddedEnv,
@@ -56,6 +57,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await closeWorkflowTestEnv();
   await env?.close();
 });
 
