@@ -18,7 +18,10 @@ export function formatPlan(plan: ApplyPlan, options: { showUnchanged?: boolean }
     if (f.action === 'unchanged' && f.resources.length === 0 && !options.showUnchanged) continue;
     lines.push(`${marks[f.action]} ${f.name} (${f.action})`);
     for (const c of f.changes) {
-      lines.push(`    ${c.incompatible ? '!' : '~'} ${c.path}: ${show(c.before)} → ${show(c.after)}`);
+      lines.push(
+        `    ${c.incompatible ? '!' : '~'} ${c.path}: ${show(c.before)} → ${show(c.after)}` +
+          (c.note ? ` (${c.note})` : ''),
+      );
     }
     for (const r of f.refusals) lines.push(`    refused: ${r}`);
     for (const r of f.resources) lines.push(`    ${r.action} ${r.kind} ${r.name}`);

@@ -1,5 +1,5 @@
-import type { FeatureDefinition } from './feature-definition.ts';
-import { formatFieldType } from './field-types.ts';
+import type { FeatureDefinition, FieldDefinition } from './feature-definition.ts';
+import { formatFieldType, widens } from './field-types.ts';
 
 /** One difference between an applied definition and a new one. */
 export interface DefinitionChange {
@@ -9,6 +9,8 @@ export interface DefinitionChange {
   after: unknown;
   /** Why the change cannot apply in place; absent for compatible changes. */
   incompatible?: string;
+  /** What a compatible change does to stored data, when it does something (a widened type). */
+  note?: string;
 }
 
 const json = (v: unknown) => JSON.stringify(v ?? null);
@@ -59,12 +61,7 @@ export function compareDefinitions(before: FeatureDefinition, after: FeatureDefi
       }
       continue;
     }
-    change(
-      `${at}.type`,
-      formatFieldType(old.type),
-      formatFieldType(now.type),
-      'changing a field type makes stored values unreadable',
-    );
+    compareFieldType(old, now, at, changes);
     change(`${at}.default_value`, old.defaultValue, now.defaultValue);
     change(`${at}.description`, old.description, now.description);
     change(`${at}.deprecated`, old.deprecated, now.deprecated);
@@ -92,6 +89,46 @@ export function compareDefinitions(before: FeatureDefinition, after: FeatureDefi
   if (changes.length === 0 && rest(before) !== rest(after))
     changes.push({ path: 'definition', before: '(as applied)', after: '(as in features/)' });
   return changes;
+}
+
+/**
+ * A field's type may widen as Avro's schema resolution promotes (Int → Long, Int or Long → Float or
+ * Double, Float → Double, and the same for list items): stored cells carry their writer type and
+ * read as the new one, and the offline column is widened by apply. Key fields never change type
+ * (the key's bytes would change), and every other change is refused.
+ */
+function compareFieldType(
+  old: FieldDefinition,
+  now: FieldDefinition,
+  at: string,
+  changes: DefinitionChange[],
+): void {
+  const before = formatFieldType(old.type);
+  const after = formatFieldType(now.type);
+  if (before === after) return;
+  const path = `${at}.type`;
+  if (old.isKey || now.isKey) {
+    changes.push({
+      path,
+      before,
+      after,
+      incompatible: "changing a key field's type changes every stored key",
+    });
+  } else if (widens(old.type, now.type)) {
+    changes.push({
+      path,
+      before,
+      after,
+      note: `widened: stored ${before} values read as ${after}; the offline column is altered`,
+    });
+  } else {
+    changes.push({
+      path,
+      before,
+      after,
+      incompatible: 'changing a field type makes stored values unreadable',
+    });
+  }
 }
 
 /**

@@ -92,3 +92,22 @@ export function valueMismatch(type: FieldType, value: unknown): string | undefin
   }
   return undefined;
 }
+
+/** The promotions of Avro's schema resolution: a value written as the key reads as any of its list. */
+const promotions: Partial<Record<ScalarType, readonly ScalarType[]>> = {
+  Int: ['Long', 'Float', 'Double'],
+  Long: ['Float', 'Double'],
+  Float: ['Double'],
+};
+
+/**
+ * Whether values stored as `from` read as `to` by Avro's promotions (Int → Long, Int or Long →
+ * Float or Double, Float → Double), for a scalar or the items of a list. The same type is not a
+ * widening. Long to Float or Double may round integers beyond 2^24 or 2^53, as in Avro.
+ */
+export function widens(from: FieldType, to: FieldType): boolean {
+  if (from.kind !== to.kind) return false;
+  const a = from.kind === 'scalar' ? from.scalar : from.item;
+  const b = to.kind === 'scalar' ? to.scalar : to.item;
+  return promotions[a]?.includes(b) ?? false;
+}

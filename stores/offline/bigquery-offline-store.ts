@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BigQuery } from '@google-cloud/bigquery';
 import { PassThroughClient } from 'google-auth-library';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
-import { formatFieldType } from '../../domain/definitions/field-types.ts';
+import { formatFieldType, widens } from '../../domain/definitions/field-types.ts';
 import { appendColumnsError, transformErrorFrom } from '../../domain/transforms/transform-error.ts';
 import {
   loadTransform,
@@ -15,6 +15,7 @@ import type { FieldValue } from '../../domain/values/coerce-value.ts';
 import { BigQueryStorageReadClient, storageEndpoint, type TableReference } from './bigquery-storage-read.ts';
 import {
   type BigQueryField,
+  bigQueryDdlType,
   bigQueryField,
   checkIdentifier,
   deadLetterColumns,
@@ -423,9 +424,10 @@ export class BigQueryOfflineStore implements OfflineStore {
         return this.ensureTable(table, columns, options); // created meanwhile: check its columns
       }
     }
-    const existing = meta.schema?.fields ?? [];
+    let existing = meta.schema?.fields ?? [];
     const have = new Map(existing.map((f) => [f.name, f]));
     const added: BigQueryField[] = [];
+    const widened = new Map<string, BigQueryField>();
     for (const c of columns) {
       const h = have.get(c.name);
       if (!h) {
@@ -433,15 +435,30 @@ export class BigQueryOfflineStore implements OfflineStore {
         continue;
       }
       const hType = fieldTypeFromBigQuery(h);
-      if (!hType || !sameStorage(c.type, hType, 'bigquery')) {
+      if (hType && sameStorage(c.type, hType, 'bigquery')) {
+        // Int → Long and Float → Double keep the column (INT64, FLOAT64): the description says the new type
+        if (widens(hType, c.type)) widened.set(c.name, bigQueryField(c.name, c.type));
+      } else if (hType && widens(hType, c.type)) {
+        // INT64 → FLOAT64: BigQuery coerces the stored values in place
+        await this.query(
+          `ALTER TABLE ${this.ref(table)} ALTER COLUMN ${c.name} SET DATA TYPE ${bigQueryDdlType(c.type)}`,
+        );
+        widened.set(c.name, bigQueryField(c.name, c.type));
+      } else {
         throw new Error(
           `offline table ${table}: column ${c.name} holds ${hType ? formatFieldType(hType) : h.type}, not ${formatFieldType(c.type)}; ` +
             'a type change needs a new column or a new feature version',
         );
       }
     }
+    if (widened.size > 0) {
+      // the schema as the warehouse has it now (the ALTER changed types), with the new descriptions
+      existing = ((await this.metadata(table))?.schema?.fields ?? existing).map((f) =>
+        widened.has(f.name) ? { ...f, description: widened.get(f.name)!.description } : f,
+      );
+    }
     const patch: Record<string, unknown> = {};
-    if (added.length) patch.schema = { fields: [...existing, ...added] };
+    if (added.length || widened.size) patch.schema = { fields: [...existing, ...added] };
     const tp = meta.timePartitioning;
     if (options.partitionByDay && tp?.field === options.partitionByDay) {
       const want = options.partitionExpirationMs ? String(options.partitionExpirationMs) : undefined;

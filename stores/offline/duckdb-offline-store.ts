@@ -29,7 +29,7 @@ import {
   VARCHAR,
 } from '@duckdb/node-api';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
-import { formatFieldType } from '../../domain/definitions/field-types.ts';
+import { formatFieldType, widens } from '../../domain/definitions/field-types.ts';
 import { toDuckDbParams } from '../../domain/transforms/sql-text.ts';
 import { appendColumnsError, transformErrorFrom } from '../../domain/transforms/transform-error.ts';
 import {
@@ -404,7 +404,12 @@ export class DuckDbOfflineStore implements OfflineStore {
       const h = have.get(c.name);
       if (!h) {
         await this.conn.run(`ALTER TABLE ${q(table)} ADD COLUMN ${q(c.name)} ${duckDbType(c.type)}`);
-      } else if (!sameStorage(c.type, h.type, 'duckdb')) {
+      } else if (sameStorage(c.type, h.type, 'duckdb')) {
+        // holds the values as they are
+      } else if (widens(h.type, c.type)) {
+        // the warehouse casts every stored value (Int → BIGINT, FLOAT → DOUBLE, ...), lists item by item
+        await this.conn.run(`ALTER TABLE ${q(table)} ALTER COLUMN ${q(c.name)} TYPE ${duckDbType(c.type)}`);
+      } else {
         throw new Error(
           `offline table ${table}: column ${c.name} holds ${formatFieldType(h.type)}, not ${formatFieldType(c.type)}; ` +
             'a type change needs a new column or a new feature version',

@@ -120,6 +120,92 @@ export function describeApplyRoundTrip(name: string, openStores: () => Promise<A
       }
     });
 
+    it('applies a widening in place (Int → Long, Float → Double): stored values read as the new type, online and offline', async () => {
+      const store = await openStore();
+      try {
+        const registry = new DefinitionRegistry(store);
+        const targets = targetsOf(store);
+        const narrow = `live::apply-widen:
+  feature_type: Object
+  owner: owen
+  schema:
+    room_id: {type: Text, is_key_field: true}
+    viewers: {type: Int, default_value: 0}
+    ratio: {type: Float, default_value: 0}
+`;
+        const [v1] = defs(narrow);
+        await applyPlan(await planApply([v1!], registry, targets), registry, targets);
+        const t = Date.parse('2024-03-10T00:00:00Z');
+        await store.writeObjects(v1!, [
+          { keys: { room_id: 'r1' }, values: { viewers: 12, ratio: 0.5 }, eventTimeMs: t },
+        ]);
+        const table = featureTableName(v1!);
+        await store.offline.appendRows(table, [
+          { room_id: 'r1', viewers: 12, ratio: 0.5, _last_updated_at_ms: t },
+        ]);
+
+        const [v2] = defs(narrow.replace('type: Int', 'type: Long').replace('type: Float', 'type: Double'));
+        const plan = await planApply([v2!], registry, targets);
+        expect(plan.features[0]).toMatchObject({ action: 'update', refusals: [] });
+        expect(plan.features[0]!.changes).toEqual([
+          {
+            path: 'schema.viewers.type',
+            before: 'Int',
+            after: 'Long',
+            note: 'widened: stored Int values read as Long; the offline column is altered',
+          },
+          {
+            path: 'schema.ratio.type',
+            before: 'Float',
+            after: 'Double',
+            note: 'widened: stored Float values read as Double; the offline column is altered',
+          },
+        ]);
+        expect(plan.features[0]!.resources).toEqual([
+          expect.objectContaining({ name: table, action: 'update' }),
+        ]);
+        await applyPlan(plan, registry, targets);
+        expect((await registry.get('live::apply-widen'))?.revision).toBe(2);
+        const columns = new Map((await store.offline.describeTable(table))!.map((c) => [c.name, c.type]));
+        expect(columns.get('viewers')).toEqual({ kind: 'scalar', scalar: 'Long' });
+        expect(columns.get('ratio')).toEqual({ kind: 'scalar', scalar: 'Double' });
+
+        // written before, read after; values the old types refused fit now
+        await store.writeObjects(v2!, [
+          { keys: { room_id: 'r2' }, values: { viewers: 30_000_000_000, ratio: 1e300 }, eventTimeMs: t },
+        ]);
+        await store.offline.appendRows(table, [
+          { room_id: 'r2', viewers: 30_000_000_000, ratio: 1e300, _last_updated_at_ms: t },
+        ]);
+        expect(await store.readObjects(v2!, [{ room_id: 'r1' }, { room_id: 'r2' }])).toEqual([
+          { found: true, values: { viewers: 12, ratio: 0.5 }, lastUpdatedAtMs: t },
+          { found: true, values: { viewers: 30_000_000_000, ratio: 1e300 }, lastUpdatedAtMs: t },
+        ]);
+        const rows = await store.offline.readRows(table, { orderBy: ['room_id'] });
+        expect(rows.map((r) => [r.room_id, r.viewers, r.ratio])).toEqual([
+          ['r1', 12, 0.5],
+          ['r2', 30_000_000_000, 1e300],
+        ]);
+
+        // narrowing back is refused with the message it always had, and changes nothing
+        const back = await planApply([v1!], registry, targets);
+        expect(back.features[0]!.refusals).toEqual([
+          'schema.viewers.type: changing a field type makes stored values unreadable (publish it under a new version name, e.g. live::apply-widen-v2)',
+          'schema.ratio.type: changing a field type makes stored values unreadable (publish it under a new version name, e.g. live::apply-widen-v2)',
+        ]);
+        await expect(applyPlan(back, registry, targets)).rejects.toThrow(
+          'apply refused; nothing was changed',
+        );
+        expect((await registry.get('live::apply-widen'))?.revision).toBe(2);
+        expect((await store.offline.describeTable(table))!.find((c) => c.name === 'viewers')!.type).toEqual({
+          kind: 'scalar',
+          scalar: 'Long',
+        });
+      } finally {
+        await store.close();
+      }
+    });
+
     it('refuses an incompatible change and changes nothing', async () => {
       const store = await openStore();
       try {
@@ -127,9 +213,7 @@ export function describeApplyRoundTrip(name: string, openStores: () => Promise<A
         const targets = targetsOf(store);
         const [v1] = defs(roomV1.replace('apply-room', 'apply-room-b'));
         await applyPlan(await planApply([v1!], registry, targets), registry, targets);
-        const [bad] = defs(
-          roomV1.replace('apply-room', 'apply-room-b').replace('type: Long', 'type: Double'),
-        );
+        const [bad] = defs(roomV1.replace('apply-room', 'apply-room-b').replace('type: Long', 'type: Int'));
         const [other] = defs(roomV1.replace('apply-room', 'apply-room-c'));
         const plan = await planApply([bad!, other!], registry, targets);
         expect(plan.refused).toBe(true);

@@ -218,6 +218,19 @@ ${extraField ? '    score: { type: Double, default_value: 0 }\n' : ''}  retentio
   return definitions[0]!;
 }
 
+/** A feature whose value fields have the given types (for the widening tests). */
+function widenDef(types: Record<string, string>): FeatureDefinition {
+  const fields = Object.entries(types)
+    .map(([n, t]) => `    ${n}: { type: ${JSON.stringify(t)} }\n`)
+    .join('');
+  const { definitions, errors } = loadDefinitionsFromText(
+    'conformance.yaml',
+    `conformance::widened:\n  feature_type: Object\n  owner: test\n  schema:\n    user_id: { type: Long, is_key_field: true }\n${fields}`,
+  );
+  if (errors.length) throw new Error(JSON.stringify(errors));
+  return definitions[0]!;
+}
+
 export function describeOfflineStoreConformance(
   name: string,
   harness: () => Promise<OfflineStoreHarness> | OfflineStoreHarness,
@@ -592,6 +605,76 @@ export function describeOfflineStoreConformance(
         await expect(store.ensureTable('conf_retype', [{ name: 'a', type: L('Text') }])).rejects.toThrow(
           /column a/,
         );
+      });
+
+      it('widens columns in place as Avro promotes (issue 19): stored values read as the new type', async () => {
+        const before = {
+          a: 'Int',
+          b: 'Float',
+          c: 'Int',
+          d: 'Long',
+          e: 'List<Int>',
+          g: 'List<Float>',
+        };
+        const after = {
+          a: 'Long',
+          b: 'Double',
+          c: 'Double',
+          d: 'Double',
+          e: 'List<Long>',
+          g: 'List<Double>',
+        };
+        const v1 = widenDef(before);
+        const v2 = widenDef(after);
+        const { table } = await store.ensureFeatureTables(v1);
+        const t = Date.parse('2024-03-10T00:00:00Z');
+        const old = {
+          user_id: 1,
+          a: 2_000_000_000,
+          b: 0.1,
+          c: -7,
+          d: 9_007_199_254_740_991,
+          e: [1, -2],
+          g: [0.5, 0.1],
+          _last_updated_at_ms: t,
+        };
+        await store.appendRows(table, [old]);
+        await store.ensureFeatureTables(v2);
+        const described = new Map((await store.describeTable(table))!.map((c) => [c.name, c.type]));
+        for (const [n, type] of Object.entries(after)) expect(described.get(n), n).toEqual(L(type));
+        // values too large for the old types fit now
+        await store.appendRows(table, [
+          {
+            user_id: 2,
+            a: 30_000_000_000,
+            b: 1e300,
+            c: 0.25,
+            d: 1.5,
+            e: [2 ** 40],
+            g: [1e300],
+            _last_updated_at_ms: t + 1,
+          },
+        ]);
+        const rows = await store.readRows(table, { orderBy: ['user_id'] });
+        expect(rows.map(({ _event_time: _e, ...r }) => r)).toEqual([
+          { ...old, b: Math.fround(0.1), g: [0.5, Math.fround(0.1)] },
+          {
+            user_id: 2,
+            a: 30_000_000_000,
+            b: 1e300,
+            c: 0.25,
+            d: 1.5,
+            e: [2 ** 40],
+            g: [1e300],
+            _last_updated_at_ms: t + 1,
+          },
+        ]);
+        // applying v2 again changes nothing; a column narrowed back is refused (a narrower value still
+        // fits a wider column: the registry, not the warehouse, refuses Long → Int) and nothing changes
+        await store.ensureFeatureTables(v2);
+        await expect(store.ensureFeatureTables(v1)).rejects.toThrow(/column c holds Double, not Int/);
+        expect((await store.describeTable(table))!.find((c) => c.name === 'c')!.type).toEqual(L('Double'));
+        expect(await store.readRows(table, { orderBy: ['user_id'] })).toHaveLength(2);
       });
 
       it('appends in batches and checks every row before writing any', async () => {

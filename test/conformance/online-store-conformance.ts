@@ -127,6 +127,19 @@ conformance::history-evolving:
     note: { type: Text, default_value: "none" }
 `;
 
+/** A feature whose value fields widen from v1 to v2 (issue 19); `kind` Object or History. */
+const widening = (kind: 'Object' | 'History', v2: boolean) => `
+conformance::widening-${kind.toLowerCase()}:
+  feature_type: ${kind}
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    a: { type: ${v2 ? 'Long' : 'Int'}, default_value: 0 }
+    b: { type: ${v2 ? 'Double' : 'Float'}, default_value: 0 }
+    c: { type: ${v2 ? 'Double' : 'Int'}, default_value: 0 }
+    e: { type: ${v2 ? 'List<Long>' : 'List<Int>'}, default_value: [] }
+`;
+
 function parse(text: string): Map<string, FeatureDefinition> {
   const { definitions, errors } = loadDefinitionsFromText('conformance.yaml', text);
   if (errors.length > 0) throw new Error(`bad test definitions: ${JSON.stringify(errors)}`);
@@ -709,6 +722,63 @@ conformance::room-seat:
         expect(h!.entries).toEqual([
           { eventTimeMs: 2_000, values: { peer: 2, note: 'hi' } },
           { eventTimeMs: 1_000, values: { peer: 1, note: 'none' } },
+        ]);
+      });
+    });
+
+    describe('type widening (Avro promotions, issue 19)', () => {
+      it('Object values written as Int, Float and List<Int> read as Long, Double and List<Long> after the widening', async () => {
+        const v1 = parse(widening('Object', false)).get('conformance::widening-object')!;
+        const v2 = parse(widening('Object', true)).get('conformance::widening-object')!;
+        await store.ensureFeature(v1);
+        const keys = { user_id: freshId() };
+        const fresh = { user_id: freshId() };
+        await store.writeObjects(v1, [
+          { keys, eventTimeMs: 1_000, values: { a: 2_000_000_000, b: 0.1, c: -7, e: [1, -2] } },
+        ]);
+        await expectRefused(
+          store.writeObjects(v1, [{ keys: fresh, eventTimeMs: 1_000, values: { a: 30_000_000_000 } }]),
+          'a',
+        );
+        await store.ensureFeature(v2);
+        expect(await read1(v2, keys)).toEqual({
+          found: true,
+          values: { a: 2_000_000_000, b: Math.fround(0.1), c: -7, e: [1, -2] },
+          lastUpdatedAtMs: 1_000,
+        });
+        await store.writeObjects(v2, [
+          { keys: fresh, eventTimeMs: 1_000, values: { a: 30_000_000_000, b: 1e300, c: 0.5, e: [2 ** 40] } },
+        ]);
+        expect((await read1(v2, fresh)).values).toEqual({
+          a: 30_000_000_000,
+          b: 1e300,
+          c: 0.5,
+          e: [2 ** 40],
+        });
+        // a widened field updated, the others as written before
+        await store.writeObjects(v2, [{ keys, eventTimeMs: 2_000, values: { a: 2 ** 40 } }]);
+        expect((await read1(v2, keys)).values).toEqual({
+          a: 2 ** 40,
+          b: Math.fround(0.1),
+          c: -7,
+          e: [1, -2],
+        });
+      });
+
+      it('History entries written before the widening read under the new types', async () => {
+        const v1 = parse(widening('History', false)).get('conformance::widening-history')!;
+        const v2 = parse(widening('History', true)).get('conformance::widening-history')!;
+        await store.ensureFeature(v1);
+        const keys = { user_id: freshId() };
+        await store.appendHistory(v1, [{ keys, eventTimeMs: 1_000, values: { a: 7, b: 0.5, c: 3, e: [1] } }]);
+        await store.ensureFeature(v2);
+        await store.appendHistory(v2, [
+          { keys, eventTimeMs: 2_000, values: { a: 30_000_000_000, b: 0.1, c: 0.5, e: [2 ** 40] } },
+        ]);
+        const [h] = await store.readHistory(v2, [keys]);
+        expect(h!.entries).toEqual([
+          { eventTimeMs: 2_000, values: { a: 30_000_000_000, b: 0.1, c: 0.5, e: [2 ** 40] } },
+          { eventTimeMs: 1_000, values: { a: 7, b: 0.5, c: 3, e: [1] } },
         ]);
       });
     });

@@ -97,7 +97,7 @@ describe('ferry validate, plan, apply, list, describe (embedded stores)', () => 
     const { readFileSync } = await import('node:fs');
     writeFileSync(
       file,
-      readFileSync(file, 'utf8').replace('    level:\n      type: Long', '    level:\n      type: Double'),
+      readFileSync(file, 'utf8').replace('    level:\n      type: Long', '    level:\n      type: Int'),
     );
     const refused = await ferryIn(dir, 'apply');
     expect(refused.code).toBe(1);

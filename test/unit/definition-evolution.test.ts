@@ -59,10 +59,33 @@ describe('definition evolution', () => {
 
   it.each([
     [
-      'changing a type',
-      v1Yaml.replace('viewers: {type: Long', 'viewers: {type: Double'),
+      'narrowing a type (Long → Int)',
+      v1Yaml.replace('viewers: {type: Long', 'viewers: {type: Int'),
       'schema.viewers.type',
       'changing a field type makes stored values unreadable',
+    ],
+    [
+      'changing a type to another kind (Long → Text)',
+      v1Yaml
+        .replace('viewers: {type: Long', 'viewers: {type: Text')
+        .replace('default_value: 0', 'default_value: ""'),
+      'schema.viewers.type',
+      'changing a field type makes stored values unreadable',
+    ],
+    [
+      'a scalar becoming a list (Long → List<Long>)',
+      v1Yaml.replace(
+        'viewers: {type: Long, default_value: 0',
+        'viewers: {type: List<Long>, default_value: []',
+      ),
+      'schema.viewers.type',
+      'changing a field type makes stored values unreadable',
+    ],
+    [
+      'widening a key field (Text keys stay; an Int key may not become Long)',
+      v1Yaml.replace('room_id: {type: Text', 'room_id: {type: Long'),
+      'schema.room_id.type',
+      "changing a key field's type changes every stored key",
     ],
     [
       'removing a field that is not deprecated',
@@ -97,6 +120,46 @@ describe('definition evolution', () => {
   ])('%s is incompatible', (_name, yaml, path, reason) => {
     const changes = compareDefinitions(v1, def(yaml));
     expect(changes.find((c) => c.path === path)?.incompatible).toBe(reason);
+  });
+
+  it.each([
+    ['Int', 'Long'],
+    ['Int', 'Float'],
+    ['Int', 'Double'],
+    ['Long', 'Float'],
+    ['Long', 'Double'],
+    ['Float', 'Double'],
+    ['List<Int>', 'List<Long>'],
+    ['List<Float>', 'List<Double>'],
+  ])('widening %s → %s is compatible, with a note saying what apply does', (from, to) => {
+    const yaml = (t: string) =>
+      `${v1Yaml}    score: {type: ${t}, default_value: ${t.startsWith('List') ? '[]' : '0'}}\n`;
+    const changes = compareDefinitions(def(yaml(from)), def(yaml(to)));
+    expect(changes).toEqual([
+      {
+        path: 'schema.score.type',
+        before: from,
+        after: to,
+        note: `widened: stored ${from} values read as ${to}; the offline column is altered`,
+      },
+    ]);
+  });
+
+  it.each([
+    ['Long', 'Int'],
+    ['Double', 'Float'],
+    ['Double', 'Long'],
+    ['Float', 'Int'],
+    ['Int', 'Timestamp'],
+    ['Long', 'Timestamp'],
+    ['Int', 'Text'],
+    ['List<Long>', 'List<Int>'],
+  ])('narrowing or changing %s → %s stays refused', (from, to) => {
+    const yaml = (t: string) => `${v1Yaml}    score: {type: ${t}}\n`;
+    const changes = compareDefinitions(def(yaml(from)), def(yaml(to)));
+    expect(changes.map((c) => c.incompatible)).toEqual([
+      'changing a field type makes stored values unreadable',
+    ]);
   });
 
   it('values written under the old schema decode under the new one (Avro resolution)', () => {
