@@ -41,7 +41,7 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
         : input.fromMs;
     let limit = input.batchSize;
     for (;;) {
-      const got = await offline.readDeadLetters(input.feature, {
+      const got = await offline.readDeadLetters(input.fromFeature ?? input.feature, {
         ...(from !== undefined && Number.isFinite(from) ? { fromMs: from } : {}),
         ...(input.toMs !== undefined ? { toMs: input.toMs } : {}),
         limit,
@@ -62,6 +62,8 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
    * the feature's rules as they are now); they are then
    * removed. Those that still fail stay: unchanged when the reason is the same, else rewritten with
    * the new reason (written first, the old one deleted after, so a crash loses nothing).
+   * With `fromFeature` the letters are that feature's, checked against `feature`'s definition; those
+   * that still fail stay as they are (their reason is the old feature's).
    */
   async function replayDeadLetterBatch(input: ReplayBatchInput): Promise<ReplayBatchResult> {
     const ctx = Context.current();
@@ -170,8 +172,9 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
     }
     const rewritten: NewDeadLetter[] = [];
     const superseded: string[] = [];
+    const foreign = input.fromFeature !== undefined && input.fromFeature !== input.feature;
     for (const { letter, reason } of failing) {
-      if (reason === letter.reason) continue;
+      if (reason === letter.reason || foreign) continue;
       rewritten.push({
         id: rewrittenId(letter, reason),
         feature: letter.feature,
@@ -187,6 +190,8 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
     if (remove.length > 0) await offline.deleteDeadLetters(remove);
     result.applied = fixed.length;
     result.stillFailing = failing.length;
+    const reasons = [...new Set(failing.map((f) => f.reason))].slice(0, 5);
+    if (reasons.length > 0) result.reasons = reasons;
     return result;
   }
 

@@ -11,10 +11,14 @@ import { parseOptions, UsageError } from './parse-options.ts';
 // starting (or joining) a workflow, and showing its `progress` query while waiting.
 
 /** A feature's full name from what the user typed (`user-stats` works when only one namespace has it). */
-export async function resolveFeature(settings: Settings, name: string): Promise<string> {
+export async function resolveFeature(
+  settings: Settings,
+  name: string,
+  options: { includeRetired?: boolean } = {},
+): Promise<string> {
   const online = await openOnlineStore(settings);
   try {
-    const applied = await new DefinitionRegistry(online).list();
+    const applied = await new DefinitionRegistry(online).list(options);
     const found = new FeatureCatalog(applied.map((a) => a.definition)).resolve(name);
     if ('problem' in found) throw new Error(`${found.problem} (applied features: \`ferry list\`)`);
     return found.definition.name;
@@ -233,23 +237,39 @@ export async function runWorkflowFromCli<P>(o: {
  * The arguments of `ferry backfill | replay`: one feature, an optional `--from`/`--to` time range
  * (from before to), `--wait` and `--json`.
  */
-export function parseRangeCommand(args: readonly string[]): {
+export function parseRangeCommand(
+  args: readonly string[],
+  /** Further text options the command takes (`--from-feature`); their values come back in `options`. */
+  textOptions: readonly string[] = [],
+): {
   feature: string;
   fromMs: number | undefined;
   toMs: number | undefined;
   wait: boolean;
   json: boolean;
+  options: Record<string, string | undefined>;
 } {
   const { values, positionals } = parseOptions([...args], {
     from: { type: 'string' },
     to: { type: 'string' },
     wait: { type: 'boolean' },
     json: { type: 'boolean' },
+    ...Object.fromEntries(textOptions.map((o) => [o, { type: 'string' as const }])),
   });
+  const options = Object.fromEntries(
+    textOptions.map((o) => [o, (values as Record<string, unknown>)[o] as string | undefined]),
+  );
   if (positionals.length !== 1) throw new UsageError('name one feature');
   const fromMs = parseTime('--from', values.from);
   const toMs = parseTime('--to', values.to);
   if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs)
     throw new UsageError('--from must be before --to');
-  return { feature: positionals[0]!, fromMs, toMs, wait: values.wait === true, json: values.json === true };
+  return {
+    feature: positionals[0]!,
+    fromMs,
+    toMs,
+    wait: values.wait === true,
+    json: values.json === true,
+    options,
+  };
 }

@@ -39,6 +39,8 @@ export interface FinishSyncInput {
 
 export interface ReplayBatchInput {
   feature: string;
+  /** Whose dead letters to read (default `feature`); see ReplayInput.fromFeature. */
+  fromFeature?: string;
   fromMs?: number;
   toMs?: number;
   after?: ReplayCursor;

@@ -22,9 +22,14 @@ export function eventsBackfillWorkflowId(feature: string, fromMs: number, toMs: 
   return `events-backfill/${feature}/${fromMs}-${toMs}`;
 }
 
-/** A dead-letter replay of a feature (one at a time per feature). */
-export function replayWorkflowId(feature: string): string {
-  return `replay/${feature}`;
+/**
+ * A dead-letter replay of a feature (one at a time per feature), or of another feature's dead
+ * letters into it (`replay/<feature>/from/<other>`).
+ */
+export function replayWorkflowId(feature: string, fromFeature?: string): string {
+  return fromFeature === undefined || fromFeature === feature
+    ? `replay/${feature}`
+    : `replay/${feature}/from/${fromFeature}`;
 }
 
 /** The Temporal Schedule that runs a feature's upsync (`upsync.schedule`). */

@@ -244,6 +244,12 @@ export interface RetentionResult {
 
 export interface ReplayInput {
   feature: string;
+  /**
+   * Replay the dead letters of this other feature (the one `feature` replaced, e.g. `-v1` for a
+   * `-v2`) into `feature`: those that pass against `feature`'s definition are written to it and
+   * removed; those that still fail stay with the old feature, unchanged.
+   */
+  fromFeature?: string;
   /** Range of the dead letters' `occurred_at`, [fromMs, toMs). */
   fromMs?: number;
   toMs?: number;
@@ -262,6 +268,8 @@ export interface ReplayBatchResult {
   read: number;
   applied: number;
   stillFailing: number;
+  /** Up to five distinct reasons of the letters that still fail (first seen first). */
+  reasons?: string[];
   /** Origins other than upsync and command (downsync, transform) are left alone. */
   skipped: number;
   cursor?: ReplayCursor;
@@ -270,6 +278,8 @@ export interface ReplayBatchResult {
 
 export interface ReplayProgress {
   feature: string;
+  /** The feature whose dead letters are replayed, when not `feature` itself. */
+  fromFeature?: string;
   state: 'replaying' | 'done' | 'failed';
   fromMs?: number;
   toMs?: number;
@@ -277,6 +287,8 @@ export interface ReplayProgress {
   applied: number;
   stillFailing: number;
   skipped: number;
+  /** Up to five distinct reasons of the letters that still fail. */
+  reasons?: string[];
   batches: number;
   cursor?: ReplayCursor;
   startedAtMs: number;

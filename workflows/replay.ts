@@ -20,16 +20,25 @@ const { replayDeadLetterBatch } = proxyActivities<FerryActivities>({
 
 const batchesPerRun = 50;
 
+/** The first five distinct reasons. */
+function firstReasons(reasons: string[]): string[] {
+  return [...new Set(reasons)].slice(0, 5);
+}
+
 /**
  * Replays the dead letters of `feature` that occurred in [fromMs, toMs) (origins upsync, command and event),
  * in batches: the ones that pass against the applied definition now are written to the online store
  * (event time decides, as always) and removed from dead letters; the ones that still fail stay, with
- * the new reason. Workflow id `replay/<feature>`. Answers the `progress` query.
+ * the new reason. With `fromFeature`, the dead letters of that feature are replayed into `feature`
+ * (a `-v2` published for a change apply refuses takes the `-v1` letters); those that still fail stay
+ * with `fromFeature` as they were. Workflow id `replay/<feature>` (`replay/<feature>/from/<other>`).
+ * Answers the `progress` query.
  */
 export async function replayDeadLettersWorkflow(input: ReplayInput): Promise<ReplayProgress> {
   const started = Date.now();
   let progress: ReplayProgress = input.carry ?? {
     feature: input.feature,
+    ...(input.fromFeature !== undefined ? { fromFeature: input.fromFeature } : {}),
     state: 'replaying',
     ...(input.fromMs !== undefined ? { fromMs: input.fromMs } : {}),
     ...(input.toMs !== undefined ? { toMs: input.toMs } : {}),
@@ -49,6 +58,7 @@ export async function replayDeadLettersWorkflow(input: ReplayInput): Promise<Rep
       }
       const r = await replayDeadLetterBatch({
         feature: input.feature,
+        ...(input.fromFeature !== undefined ? { fromFeature: input.fromFeature } : {}),
         batchSize: input.batchSize ?? 1000,
         ...(input.fromMs !== undefined ? { fromMs: input.fromMs } : {}),
         ...(input.toMs !== undefined ? { toMs: input.toMs } : {}),
@@ -60,6 +70,7 @@ export async function replayDeadLettersWorkflow(input: ReplayInput): Promise<Rep
         applied: progress.applied + r.applied,
         stillFailing: progress.stillFailing + r.stillFailing,
         skipped: progress.skipped + r.skipped,
+        ...(r.reasons?.length ? { reasons: firstReasons([...(progress.reasons ?? []), ...r.reasons]) } : {}),
         batches: progress.batches + 1,
         ...(r.cursor ? { cursor: r.cursor } : {}),
         updatedAtMs: Date.now(),
