@@ -1,4 +1,5 @@
 import type { ApplyPlan, FeatureAction } from '../apply/apply-plan.ts';
+import type { DefinitionChange } from '../domain/definitions/definition-evolution.ts';
 
 const marks: Record<FeatureAction, string> = {
   create: '+',
@@ -9,6 +10,11 @@ const marks: Record<FeatureAction, string> = {
 };
 const show = (v: unknown) => (v === undefined ? '(none)' : JSON.stringify(v));
 
+/** One change of a feature as the plan shows it: `~ schema.level.type: "Int" → "Long" (widened: ...)`. */
+export function formatChange(c: DefinitionChange): string {
+  return `${c.incompatible ? '!' : '~'} ${c.path}: ${show(c.before)} → ${show(c.after)}${c.note ? ` (${c.note})` : ''}`;
+}
+
 /** The human form of a plan, one block per feature and a summary line. */
 export function formatPlan(plan: ApplyPlan, options: { showUnchanged?: boolean } = {}): string {
   const lines: string[] = [];
@@ -18,10 +24,7 @@ export function formatPlan(plan: ApplyPlan, options: { showUnchanged?: boolean }
     if (f.action === 'unchanged' && f.resources.length === 0 && !options.showUnchanged) continue;
     lines.push(`${marks[f.action]} ${f.name} (${f.action})`);
     for (const c of f.changes) {
-      lines.push(
-        `    ${c.incompatible ? '!' : '~'} ${c.path}: ${show(c.before)} → ${show(c.after)}` +
-          (c.note ? ` (${c.note})` : ''),
-      );
+      lines.push(`    ${formatChange(c)}`);
     }
     for (const r of f.refusals) lines.push(`    refused: ${r}`);
     for (const r of f.resources) lines.push(`    ${r.action} ${r.kind} ${r.name}`);

@@ -11,6 +11,7 @@ import type { Command } from './command.ts';
 import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
 import { claimDataDir } from './start-data-dir.ts';
+import { countDeadLetters } from './start-dead-letters.ts';
 import { transformsAndUpsync } from './start-pipeline.ts';
 import { printReady, pushSampleCommands, startSampleReader } from './start-ready.ts';
 import { type Running, type StartRun, Stopped, stopAll, within } from './start-run.ts';
@@ -220,7 +221,8 @@ async function start(args: string[]): Promise<number> {
     await transformsAndUpsync(run, dirs, local, client, settings);
     const reader = await startSampleReader(run, settings, readerPort, stores.online);
     const live = await pushSampleCommands(run, dirs, population, reader);
-    await printReady(run, dirs, settings, population, live, reader, temporal, json);
+    const deadLetters = await run.step(countDeadLetters(stores.offline, local));
+    await printReady(run, dirs, settings, population, live, reader, temporal, deadLetters, json);
 
     await run.step(new Promise<never>(() => {})); // until a signal
     return 0;

@@ -6,6 +6,7 @@ import { sampleCommands } from '../samples/sample-data.ts';
 import type { SamplePopulation } from '../samples/sample-users.ts';
 import type { OnlineStore } from '../stores/online/online-store.ts';
 import { type DataDir, writeState } from './start-data-dir.ts';
+import type { DeadLetterCount } from './start-dead-letters.ts';
 import { pushBatches } from './start-push.ts';
 import { int, type StartRun } from './start-run.ts';
 import { chooseShowcase, curlLine, pushRequest, send, showcaseRequests } from './start-showcase.ts';
@@ -124,6 +125,7 @@ export async function printReady(
   live: ReturnType<typeof sampleCommands>,
   reader: { baseUrl: string; token: string },
   temporal: TemporalDevServer,
+  deadLetters: readonly DeadLetterCount[],
   json: boolean,
 ): Promise<void> {
   const { state, config, dataDir } = dirs;
@@ -140,6 +142,15 @@ export async function printReady(
   });
   const push = pushRequest(baseUrl, showcase.roomId, !/"has_guest":true/.test(answers[2]!.text), Date.now());
   const curls = requests.map((r) => curlLine(r, token));
+  // other ferry commands reach this run through its data folder (LMDB is shared between processes)
+  // and its Temporal server (the worker in this process runs what they start)
+  const cliEnv = {
+    FERRY_DATA_DIR: path.relative(process.cwd(), dataDir) || '.',
+    FERRY_TEMPORAL_ADDRESS: settings.temporalAddress,
+  };
+  const cliPrefix = `${Object.entries(cliEnv)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')} npx ferry`;
   const elapsedMs = Math.round(performance.now() - t0);
   const info = {
     ready: true,
@@ -165,6 +176,8 @@ export async function printReady(
     sample: config,
     rows: state.loaded?.rows,
     commands: state.pushed?.commands,
+    cliEnv,
+    deadLetters,
     steps,
     elapsedMs,
   };
@@ -190,6 +203,21 @@ export async function printReady(
       `Push a command (then run the third line again):`,
       `  # ${push.what}`,
       `  ${curlLine(push, token)}`,
+      '',
+      'Other ferry commands against this run (in another shell):',
+      `  ${cliPrefix} list`,
+      ...(deadLetters.length === 0
+        ? []
+        : [
+            '',
+            'Dead letters (what Ferry refused to store, with the reason; README, Replay):',
+            ...deadLetters.map(
+              (d) => `  ${d.feature}: ${int.format(d.count)}${d.more ? '+' : ''}, e.g. ${d.reason}`,
+            ),
+            'Fix the cause (a field too small for its values: widen it, e.g. Int → Long, and start again),',
+            'then replay them into the feature:',
+            ...deadLetters.map((d) => `  ${cliPrefix} replay ${d.feature} --wait`),
+          ]),
       '',
       'Ctrl-C stops everything this started.',
       `${readyLine} (${(elapsedMs / 1000).toFixed(1)} s)`,

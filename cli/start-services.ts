@@ -15,6 +15,7 @@ import type { OfflineStore } from '../stores/offline/offline-store.ts';
 import type { OnlineStore } from '../stores/online/online-store.ts';
 import { DefinitionRegistry } from '../stores/registry/definition-registry.ts';
 import { loadLocalDefinitions } from './apply-context.ts';
+import { formatChange } from './format-plan.ts';
 import { type DataDir, writeState } from './start-data-dir.ts';
 import { int, type StartRun, Stopped } from './start-run.ts';
 import { portAnswers, TemporalDevServer, temporalBinary } from './start-temporal.ts';
@@ -147,6 +148,9 @@ export async function applySampleFeatures(
         const lines = plan.features.filter((f) => f.action === 'refused').flatMap((f) => f.refusals);
         throw new Error(`apply refused:\n${lines.join('\n')}`);
       }
+      // what changed in a feature applied before (a widened type, a new field), as ferry plan shows it
+      for (const f of plan.features)
+        if (f.action === 'update') for (const c of f.changes) say(`  ${f.name}: ${formatChange(c)}`);
       const result = await applyPlan(plan, registry, targets, (l) => say(`  ${l}`));
       say(
         result.applied.length + result.retired.length === 0
