@@ -17,6 +17,8 @@ export interface ValidCommand {
   /** Value fields only (without `_last_updated_at_ms`), in Ferry's in-memory form. */
   values: Record<string, unknown>;
   eventTimeMs: number;
+  /** Aggregation features: the event's id (`_event_id` among the values), counted once. */
+  eventId?: string;
 }
 
 /** Why a command was refused; it goes to dead letters with this reason. */

@@ -1,4 +1,4 @@
-import { eventTimeField, type FeatureDefinition } from '../definitions/feature-definition.ts';
+import { eventIdField, eventTimeField, type FeatureDefinition } from '../definitions/feature-definition.ts';
 import { describeValue } from '../definitions/field-types.ts';
 import { kindOf, kindsWrittenBy } from '../kinds/feature-kinds.ts';
 import { coerceValue } from '../values/coerce-value.ts';
@@ -48,6 +48,8 @@ export function validateCommand(cmd: RawCommand, def: FeatureDefinition, produce
   for (const k of keyNames) if (!(k in keys)) throw new CommandError(`keys.${k}: missing key field`);
 
   let eventTimeMs: number | undefined;
+  let eventId: string | undefined;
+  const aggregating = def.fields.some((f) => f.aggregate);
   const values: Record<string, unknown> = {};
   const valueNames = def.fields.filter((f) => !f.isKey).map((f) => f.name);
   for (const [given, raw] of Object.entries(cmd.values)) {
@@ -61,9 +63,24 @@ export function validateCommand(cmd: RawCommand, def: FeatureDefinition, produce
       eventTimeMs = t;
       continue;
     }
+    if (aggregating && given.toLowerCase() === eventIdField) {
+      if ((typeof raw !== 'string' || raw === '' || raw.length > 200) && !Number.isSafeInteger(raw))
+        throw new CommandError(
+          `values.${eventIdField}: expected the event's id (text up to 200 characters or an integer), got ${describeValue(raw)}`,
+        );
+      eventId = String(raw);
+      continue;
+    }
     const name = lookup(valueNames, given);
     if (!name) throw new CommandError(`values.${given}: unknown field of ${def.name}`);
     const field = def.fields.find((f) => f.name === name)!;
+    if (field.aggregate)
+      throw new CommandError(
+        `values.${name}: an aggregate, computed by Ferry from the events; send the inputs (${def.fields
+          .filter((f) => !f.isKey && !f.aggregate)
+          .map((f) => f.name)
+          .join(', ')})`,
+      );
     try {
       values[name] = coerceValue(field.type, raw);
     } catch (e) {
@@ -74,5 +91,12 @@ export function validateCommand(cmd: RawCommand, def: FeatureDefinition, produce
   if (cmd.method === 'UPDATE' && Object.keys(values).length === 0) {
     throw new CommandError('values: an UPDATE must set at least one field');
   }
-  return { feature: def.name, method: cmd.method, keys, values, eventTimeMs };
+  return {
+    feature: def.name,
+    method: cmd.method,
+    keys,
+    values,
+    eventTimeMs,
+    ...(eventId !== undefined ? { eventId } : {}),
+  };
 }

@@ -1,3 +1,4 @@
+import { buildAggregateField } from '../aggregations/aggregation-definition.ts';
 import { checkFromEvents, type FromEventsSettings } from '../events/event-rules.ts';
 import type { FeatureKind } from '../kinds/feature-kind.ts';
 import { featureKinds } from '../kinds/feature-kinds.ts';
@@ -7,6 +8,7 @@ import {
   type AccessSettings,
   defaultSourceTable,
   defaultWatermarkColumn,
+  eventIdField,
   eventTimeField,
   type FeatureDefinition,
   type FieldDefinition,
@@ -45,14 +47,36 @@ export function buildDefinition(
   }
 
   const fields: FieldDefinition[] = [];
+  const kind: FeatureKind = featureKinds[raw.feature_type];
+  const aggregating = kind.onlineLayout === 'aggregates';
+  /** Aggregate fields wait for the inputs they read: their position in `fields`, name and YAML. */
+  const pending: [number, string, (typeof raw.schema)[string]][] = [];
   let badTypes = 0;
   for (const [fname, f] of Object.entries(raw.schema)) {
     const at = ['schema', fname];
     if (!fieldName.test(fname)) {
       problem(at, `field name must start with a letter and hold letters, digits and _, got "${fname}"`);
     }
-    if (fname === eventTimeField)
-      problem(at, `${eventTimeField} is kept by Ferry for every value; do not declare it`);
+    if (fname === eventTimeField || fname === eventIdField)
+      problem(at, `${fname} is kept by Ferry for every value; do not declare it`);
+    if (f.aggregate !== undefined) {
+      if (!aggregating)
+        problem(
+          [...at, 'aggregate'],
+          'only Aggregation features have aggregate fields (feature_type: Aggregation)',
+        );
+      else if (f.is_key_field) problem([...at, 'aggregate'], 'a key field cannot aggregate');
+      else pending.push([fields.length, fname, f]);
+      continue;
+    }
+    if (f.type === undefined) {
+      problem(
+        at,
+        'type is required (Text, Long, Int, Double, Float, Boolean, Timestamp, Bytes or List<...>)',
+      );
+      badTypes++;
+      continue;
+    }
     const type = parseFieldType(f.type);
     if (!type) {
       problem(
@@ -83,11 +107,33 @@ export function buildDefinition(
       deprecated: f.deprecated === true,
     });
   }
+  if (aggregating) {
+    const inputs = new Map(fields.filter((f) => !f.isKey).map((f) => [f.name, f]));
+    // positions shift as aggregate fields go in; insert in order
+    let inserted = 0;
+    for (const [index, fname, f] of pending) {
+      const built = buildAggregateField(fname, f.aggregate!, f.type, f.default_value, inputs, problem);
+      if (!built) continue;
+      fields.splice(index + inserted++, 0, {
+        name: fname,
+        type: built.type,
+        isKey: false,
+        defaultValue: f.default_value ?? null,
+        description: f.description ?? '',
+        deprecated: f.deprecated === true,
+        aggregate: built.aggregate,
+      });
+    }
+    if (badTypes === 0 && pending.length === 0)
+      problem(
+        ['schema'],
+        'an Aggregation feature needs at least one field with aggregate: {function, of, window}',
+      );
+  }
   const keyFields = fields.filter((f) => f.isKey).map((f) => f.name);
   if (keyFields.length === 0) problem(['schema'], 'at least one field must have is_key_field: true');
-  const kind: FeatureKind = featureKinds[raw.feature_type];
   if (badTypes === 0 && fields.length > 0 && fields.every((f) => f.isKey) && kind.needsValueField) {
-    problem(['schema'], 'an Object feature needs at least one value field besides its keys');
+    problem(['schema'], `an ${kind.name} feature needs at least one value field besides its keys`);
   }
 
   const retention: FeatureDefinition['retention'] = {};

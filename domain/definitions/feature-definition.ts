@@ -1,3 +1,4 @@
+import type { AggregateField } from '../aggregations/aggregate-field.ts';
 import type { FromEventsSettings } from '../events/event-rules.ts';
 import type { FeatureType } from '../kinds/feature-kinds.ts';
 import type { FieldType } from './field-types.ts';
@@ -12,6 +13,8 @@ export interface FieldDefinition {
   defaultValue: unknown;
   description: string;
   deprecated: boolean;
+  /** Aggregation features: what the field aggregates (absent for keys and inputs). */
+  aggregate?: Omit<AggregateField, 'name'>;
 }
 
 export interface UpsyncSettings {
@@ -66,6 +69,8 @@ export interface FeatureDefinition {
   access: AccessSettings;
   /** History features: the most entries kept per key. */
   maxEntriesPerKey?: number;
+  /** Aggregation features: how late an event may arrive (older than the key's newest by more: a dead letter). */
+  aggregation?: { latenessMs: number };
   /** Fed straight from domain events by rules (`from_events`), beside commands and upsync. */
   fromEvents?: FromEventsSettings;
   /** Where it was defined. */
@@ -75,6 +80,8 @@ export interface FeatureDefinition {
 export const defaultHistoryMaxEntries = 100;
 export const defaultWatermarkColumn = '_last_updated_at_ms';
 export const eventTimeField = '_last_updated_at_ms';
+/** The id of an event (Aggregation features count each id once), among a command's values. */
+export const eventIdField = '_event_id';
 /** The event time as a Timestamp column of a feature's offline table (beside eventTimeField in ms). */
 export const offlineEventTimeColumn = '_event_time';
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { aggregateFunctions } from '../aggregations/aggregate-field.ts';
 import { fromEventsYaml } from '../events/from-events-yaml.ts';
+import { aggregationYaml } from '../kinds/aggregation-kind.ts';
 import { featureTypes } from '../kinds/feature-kinds.ts';
 import { historyYaml } from '../kinds/history-kind.ts';
 
@@ -9,8 +11,16 @@ import { historyYaml } from '../kinds/history-kind.ts';
 const text = z.string();
 const duration = z.string();
 
+export const aggregateYaml = z.strictObject({
+  function: z.enum(aggregateFunctions),
+  of: text.optional(),
+  window: text,
+  n: z.number().int().min(1).max(100).optional(),
+});
+
 export const fieldYaml = z.strictObject({
-  type: text,
+  type: text.optional(),
+  aggregate: aggregateYaml.optional(),
   is_key_field: z.boolean().optional(),
   default_value: z.unknown().optional(),
   description: text.optional(),
@@ -53,6 +63,7 @@ export const featureYaml = z.strictObject({
   retention: retentionYaml.optional(),
   access: accessYaml.optional(),
   history: historyYaml.optional(),
+  aggregation: aggregationYaml.optional(),
   from_events: fromEventsYaml.optional(),
 });
 

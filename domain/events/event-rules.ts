@@ -1,6 +1,6 @@
 import type { CommandMethod } from '../commands/feature-command.ts';
 import type { FieldDefinition } from '../definitions/feature-definition.ts';
-import { eventTimeField } from '../definitions/feature-definition.ts';
+import { eventIdField, eventTimeField } from '../definitions/feature-definition.ts';
 import type { FieldType } from '../definitions/field-types.ts';
 import type { FromEventsYaml } from './from-events-yaml.ts';
 import {
@@ -145,6 +145,7 @@ export function checkFromEvents(
   }
 
   const byName = new Map(fields.map((f) => [f.name, f]));
+  const aggregating = fields.some((f) => f.aggregate);
   const keyFields = fields.filter((f) => f.isKey).map((f) => f.name);
   const seen = new Set<string>();
   const rules: EventRuleSettings[] = [];
@@ -172,10 +173,25 @@ export function checkFromEvents(
         report(at(section, name), `${eventTimeField} comes from event_time; set event_time instead`);
         return;
       }
+      if (name === eventIdField && section === 'values' && aggregating) {
+        // the id an Aggregation counts once (default: the Kafka topic, partition and offset)
+        const e = parse(at(section, name), v);
+        const t = e && staticType(e);
+        if (t !== undefined && t !== 'string' && t !== 'integer' && t !== 'unknown')
+          report(at(section, name), `${eventIdField} is text or a number; this gives ${typeWords[t]}`);
+        return;
+      }
       if (f === undefined) {
         report(
           at(section, name),
           `"${name}" is not a field of this feature (fields: ${[...byName.keys()].join(', ')})`,
+        );
+        return;
+      }
+      if (f.aggregate) {
+        report(
+          at(section, name),
+          `"${name}" is an aggregate that Ferry computes from the events; set the inputs it reads (${f.aggregate.of ?? 'count needs none'})`,
         );
         return;
       }

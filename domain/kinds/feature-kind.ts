@@ -7,14 +7,18 @@ import type { FieldType } from '../definitions/field-types.ts';
  * (stores/online/), and the conformance suite checks each on both stores; a feature kind picks one.
  * `row`: one current row per key, writes merge field by field, the newest event time wins per
  * field. `entries`: entries per key, newest event time first, at most `maxEntriesPerKey` kept.
+ * `aggregates`: per key, the state of the aggregation engine (domain/aggregations/): raw events
+ * at the window edges, minute, hour and day partials, a lifetime partial.
  */
-export const onlineLayouts = ['row', 'entries'] as const;
+export const onlineLayouts = ['row', 'entries', 'aggregates'] as const;
 export type OnlineLayout = (typeof onlineLayouts)[number];
 
 /** What a kind adds to a feature's definition. */
 export interface KindSettings {
   /** History: the most entries kept per key. */
   maxEntriesPerKey?: number;
+  /** Aggregation: how late an event may be. */
+  aggregation?: { latenessMs: number };
 }
 
 /** Reports a problem at a path of the feature's YAML entry (build-definition turns it into file:line:column). */

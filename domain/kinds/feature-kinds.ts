@@ -3,6 +3,7 @@ import type { FeatureKind, OnlineLayout } from './feature-kind.ts';
 
 export { onlineLayouts } from './feature-kind.ts';
 
+import { aggregationKind } from './aggregation-kind.ts';
 import { historyKind } from './history-kind.ts';
 import { objectKind } from './object-kind.ts';
 
@@ -10,6 +11,7 @@ import { objectKind } from './object-kind.ts';
 export const featureKinds = {
   Object: objectKind,
   History: historyKind,
+  Aggregation: aggregationKind,
 } as const satisfies Record<string, FeatureKind>;
 
 export type FeatureType = keyof typeof featureKinds;

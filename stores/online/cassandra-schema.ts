@@ -44,7 +44,7 @@ export function featureTableName(def: Pick<FeatureDefinition, 'name' | 'featureT
 }
 
 /** The table tag of each layout (`o_…`, `h_…`): names in the keyspace, never change them. */
-const layoutTableTag: Record<OnlineLayout, string> = { row: 'o', entries: 'h' };
+const layoutTableTag: Record<OnlineLayout, string> = { row: 'o', entries: 'h', aggregates: 'a' };
 
 /** The table a feature of `name` has when kept in `layout`. */
 export function layoutTableName(name: string, layout: OnlineLayout): string {

@@ -96,7 +96,11 @@ function sameKeys(a: FeatureRecord['keys'], b: FeatureRecord['keys']): boolean {
 }
 
 /** The LMDB database of a feature is `<prefix>:<name>`, by its layout: names on disk, never change them. */
-const layoutDbPrefix: Record<OnlineLayout, string> = { row: 'object', entries: 'history' };
+const layoutDbPrefix: Record<OnlineLayout, string> = {
+  row: 'object',
+  entries: 'history',
+  aggregates: 'aggregates',
+};
 
 export class EmbeddedOnlineStore implements OnlineStore {
   readonly kind = 'embedded' as const;

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config/module-files.ts';
-import { featureKinds, kindsKeptAs, onlineLayouts } from '../../domain/kinds/feature-kinds.ts';
+import { featureKinds, kindsKeptAs, kindsWrittenBy, onlineLayouts } from '../../domain/kinds/feature-kinds.ts';
 
 const root = projectRoot;
 const sources = (dir: string): string[] =>
@@ -11,12 +11,15 @@ const sources = (dir: string): string[] =>
   );
 
 describe('feature kinds (domain/kinds/)', () => {
-  it('every kind is kept in a layout the online stores implement, and is written by its own method', () => {
+  it('every kind is kept in a layout of its own that the online stores implement', () => {
     for (const kind of Object.values(featureKinds)) expect(onlineLayouts).toContain(kind.onlineLayout);
-    const methods = Object.values(featureKinds).map((k) => k.writeMethod);
-    expect(new Set(methods).size).toBe(methods.length);
+    const layouts = Object.values(featureKinds).map((k) => k.onlineLayout);
+    expect(new Set(layouts).size).toBe(layouts.length);
     expect(kindsKeptAs('row')).toBe('Object');
     expect(kindsKeptAs('entries')).toBe('History');
+    expect(kindsKeptAs('aggregates')).toBe('Aggregation');
+    // APPEND adds an entry to a History and an event to an Aggregation
+    expect(kindsWrittenBy('APPEND').map((k) => k.name)).toEqual(['History', 'Aggregation']);
   });
 
   it('no code outside domain/kinds/ branches on the name of a kind: it asks the kind', () => {
