@@ -6,13 +6,17 @@ import {
   parseFieldType,
   valueMismatch,
 } from '../definitions/field-types.ts';
+import { defaultLatenessMs } from '../kinds/aggregation-kind.ts';
 import {
   type AggregateField,
   type AggregateFunction,
   type AggregateWindow,
+  type AggregationSpec,
+  aggregationSpec,
   maxWindowMs,
   numericFunctions,
 } from './aggregate-field.ts';
+import { AggregationEngine } from './key-aggregation.ts';
 
 /** An `aggregate:` entry of a field as YAML has it (already shape-checked). */
 export interface AggregateYaml {
@@ -70,7 +74,7 @@ export function buildAggregateField(
   defaultValue: unknown,
   inputs: ReadonlyMap<string, FieldDefinition>,
   problem: Problem,
-): { type: FieldType; aggregate: Omit<AggregateField, 'name'> } | undefined {
+): { type: FieldType; aggregate: Omit<AggregateField, 'name'>; defaultValue: unknown } | undefined {
   const at = ['schema', name, 'aggregate'];
   let ok = true;
   const window = parseWindow(yaml.window);
@@ -124,8 +128,16 @@ export function buildAggregateField(
       return undefined;
     }
   }
+  // without events: a count or a sum is 0, a list of values empty, the others null
+  const natural =
+    yaml.function === 'count' || yaml.function === 'sum' || yaml.function === 'approx_distinct'
+      ? 0
+      : yaml.function === 'last_distinct'
+        ? []
+        : null;
   return {
     type,
+    defaultValue: defaultValue ?? natural,
     aggregate: {
       fn: yaml.function,
       ...(input ? { of: input.name } : {}),
@@ -138,4 +150,34 @@ export function buildAggregateField(
 /** The aggregate fields of a definition, as the engine takes them. */
 export function aggregateFieldsOf(def: { fields: readonly FieldDefinition[] }): AggregateField[] {
   return def.fields.flatMap((f) => (f.aggregate ? [{ name: f.name, ...f.aggregate }] : []));
+}
+
+const specs = new WeakMap<object, AggregationSpec>();
+
+/** The engine's spec of an Aggregation feature (its aggregate fields and lateness), once per definition. */
+export function aggregationSpecOf(def: {
+  fields: readonly FieldDefinition[];
+  aggregation?: { latenessMs: number } | undefined;
+}): AggregationSpec {
+  let s = specs.get(def);
+  if (s === undefined) {
+    s = aggregationSpec(aggregateFieldsOf(def), def.aggregation?.latenessMs ?? defaultLatenessMs);
+    specs.set(def, s);
+  }
+  return s;
+}
+
+const engines = new WeakMap<object, AggregationEngine>();
+
+/** The engine of an Aggregation feature, once per definition. */
+export function aggregationEngineOf(def: {
+  fields: readonly FieldDefinition[];
+  aggregation?: { latenessMs: number } | undefined;
+}): AggregationEngine {
+  let e = engines.get(def);
+  if (e === undefined) {
+    e = new AggregationEngine(aggregationSpecOf(def));
+    engines.set(def, e);
+  }
+  return e;
 }

@@ -8,6 +8,12 @@ import {
   MINUTE,
 } from './aggregate-field.ts';
 import {
+  type AggregationStateAccess,
+  emptyMeta,
+  type KeyMeta,
+  MemoryAggregationState,
+} from './aggregation-state.ts';
+import {
   type AggregateEvent,
   addEvent,
   emptyPartial,
@@ -15,157 +21,131 @@ import {
   mergeInto,
   type PartialAggregate,
 } from './partial-aggregate.ts';
-import {
-  type BucketLevel,
-  bucketLevels,
-  bucketSize,
-  floorTo,
-  type PlanPiece,
-  planRange,
-  planWindow,
-} from './window-plan.ts';
+import { bucketLevels, bucketSize, floorTo, type PlanPiece, planRange, planWindow } from './window-plan.ts';
 
 /** What became of one event given to `add`. */
 export type EventOutcome = { accepted: true } | { duplicate: true } | { late: string };
 
+const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
+  a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /**
- * The aggregation state of one key, and the one engine that writes and reads it: the online
- * stores persist exactly these pieces (raw events, minute/hour/day partials, the lifetime
- * partial and the key's watermark), and the offline backfill builds them from the warehouse's
- * events with the same code.
+ * The one aggregation engine: the online stores keep exactly the pieces it reads and writes (raw
+ * events, minute/hour/day partials, the key's meta with the lifetime partial), and the offline
+ * backfill builds them from the warehouse's events with the same code.
  *
  * Writing an event: refused as late when it is older than the raw horizon (a second delivery of
  * it could not be told apart from a first); a duplicate when its (event time, id) is among the raw
  * events; late when it is older than the key's newest event by more than the lateness; otherwise
- * kept raw and added
- * to its minute, hour and day partials. Days that no accepted event can reach any more (older
- * than the watermark minus the lateness) are folded into the lifetime partial.
+ * kept raw and added to its minute, hour and day partials. Days that no accepted event can reach
+ * any more (older than the watermark minus the lateness) are folded into the lifetime partial.
  *
  * Reading at t: each field's window is planned (window-plan.ts) and its pieces merged.
  */
-export class KeyAggregation {
-  watermark = Number.NEGATIVE_INFINITY;
-  /** The lifetime partial holds the days before this one (undefined until the first event). */
-  through: number | undefined;
-  lifetime: PartialAggregate = emptyPartial();
-  /** Raw events by minute start, each list sorted by (t, id). */
-  readonly raw = new Map<number, AggregateEvent[]>();
-  readonly buckets: Record<BucketLevel, Map<number, PartialAggregate>> = {
-    minute: new Map(),
-    hour: new Map(),
-    day: new Map(),
-  };
+export class AggregationEngine {
   private readonly needs: Map<string, InputNeeds>;
 
   constructor(readonly spec: AggregationSpec) {
     this.needs = inputNeeds(spec.fields);
   }
 
-  /** Adds events in arrival order; `nowMs` is the writer's clock. */
-  add(events: readonly AggregateEvent[], nowMs: number): EventOutcome[] {
+  /** Adds a key's events in arrival order; `nowMs` is the writer's clock. */
+  add(state: AggregationStateAccess, events: readonly AggregateEvent[], nowMs: number): EventOutcome[] {
     const out: EventOutcome[] = [];
+    let meta = state.meta();
+    const metaBefore = meta === undefined ? undefined : { watermark: meta.watermark, through: meta.through };
+    const rawChanged = new Map<number, AggregateEvent[]>();
+    const buckets = new Map<string, PartialAggregate>();
     for (const e of events) {
-      out.push(this.addOne(e, nowMs));
+      const outcome = this.checkOne(state, rawChanged, meta, e, nowMs);
+      out.push(outcome);
+      if (!('accepted' in outcome)) continue;
+      meta ??= emptyMeta(floorTo(e.t - this.spec.latenessMs, DAY));
+      const minute = floorTo(e.t, MINUTE);
+      let list = rawChanged.get(minute);
+      if (list === undefined) {
+        list = [...(state.rawMinute(minute) ?? [])];
+        rawChanged.set(minute, list);
+      }
+      let i = list.length;
+      while (i > 0 && byTimeThenId(list[i - 1]!, e) > 0) i--;
+      list.splice(i, 0, e);
+      for (const level of bucketLevels) {
+        const start = floorTo(e.t, bucketSize[level]);
+        const id = `${level}:${start}`;
+        let p = buckets.get(id);
+        if (p === undefined) {
+          // the state hands out its own copy (decoded, or the in-memory one): changed in place
+          p = state.bucket(level, start) ?? emptyPartial();
+          buckets.set(id, p);
+        }
+        addEvent(p, e, this.needs);
+      }
+      if (e.t > meta.watermark) meta = { ...meta, watermark: e.t };
     }
-    this.fold();
+    for (const [minute, list] of rawChanged) state.setRawMinute(minute, list);
+    for (const [id, p] of buckets) {
+      const [level, start] = id.split(':') as [(typeof bucketLevels)[number], string];
+      state.setBucket(level, Number(start), p);
+    }
+    if (meta !== undefined) {
+      meta = this.fold(state, meta);
+      if (
+        metaBefore === undefined ||
+        meta.watermark !== metaBefore.watermark ||
+        meta.through !== metaBefore.through
+      )
+        state.setMeta(meta);
+    }
     return out;
   }
 
-  private addOne(e: AggregateEvent, nowMs: number): EventOutcome {
+  private checkOne(
+    state: AggregationStateAccess,
+    rawChanged: ReadonlyMap<number, AggregateEvent[]>,
+    meta: KeyMeta | undefined,
+    e: AggregateEvent,
+    nowMs: number,
+  ): EventOutcome {
     const { latenessMs, rawHorizonMs } = this.spec;
     if (e.t < nowMs - rawHorizonMs) {
       return {
         late: `event time ${new Date(e.t).toISOString()} is older than the ${rawHorizonMs} ms an event is remembered for deduplication (backfill history instead)`,
       };
     }
-    if (this.findRaw(e) !== undefined) return { duplicate: true };
-    if (e.t <= this.watermark - latenessMs) {
+    const minute = floorTo(e.t, MINUTE);
+    const raw = rawChanged.get(minute) ?? state.rawMinute(minute);
+    if (raw?.some((x) => x.t === e.t && x.id === e.id)) return { duplicate: true };
+    if (meta !== undefined && e.t <= meta.watermark - latenessMs) {
       return {
-        late: `event time ${new Date(e.t).toISOString()} is more than the allowed lateness (${latenessMs} ms) before the key's newest event (${new Date(this.watermark).toISOString()})`,
+        late: `event time ${new Date(e.t).toISOString()} is more than the allowed lateness (${latenessMs} ms) before the key's newest event (${new Date(meta.watermark).toISOString()})`,
       };
     }
-    if (this.through === undefined) this.through = floorTo(e.t - latenessMs, DAY);
-    const minute = floorTo(e.t, MINUTE);
-    const list = this.raw.get(minute);
-    if (list === undefined) this.raw.set(minute, [e]);
-    else {
-      let i = list.length;
-      while (i > 0 && (list[i - 1]!.t > e.t || (list[i - 1]!.t === e.t && list[i - 1]!.id > e.id))) i--;
-      list.splice(i, 0, e);
-    }
-    for (const level of bucketLevels) {
-      const start = floorTo(e.t, bucketSize[level]);
-      let p = this.buckets[level].get(start);
-      if (p === undefined) {
-        p = emptyPartial();
-        this.buckets[level].set(start, p);
-      }
-      addEvent(p, e, this.needs);
-    }
-    if (e.t > this.watermark) this.watermark = e.t;
     return { accepted: true };
   }
 
-  private findRaw(e: AggregateEvent): AggregateEvent | undefined {
-    return this.raw.get(floorTo(e.t, MINUTE))?.find((x) => x.t === e.t && x.id === e.id);
+  /** The first day not yet final: accepted events are after watermark − lateness. */
+  foldLimit(meta: KeyMeta): number {
+    return floorTo(meta.watermark - this.spec.latenessMs + 1, DAY);
   }
 
   /** Folds the days no accepted event can reach any more into the lifetime partial. */
-  private fold(): void {
-    if (!this.spec.lifetime || this.through === undefined) return;
-    // day D is final once its last millisecond is at or before watermark − lateness
-    const limit = floorTo(this.watermark - this.spec.latenessMs + 1, DAY);
-    if (this.through >= limit) return;
-    for (const [start, p] of [...this.buckets.day].sort((a, b) => a[0] - b[0])) {
-      if (start >= this.through && start < limit) mergeInto(this.lifetime, p, this.needs);
-    }
-    this.through = limit;
+  private fold(state: AggregationStateAccess, meta: KeyMeta): KeyMeta {
+    if (!this.spec.lifetime) return meta;
+    const limit = this.foldLimit(meta);
+    if (meta.through >= limit) return meta;
+    const lifetime = emptyPartial();
+    mergeInto(lifetime, meta.lifetime, this.needs);
+    for (const [, p] of state.bucketRange('day', meta.through, limit)) mergeInto(lifetime, p, this.needs);
+    return { ...meta, through: limit, lifetime };
   }
 
-  /** Drops what no read or deduplication needs at `nowMs` (the stores' TTLs do the same). */
-  expire(nowMs: number): void {
-    for (const minute of this.raw.keys()) {
-      if (minute + MINUTE <= nowMs - this.spec.rawHorizonMs) this.raw.delete(minute);
-    }
-    for (const level of bucketLevels) {
-      for (const start of this.buckets[level].keys()) {
-        const unfolded = level === 'day' && this.spec.lifetime && start >= (this.through ?? 0);
-        if (!unfolded && start + bucketSize[level] <= nowMs - this.spec.bucketRetentionMs)
-          this.buckets[level].delete(start);
-      }
-    }
-  }
-
-  /** The partial of one plan piece. */
-  private mergePiece(into: PartialAggregate, piece: PlanPiece): void {
-    if (piece.level === 'raw') {
-      for (let m = floorTo(piece.from, MINUTE); m < piece.to; m += MINUTE) {
-        for (const e of this.raw.get(m) ?? []) {
-          if (e.t >= piece.from && e.t < piece.to) addEvent(into, e, this.needs);
-        }
-      }
-      return;
-    }
-    const size = bucketSize[piece.level];
-    const map = this.buckets[piece.level];
-    // few buckets in a long range are stored: walk the stored ones when that is shorter
-    if ((piece.to - piece.from) / size > map.size) {
-      for (const [start, p] of map)
-        if (start >= piece.from && start < piece.to) mergeInto(into, p, this.needs);
-    } else {
-      for (let s = piece.from; s < piece.to; s += size) {
-        const p = map.get(s);
-        if (p !== undefined) mergeInto(into, p, this.needs);
-      }
-    }
-  }
-
-  /** The pieces a read at `t` needs for each field (exposed for the stores' range reads and for tests). */
-  plan(t: number): Map<string, PlanPiece[]> {
+  /** The pieces a read at `t` needs for each field (for the stores' range reads, and tests). */
+  plan(meta: KeyMeta | undefined, t: number): Map<string, PlanPiece[]> {
     const out = new Map<string, PlanPiece[]>();
     for (const f of this.spec.fields) {
       if (f.window.kind === 'lifetime') {
-        out.set(f.name, this.through === undefined ? [] : planRange(this.through, t + 1, true));
+        out.set(f.name, meta === undefined ? [] : planRange(meta.through, t + 1, true));
       } else {
         out.set(f.name, planWindow(t, f.window.ms, isExactWindow(f.window)));
       }
@@ -173,10 +153,20 @@ export class KeyAggregation {
     return out;
   }
 
-  /** Every field's value as of `t` (count 0, sum 0, others null when the window has no events). */
-  read(t: number): Record<string, FieldValue> {
+  private mergePiece(state: AggregationStateAccess, into: PartialAggregate, piece: PlanPiece): void {
+    if (piece.level === 'raw') {
+      for (const e of state.rawRange(piece.from, piece.to)) addEvent(into, e, this.needs);
+    } else {
+      for (const [, p] of state.bucketRange(piece.level, piece.from, piece.to))
+        mergeInto(into, p, this.needs);
+    }
+  }
+
+  /** Every field's value as of `t` (count, sum and approx_distinct 0, the others null without events). */
+  read(state: AggregationStateAccess, t: number): Record<string, FieldValue> {
+    const meta = state.meta();
     const values: Record<string, FieldValue> = {};
-    const plans = this.plan(t);
+    const plans = this.plan(meta, t);
     // fields of one window share its partial
     const byWindow = new Map<string, PartialAggregate>();
     for (const f of this.spec.fields) {
@@ -184,12 +174,36 @@ export class KeyAggregation {
       let p = byWindow.get(windowKey);
       if (p === undefined) {
         p = emptyPartial();
-        if (f.window.kind === 'lifetime') mergeInto(p, this.lifetime, this.needs);
-        for (const piece of plans.get(f.name)!) this.mergePiece(p, piece);
+        if (f.window.kind === 'lifetime' && meta !== undefined) mergeInto(p, meta.lifetime, this.needs);
+        for (const piece of plans.get(f.name)!) this.mergePiece(state, p, piece);
         byWindow.set(windowKey, p);
       }
       values[f.name] = fieldValue(p, f);
     }
     return values;
+  }
+}
+
+/** One key's state in memory with the engine: the offline backfill and the tests use it. */
+export class KeyAggregation {
+  readonly engine: AggregationEngine;
+  readonly state = new MemoryAggregationState();
+
+  constructor(readonly spec: AggregationSpec) {
+    this.engine = new AggregationEngine(spec);
+  }
+
+  add(events: readonly AggregateEvent[], nowMs: number): EventOutcome[] {
+    return this.engine.add(this.state, events, nowMs);
+  }
+
+  read(t: number): Record<string, FieldValue> {
+    return this.engine.read(this.state, t);
+  }
+
+  expire(nowMs: number): void {
+    const meta = this.state.meta();
+    const keepDaysFrom = this.spec.lifetime && meta ? meta.through : Number.POSITIVE_INFINITY;
+    this.state.expire(nowMs, this.spec.rawHorizonMs, this.spec.bucketRetentionMs, keepDaysFrom);
   }
 }

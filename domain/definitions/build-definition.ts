@@ -118,7 +118,7 @@ export function buildDefinition(
         name: fname,
         type: built.type,
         isKey: false,
-        defaultValue: f.default_value ?? null,
+        defaultValue: built.defaultValue,
         description: f.description ?? '',
         deprecated: f.deprecated === true,
         aggregate: built.aggregate,

@@ -1,6 +1,8 @@
 import { Client, type QueryOptions, types } from 'cassandra-driver';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { kindsKeptAs, layoutOf, onlineLayouts } from '../../domain/kinds/feature-kinds.ts';
+import { servedAggregates } from './aggregate-results.ts';
+import { CassandraAggregates } from './cassandra-aggregates.ts';
 import {
   checkKeyspaceName,
   createFeatureTableCql,
@@ -27,6 +29,8 @@ import {
 } from './compiled-feature.ts';
 import { mapLimit } from './map-limit.ts';
 import type {
+  AggregateAppend,
+  AggregateOutcome,
   HistoryAppend,
   HistoryEntry,
   HistoryReadResult,
@@ -38,6 +42,7 @@ import type {
   ReadOptions,
 } from './online-store.ts';
 import { OnlineStoreInputError } from './online-store.ts';
+import { prepareAggregateEvents } from './prepare-aggregate-events.ts';
 import {
   historyLimit,
   type KeyTuple,
@@ -106,6 +111,8 @@ interface FeatureState {
   complete: boolean;
   /** Whether the table has a column for a field (writes of other fields are refused). */
   stored: (field: string) => boolean;
+  /** Aggregation features: the engine's pieces in this table. */
+  aggregates?: CassandraAggregates;
 }
 
 /** A prepared read of some fields: the CQL and where each field's cell and write time come back. */
@@ -291,7 +298,8 @@ export class CassandraOnlineStore implements OnlineStore {
     let st = this.states.get(def);
     if (st) {
       // a field of the definition without a column: this or another process may have added it
-      const complete = (s: FeatureState) => s.compiled.valueFields.every((f) => s.table.columns.has(f.name));
+      const complete = (s: FeatureState) =>
+        layoutOf(def) === 'aggregates' || s.compiled.valueFields.every((f) => s.table.columns.has(f.name));
       st.complete = complete(st);
       if (!st.complete && st.table.checkedAtMs + refreshAfterMs < Date.now()) {
         await this.loadTable(def);
@@ -317,7 +325,8 @@ export class CassandraOnlineStore implements OnlineStore {
       compiled,
       table,
       plans: new WeakMap(),
-      complete: compiled.valueFields.every((f) => table.columns.has(f.name)),
+      complete:
+        layoutOf(def) === 'aggregates' || compiled.valueFields.every((f) => table.columns.has(f.name)),
       stored: (field) => table.columns.has(field),
     };
     this.states.set(def, st);
@@ -344,7 +353,7 @@ export class CassandraOnlineStore implements OnlineStore {
     const bad = tableMismatch(def, columns);
     if (bad) throw new OnlineStoreInputError(def.name, bad.field, bad.reason);
     for (const f of def.fields) {
-      if (f.isKey || columns.has(f.name)) continue;
+      if (f.isKey || columns.has(f.name) || layoutOf(def) === 'aggregates') continue;
       try {
         await this.client.execute(`ALTER TABLE ${this.ks}.${name} ADD ${q(f.name)} blob`);
       } catch (e) {
@@ -580,6 +589,42 @@ export class CassandraOnlineStore implements OnlineStore {
       }
       return entries.length > 0 ? { found: true, entries } : historyNotFound();
     });
+  }
+
+  // ---------------------------------------------------------------- Aggregation features
+
+  private aggregates(st: FeatureState): CassandraAggregates {
+    st.aggregates ??= new CassandraAggregates(
+      this.client,
+      st.table.ref,
+      st.compiled,
+      this.keyWhere(st.compiled.def),
+      this.queryOptions,
+      (key) => pushKey([], st.compiled, key),
+      this.maxInFlight,
+    );
+    return st.aggregates;
+  }
+
+  async writeAggregateEvents(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    nowMs = Date.now(),
+  ): Promise<AggregateOutcome[]> {
+    const st = await this.state(def);
+    const prepared = prepareAggregateEvents(st.compiled, events);
+    return this.aggregates(st).write(prepared, nowMs);
+  }
+
+  async readAggregates(
+    def: FeatureDefinition,
+    keys: readonly KeyValues[],
+    options?: ReadOptions & { atMs?: number },
+  ): Promise<ObjectReadResult[]> {
+    const st = await this.state(def);
+    requireLayout(st.compiled, 'aggregates');
+    const fields = servedAggregates(st.compiled, options?.fields);
+    return this.aggregates(st).read(prepareKeys(st.compiled, keys), fields, options?.atMs ?? Date.now());
   }
 
   // ---------------------------------------------------------------- both

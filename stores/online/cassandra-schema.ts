@@ -18,6 +18,8 @@ import { layoutOf } from '../../domain/kinds/feature-kinds.ts';
 
 export const eventTimeColumn = '_event_time';
 export const entryHashColumn = '_entry_hash';
+/** Aggregation tables: which piece of the engine's state a row holds (cassandra-aggregates.ts). */
+export const aggregateLevelColumn = '_level';
 export const metaTable = 'ferry_meta';
 
 /** A quoted CQL identifier (field names may hold upper case). */
@@ -85,10 +87,20 @@ export function createMetaTableCql(keyspace: string): string {
 export function createFeatureTableCql(keyspace: string, def: FeatureDefinition): string {
   const keys = keyColumns(def);
   const columns = keys.map((k) => `${q(k.name)} ${k.cqlType}`);
-  const history = layoutOf(def) === 'entries';
+  const layout = layoutOf(def);
+  const history = layout === 'entries';
+  const pk = `(${keys.map((k) => q(k.name)).join(', ')})`;
+  if (layout === 'aggregates') {
+    // the aggregation engine's pieces: level (meta, raw, minute, hour, day) and bucket start;
+    // names a field cannot have (fields start with a letter)
+    columns.push(`${q(aggregateLevelColumn)} int`, '"_start" bigint', '"_value" blob');
+    return (
+      `CREATE TABLE IF NOT EXISTS ${q(keyspace)}.${featureTableName(def)} (${columns.join(', ')}, ` +
+      `PRIMARY KEY (${pk}, ${q(aggregateLevelColumn)}, "_start")) WITH comment = ${cqlString(`ferry ${def.featureType} feature ${def.name}`)}`
+    );
+  }
   if (history) columns.push(`${q(eventTimeColumn)} bigint`, `${q(entryHashColumn)} text`);
   for (const f of def.fields) if (!f.isKey) columns.push(`${q(f.name)} blob`);
-  const pk = `(${keys.map((k) => q(k.name)).join(', ')})`;
   const primaryKey = history
     ? `PRIMARY KEY (${pk}, ${q(eventTimeColumn)}, ${q(entryHashColumn)})`
     : `PRIMARY KEY (${pk})`;
@@ -155,7 +167,8 @@ export function tableMismatch(
     };
   }
   const clustering = [...columns].some(([, c]) => c.kind === 'clustering');
-  if (clustering !== (layoutOf(def) === 'entries')) {
+  const aggregates = layoutOf(def) === 'aggregates';
+  if (clustering !== (layoutOf(def) !== 'row') || columns.has(aggregateLevelColumn) !== aggregates) {
     return {
       field: 'feature_type',
       reason: 'the online table holds another feature type; a new type needs a new feature version',
@@ -163,7 +176,7 @@ export function tableMismatch(
   }
   for (const f of def.fields) {
     const c = columns.get(f.name);
-    if (!f.isKey && c && c.type !== 'blob')
+    if (!f.isKey && !aggregates && c && c.type !== 'blob')
       return { field: f.name, reason: `the online table column is ${c.type}, not blob` };
   }
   return undefined;

@@ -1,9 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { formatFieldType } from '../../domain/definitions/field-types.ts';
 import type { OnlineLayout } from '../../domain/kinds/feature-kind.ts';
 import { type FeatureType, layoutOf } from '../../domain/kinds/feature-kinds.ts';
+import { aggregateResult, servedAggregates } from './aggregate-results.ts';
 import {
   type CompiledFeature,
   type CompiledField,
@@ -11,6 +13,7 @@ import {
   isExpired,
   projectFields,
 } from './compiled-feature.ts';
+import { EmbeddedAggregationState } from './embedded-aggregation-state.ts';
 import {
   decodeHistoryValue,
   decodeObjectEntry,
@@ -19,6 +22,8 @@ import {
   type ObjectEntry,
 } from './embedded-entry-codec.ts';
 import type {
+  AggregateAppend,
+  AggregateOutcome,
   HistoryAppend,
   HistoryEntry,
   HistoryReadResult,
@@ -30,6 +35,7 @@ import type {
   ReadOptions,
 } from './online-store.ts';
 import { OnlineStoreInputError } from './online-store.ts';
+import { eventsByKey, prepareAggregateEvents } from './prepare-aggregate-events.ts';
 import {
   historyLimit,
   type KeyTuple,
@@ -277,6 +283,47 @@ export class EmbeddedOnlineStore implements OnlineStore {
         st.db.putSync(key, encodeObjectEntry(entry));
       }
     });
+  }
+
+  async writeAggregateEvents(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    nowMs = Date.now(),
+  ): Promise<AggregateOutcome[]> {
+    const st = this.state(def);
+    const prepared = prepareAggregateEvents(st.compiled, events);
+    const engine = aggregationEngineOf(def);
+    const out: AggregateOutcome[] = new Array(prepared.length);
+    // each key's events together, in call order; one transaction for the call
+    await st.db.childTransaction(() => {
+      for (const { key, items } of eventsByKey(prepared)) {
+        const outcomes = engine.add(
+          new EmbeddedAggregationState(st.db, key),
+          items.map((i) => prepared[i]!.event),
+          nowMs,
+        );
+        items.forEach((i, j) => {
+          out[i] = outcomes[j]!;
+        });
+      }
+    });
+    return out;
+  }
+
+  async readAggregates(
+    def: FeatureDefinition,
+    keys: readonly KeyValues[],
+    options?: ReadOptions & { atMs?: number },
+  ): Promise<ObjectReadResult[]> {
+    const st = this.state(def);
+    const feature = st.compiled;
+    requireLayout(feature, 'aggregates');
+    const fields = servedAggregates(feature, options?.fields);
+    const engine = aggregationEngineOf(def);
+    const t = options?.atMs ?? Date.now();
+    return prepareKeys(feature, keys).map((key) =>
+      aggregateResult(engine, new EmbeddedAggregationState(st.db, key), fields, t),
+    );
   }
 
   async readObjects(

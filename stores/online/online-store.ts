@@ -1,3 +1,4 @@
+import type { EventOutcome } from '../../domain/aggregations/key-aggregation.ts';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import type { FieldValue } from '../../domain/values/coerce-value.ts';
 
@@ -29,6 +30,16 @@ export interface KeyDelete {
   keys: KeyValues;
   eventTimeMs: number;
 }
+
+/** One event of an Aggregation feature: its keys, event time, id (counted once) and input values. */
+export interface AggregateAppend {
+  keys: KeyValues;
+  eventTimeMs: number;
+  eventId: string;
+  values: Record<string, unknown>;
+}
+
+export type AggregateOutcome = EventOutcome;
 
 export interface ReadOptions {
   /** Field projection: only these value fields come back (default: all). */
@@ -134,6 +145,27 @@ export interface OnlineStore {
     keys: readonly KeyValues[],
     options?: ReadOptions & { limit?: number },
   ): Promise<HistoryReadResult[]>;
+  /**
+   * Aggregation features: adds events through the aggregation engine (domain/aggregations/),
+   * each key's events in order; an event already counted (same event time and id) is a duplicate,
+   * one too late is refused with the reason. One outcome per event, in call order. `nowMs` (the
+   * writer's clock, default now) decides what is too old.
+   */
+  writeAggregateEvents(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    nowMs?: number,
+  ): Promise<AggregateOutcome[]>;
+  /**
+   * Aggregation features: each aggregate field as of `atMs` (default now): exact over
+   * (atMs − window, atMs] (see window-plan.ts for windows over a day). `found` when the key has
+   * events; `lastUpdatedAtMs` its newest event time. Null aggregates read as the field's default.
+   */
+  readAggregates(
+    def: FeatureDefinition,
+    keys: readonly KeyValues[],
+    options?: ReadOptions & { atMs?: number },
+  ): Promise<ObjectReadResult[]>;
   /** Removes values past the feature's online retention that the store does not expire by itself; returns how many. */
   sweepExpired(def: FeatureDefinition, nowMs: number): Promise<number>;
   getMeta(key: string): Promise<string | undefined>;

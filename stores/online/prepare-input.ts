@@ -137,7 +137,7 @@ export function prepareKey(feature: CompiledFeature, keys: KeyValues): KeyTuple 
   return out;
 }
 
-function prepareEventTime(feature: CompiledFeature, t: unknown): number {
+export function prepareEventTime(feature: CompiledFeature, t: unknown): number {
   if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) {
     throw new OnlineStoreInputError(
       feature.name,

@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AggregateWindow, DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
+import { aggregationSpecOf } from '../../domain/aggregations/aggregation-definition.ts';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import {
@@ -8,6 +10,7 @@ import {
   type OnlineStore,
   OnlineStoreInputError,
 } from '../../stores/online/online-store.ts';
+import { allFields, runScenario } from '../aggregation-contract.ts';
 
 /**
  * The semantics every online store must keep (issue 4), run against each implementation:
@@ -139,6 +142,30 @@ conformance::widening-${kind.toLowerCase()}:
     c: { type: ${v2 ? 'Double' : 'Int'}, default_value: 0 }
     e: { type: ${v2 ? 'List<Long>' : 'List<Int>'}, default_value: [] }
 `;
+
+/** An Aggregation feature with every field of the contract's simulation (test/aggregation-contract.ts). */
+function aggregationYaml(name: string): string {
+  const windowText = (w: AggregateWindow) => (w.kind === 'lifetime' ? 'lifetime' : `${w.ms / 1000}s`);
+  const fields = allFields
+    .map(
+      (f) =>
+        `    ${f.name}: {aggregate: {function: ${f.fn}${f.of ? `, of: ${f.of}` : ''}, window: ${windowText(f.window)}${f.n ? `, n: ${f.n}` : ''}}}`,
+    )
+    .join('\n');
+  return `conformance::${name}:
+  feature_type: Aggregation
+  owner: test
+  schema:
+    user_id: {type: Long, is_key_field: true}
+    duration: {type: Long}
+    ratio: {type: Double}
+    peer: {type: Long}
+    country: {type: Text}
+${fields}
+  aggregation:
+    allowed_lateness: 1h
+`;
+}
 
 function parse(text: string): Map<string, FeatureDefinition> {
   const { definitions, errors } = loadDefinitionsFromText('conformance.yaml', text);
@@ -780,6 +807,145 @@ conformance::room-seat:
           { eventTimeMs: 2_000, values: { a: 30_000_000_000, b: 0.1, c: 0.5, e: [2 ** 40] } },
           { eventTimeMs: 1_000, values: { a: 7, b: 0.5, c: 3, e: [1] } },
         ]);
+      });
+    });
+
+    describe('Aggregation features (issue 18)', () => {
+      const agg = parse(aggregationYaml('aggregates')).get('conformance::aggregates')!;
+      const seed = parse(`conformance::seed-count:
+  feature_type: Aggregation
+  owner: test
+  schema:
+    user_id: {type: Long, is_key_field: true}
+    recent_10min_match_count: {aggregate: {function: count, window: 10m}}
+    match_count_lifetime: {aggregate: {function: count, window: lifetime}}
+`).get('conformance::seed-count')!;
+      beforeAll(async () => {
+        await store.ensureFeature(agg);
+        await store.ensureFeature(seed);
+      });
+
+      it("the seed's scenario table: 1, 2, 3, 4, 5, 5, 5 as each message arrives (a tumbling window: 1, 2, 3, 4, 5, 1, 2)", async () => {
+        const keys = { user_id: freshId() };
+        const base = Date.parse('2024-03-10T17:00:00Z');
+        const counts: number[] = [];
+        for (let i = 0; i < 7; i++) {
+          const t = base + i * 2 * MINUTE;
+          expect(
+            await store.writeAggregateEvents(
+              seed,
+              [{ keys, eventTimeMs: t, eventId: `m${i}`, values: {} }],
+              t,
+            ),
+          ).toEqual([{ accepted: true }]);
+          const [r] = await store.readAggregates(seed, [keys], { atMs: t });
+          counts.push(r!.values.recent_10min_match_count as number);
+          expect(r).toMatchObject({ found: true, lastUpdatedAtMs: t });
+        }
+        expect(counts).toEqual([1, 2, 3, 4, 5, 5, 5]);
+        const at = async (t: number) => (await store.readAggregates(seed, [keys], { atMs: t }))[0]!.values;
+        expect(await at(base + 14 * MINUTE - 1)).toEqual({
+          recent_10min_match_count: 5,
+          match_count_lifetime: 7,
+        });
+        expect(await at(base + 14 * MINUTE)).toEqual({
+          recent_10min_match_count: 4,
+          match_count_lifetime: 7,
+        });
+        expect(await at(base + 30 * MINUTE)).toEqual({
+          recent_10min_match_count: 0,
+          match_count_lifetime: 7,
+        });
+        // delivered again (a restart, a redelivery): counted once
+        const again = await store.writeAggregateEvents(
+          seed,
+          [{ keys, eventTimeMs: base + 12 * MINUTE, eventId: 'm6', values: {} }],
+          base + 13 * MINUTE,
+        );
+        expect(again).toEqual([{ duplicate: true }]);
+        expect((await at(base + 13 * MINUTE)).recent_10min_match_count).toBe(5);
+        // a key without events: not found, each aggregate its default
+        const [none] = await store.readAggregates(seed, [{ user_id: freshId() }]);
+        expect(none).toEqual({
+          found: false,
+          values: { recent_10min_match_count: 0, match_count_lifetime: 0 },
+          lastUpdatedAtMs: null,
+        });
+      });
+
+      it('randomised against a brute force over the raw events: every function and window, zero mismatches', async () => {
+        const spec = aggregationSpecOf(agg);
+        const keys = { user_id: freshId() };
+        const r = await runScenario(
+          { name: 'store', events: 1_500, spanMs: 40 * DAY, reads: 60, seed: 11, batch: 25 },
+          {
+            latenessMs: spec.latenessMs,
+            rawHorizonMs: spec.rawHorizonMs,
+            add: (events, now) =>
+              store.writeAggregateEvents(
+                agg,
+                events.map((e) => ({ keys, eventTimeMs: e.t, eventId: e.id, values: e.values })),
+                now,
+              ),
+            read: async (t) => (await store.readAggregates(agg, [keys], { atMs: t }))[0]!.values,
+          },
+        );
+        expect(r).toMatchObject({ mismatches: 0 });
+        expect(r.late, JSON.stringify(r)).toBeGreaterThan(0);
+        expect(r.duplicates).toBeGreaterThan(0);
+      }, 300_000);
+
+      it('keys are apart; projection; the inputs are not served', async () => {
+        const a = { user_id: freshId() };
+        const b = { user_id: freshId() };
+        const t = Date.parse('2024-03-10T12:00:00Z');
+        await store.writeAggregateEvents(
+          seed,
+          [
+            { keys: a, eventTimeMs: t, eventId: 'x', values: {} },
+            { keys: b, eventTimeMs: t, eventId: 'x', values: {} },
+            { keys: b, eventTimeMs: t + 1, eventId: 'y', values: {} },
+          ],
+          t + 2,
+        );
+        const got = await store.readAggregates(seed, [b, a, b], {
+          atMs: t + 2,
+          fields: ['match_count_lifetime'],
+        });
+        expect(got.map((r) => r.values)).toEqual([
+          { match_count_lifetime: 2 },
+          { match_count_lifetime: 1 },
+          { match_count_lifetime: 2 },
+        ]);
+        await expectRefused(store.readAggregates(agg, [a], { fields: ['duration'] }), 'duration');
+      });
+
+      it('bad events refuse the whole call, naming the item and field; nothing is stored', async () => {
+        const keys = { user_id: freshId() };
+        const t = Date.parse('2024-03-10T12:00:00Z');
+        const good = { keys, eventTimeMs: t, eventId: 'ok', values: { duration: 5 } };
+        const bad = async (e: Record<string, unknown>, field: string) =>
+          expectRefused(store.writeAggregateEvents(agg, [good, e as never], t), field);
+        await bad({ ...good, values: { duration: 'long' } }, 'duration');
+        await bad({ ...good, values: { no_such: 1 } }, 'no_such');
+        await bad({ ...good, values: { count_all_1m: 3 } }, 'count_all_1m');
+        await bad({ ...good, eventId: '' }, 'eventId');
+        await bad({ ...good, eventId: 42 }, 'eventId');
+        await bad({ ...good, keys: {} }, 'user_id');
+        await bad({ ...good, eventTimeMs: 'soon' }, '_last_updated_at_ms');
+        expect((await store.readAggregates(agg, [keys], { atMs: t }))[0]!.found).toBe(false);
+        // the operations of other layouts are refused for an Aggregation feature, and the other way round
+        await expectRefused(
+          store.writeObjects(agg, [{ keys, eventTimeMs: t, values: { duration: 1 } }]),
+          'feature_type',
+        );
+        await expectRefused(store.readAggregates(profile, [{ user_id: 1 }]), 'feature_type');
+        await expectRefused(
+          store.writeAggregateEvents(profile, [
+            { keys: { user_id: 1 }, eventTimeMs: t, eventId: 'a', values: {} },
+          ]),
+          'feature_type',
+        );
       });
     });
 

@@ -6,6 +6,8 @@ import { type ReaderConfig, readReaderConfig } from '../../reader/reader-config.
 import { type ReaderHandle, startReader } from '../../reader/start-reader.ts';
 import { sha256Hex, type TokenEntry } from '../../reader/tokens.ts';
 import type {
+  AggregateAppend,
+  AggregateOutcome,
   HistoryAppend,
   HistoryReadResult,
   KeyDelete,
@@ -141,6 +143,26 @@ export class CountingStore implements OnlineStore {
     this.reads.set(def.name, this.readsOf(def.name) + 1);
     await this.gate();
     return this.inner.readHistory(def, keys, options);
+  }
+
+  async readAggregates(
+    def: FeatureDefinition,
+    keys: readonly KeyValues[],
+    options?: ReadOptions & { atMs?: number },
+  ): Promise<ObjectReadResult[]> {
+    this.reads.set(def.name, this.readsOf(def.name) + 1);
+    this.keysRead.set(def.name, this.keysReadOf(def.name) + keys.length);
+    await this.gate();
+    return this.inner.readAggregates(def, keys, options);
+  }
+
+  async writeAggregateEvents(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    nowMs?: number,
+  ): Promise<AggregateOutcome[]> {
+    await this.gate();
+    return this.inner.writeAggregateEvents(def, events, nowMs);
   }
 
   async ping(): Promise<void> {

@@ -87,7 +87,9 @@ const cases: [string, string, string[]][] = [
     user_id: {type: Text, is_key_field: true}
     level: {type: Long}
 `,
-    ['features/live.yaml:2:3 live::x.feature_type: expected one of Object, History, Aggregation, got "Objekt"'],
+    [
+      'features/live.yaml:2:3 live::x.feature_type: expected one of Object, History, Aggregation, got "Objekt"',
+    ],
   ],
   [
     'missing owner',

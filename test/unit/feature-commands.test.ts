@@ -97,7 +97,7 @@ describe('feature commands', () => {
     [
       'APPEND to an Object feature',
       { ...ok, method: 'APPEND' },
-      'method APPEND is for History features; azar::user-profile is an Object feature (use UPDATE)',
+      'method APPEND is for History and Aggregation features; azar::user-profile is an Object feature (use UPDATE)',
     ],
     [
       'UPDATE to a History feature',

@@ -2,7 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config/module-files.ts';
-import { featureKinds, kindsKeptAs, kindsWrittenBy, onlineLayouts } from '../../domain/kinds/feature-kinds.ts';
+import {
+  featureKinds,
+  kindsKeptAs,
+  kindsWrittenBy,
+  onlineLayouts,
+} from '../../domain/kinds/feature-kinds.ts';
 
 const root = projectRoot;
 const sources = (dir: string): string[] =>

@@ -1,0 +1,44 @@
+import type { AggregationStateAccess } from '../../domain/aggregations/aggregation-state.ts';
+import type { AggregationEngine } from '../../domain/aggregations/key-aggregation.ts';
+import { type CompiledFeature, type CompiledField, copyDefault, projectFields } from './compiled-feature.ts';
+import { type ObjectReadResult, OnlineStoreInputError } from './online-store.ts';
+
+/** The fields an Aggregation read serves: its aggregates (all, or the projection); inputs are not served. */
+export function servedAggregates(
+  feature: CompiledFeature,
+  fields: readonly string[] | undefined,
+): CompiledField[] {
+  const aggregates = new Set(feature.def.fields.filter((f) => f.aggregate).map((f) => f.name));
+  if (fields === undefined) return feature.valueFields.filter((f) => aggregates.has(f.name));
+  const out = projectFields(feature, fields);
+  for (const f of out)
+    if (!aggregates.has(f.name))
+      throw new OnlineStoreInputError(
+        feature.name,
+        f.name,
+        'an input of the aggregation, not served (read its aggregates)',
+      );
+  return out;
+}
+
+/** One key's answer: the engine's values as of `t`, null ones as the field's default. */
+export function aggregateResult(
+  engine: AggregationEngine,
+  state: AggregationStateAccess,
+  fields: readonly CompiledField[],
+  t: number,
+): ObjectReadResult {
+  const meta = state.meta();
+  if (meta === undefined) {
+    const values: ObjectReadResult['values'] = {};
+    for (const f of fields) values[f.name] = copyDefault(f.defaultValue);
+    return { found: false, values, lastUpdatedAtMs: null };
+  }
+  const all = engine.read(state, t);
+  const values: ObjectReadResult['values'] = {};
+  for (const f of fields) {
+    const v = all[f.name];
+    values[f.name] = v === null || v === undefined ? copyDefault(f.defaultValue) : v;
+  }
+  return { found: true, values, lastUpdatedAtMs: meta.watermark };
+}

@@ -1,0 +1,254 @@
+import type { Client, QueryOptions } from 'cassandra-driver';
+import { DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
+import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
+import { MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
+import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
+import {
+  type BucketLevel,
+  bucketLevels,
+  bucketSize,
+  floorTo,
+  type PlanPiece,
+  type StateLevel,
+} from '../../domain/aggregations/window-plan.ts';
+import {
+  decodeMeta,
+  decodePartial,
+  decodeRawEvents,
+  encodeMeta,
+  encodePartial,
+  encodeRawEvents,
+} from './aggregate-codec.ts';
+import { aggregateResult } from './aggregate-results.ts';
+import type { CompiledFeature, CompiledField } from './compiled-feature.ts';
+import { mapLimit } from './map-limit.ts';
+import type { AggregateOutcome, ObjectReadResult } from './online-store.ts';
+import { eventsByKey, type PreparedAggregateEvent } from './prepare-aggregate-events.ts';
+import type { KeyTuple } from './prepare-input.ts';
+
+/** The `_level` column: 0 meta, 1 raw events of a minute, 2–4 minute, hour and day partials. */
+const levelCode: Record<'meta' | StateLevel, number> = { meta: 0, raw: 1, minute: 2, hour: 3, day: 4 };
+
+/**
+ * The aggregation state of a feature in its Cassandra table `a_<name>`: partition = the key,
+ * clustering (_level, _start), one blob `_value` per piece, each with a TTL from its horizon (raw events:
+ * the raw horizon; partials: the longest window; day partials of a lifetime feature stay until
+ * folded; meta never expires). A batch reads the pieces its events touch, runs the engine, and
+ * writes the pieces that changed; a read reads the pieces its plan names, one range per level.
+ *
+ * The read-modify-write assumes one writer per key at a time: events of a topic are consumed by one
+ * consumer (its workflow), and a key's events stay in call order.
+ */
+export class CassandraAggregates {
+  private readonly where: string;
+
+  constructor(
+    private readonly client: Client,
+    private readonly ref: string,
+    private readonly feature: CompiledFeature,
+    keyWhere: string,
+    private readonly options: QueryOptions,
+    private readonly toParams: (key: KeyTuple) => unknown[],
+    private readonly maxInFlight: number,
+  ) {
+    this.where = keyWhere;
+  }
+
+  private get cql() {
+    const { ref, where } = this;
+    return {
+      one: `SELECT "_value" AS value FROM ${ref} WHERE ${where} AND "_level" = ? AND "_start" = ?`,
+      range: `SELECT "_start" AS start, "_value" AS value FROM ${ref} WHERE ${where} AND "_level" = ? AND "_start" >= ? AND "_start" < ?`,
+      put: `UPDATE ${ref} USING TTL ? SET "_value" = ? WHERE ${where} AND "_level" = ? AND "_start" = ?`,
+    };
+  }
+
+  private async one(key: KeyTuple, level: number, start: number): Promise<Buffer | undefined> {
+    const rs = await this.client.execute(
+      this.cql.one,
+      [...this.toParams(key), level, BigInt(start)],
+      this.options,
+    );
+    return (rs.first()?.get('value') as Buffer | null) ?? undefined;
+  }
+
+  private async range(key: KeyTuple, level: number, from: number, to: number): Promise<[number, Buffer][]> {
+    const out: [number, Buffer][] = [];
+    const params = [...this.toParams(key), level, BigInt(from), BigInt(to)];
+    // pages: a busy key's minutes over a month are many rows
+    let pageState: string | undefined;
+    do {
+      const rs = await this.client.execute(this.cql.range, params, {
+        ...this.options,
+        fetchSize: 5_000,
+        ...(pageState ? { pageState } : {}),
+      });
+      for (const row of rs.rows) out.push([Number(row.get('start') as bigint), row.get('value') as Buffer]);
+      pageState = rs.pageState ?? undefined;
+    } while (pageState);
+    return out;
+  }
+
+  /** Loads the pieces a plan names into a memory state. */
+  private async loadPieces(state: MemoryAggregationState, key: KeyTuple, pieces: PlanPiece[]): Promise<void> {
+    const ranges = mergeRanges(pieces);
+    await Promise.all(
+      ranges.map(async ({ level, from, to }) => {
+        if (level === 'raw') {
+          for (const [start, b] of await this.range(key, levelCode.raw, floorTo(from, MINUTE), to))
+            state.raw.set(start, decodeRawEvents(b));
+        } else {
+          for (const [start, b] of await this.range(key, levelCode[level], from, to))
+            state.buckets[level].set(start, decodePartial(b));
+        }
+      }),
+    );
+  }
+
+  async write(prepared: readonly PreparedAggregateEvent[], nowMs: number): Promise<AggregateOutcome[]> {
+    const engine = aggregationEngineOf(this.feature.def);
+    const spec = engine.spec;
+    const out: AggregateOutcome[] = new Array(prepared.length);
+    await mapLimit(eventsByKey(prepared), this.maxInFlight, async ({ key, items }) => {
+      const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
+      const state = new MemoryAggregationState();
+      const metaBytes = await this.one(key, levelCode.meta, 0);
+      const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
+      state.load(meta);
+      // the pieces the events touch, and the days a fold may take into the lifetime partial
+      const loads: Promise<void>[] = [];
+      const seen = new Set<string>();
+      const loadOne = (level: 'raw' | BucketLevel, start: number) => {
+        const id = `${level}:${start}`;
+        if (seen.has(id)) return;
+        seen.add(id);
+        loads.push(
+          this.one(key, levelCode[level], start).then((b) => {
+            if (b === undefined) return;
+            if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
+            else state.buckets[level].set(start, decodePartial(b));
+          }),
+        );
+      };
+      let watermark = meta?.watermark ?? Number.NEGATIVE_INFINITY;
+      for (const e of events) {
+        loadOne('raw', floorTo(e.t, MINUTE));
+        for (const level of bucketLevels) loadOne(level, floorTo(e.t, bucketSize[level]));
+        if (e.t > watermark) watermark = e.t;
+      }
+      if (spec.lifetime && meta !== undefined) {
+        const limit = floorTo(watermark - spec.latenessMs + 1, DAY);
+        if (meta.through < limit)
+          loads.push(
+            this.range(key, levelCode.day, meta.through, limit).then((rows) => {
+              for (const [start, b] of rows) state.buckets.day.set(start, decodePartial(b));
+            }),
+          );
+      }
+      await Promise.all(loads);
+      const outcomes = engine.add(state, events, nowMs);
+      items.forEach((i, j) => {
+        out[i] = outcomes[j]!;
+      });
+      await this.flush(key, state, nowMs, meta?.through);
+    });
+    return out;
+  }
+
+  /** Writes the pieces the engine changed, each with the TTL of its horizon. */
+  private async flush(
+    key: KeyTuple,
+    state: MemoryAggregationState,
+    nowMs: number,
+    throughBefore: number | undefined,
+  ): Promise<void> {
+    const spec = aggregationEngineOf(this.feature.def).spec;
+    const ttl = (expiresAt: number) =>
+      Math.max(1, Math.min(Math.ceil((expiresAt - nowMs) / 1000) + 1, 630_720_000));
+    const puts: [number, number, Buffer, number][] = [];
+    for (const start of state.dirty.raw)
+      puts.push([
+        levelCode.raw,
+        start,
+        encodeRawEvents(state.raw.get(start)!),
+        ttl(start + MINUTE + spec.rawHorizonMs),
+      ]);
+    for (const level of bucketLevels) {
+      for (const start of state.dirty[level]) {
+        // a lifetime feature's day partials stay until folded (then the longest window decides)
+        const keep = level === 'day' && spec.lifetime && start >= (state.meta()?.through ?? 0);
+        const expiresAt = start + bucketSize[level] + spec.bucketRetentionMs;
+        puts.push([
+          levelCode[level],
+          start,
+          encodePartial(state.buckets[level].get(start)!),
+          keep ? 0 : ttl(expiresAt),
+        ]);
+      }
+    }
+    // the meta last: a crash before it leaves pieces the next delivery rewrites the same way
+    const meta = state.meta();
+    if (spec.lifetime && meta && throughBefore !== undefined && meta.through > throughBefore) {
+      // days now folded into the lifetime partial expire like the other partials
+      for (const [start, p] of state.buckets.day) {
+        if (start < throughBefore || start >= meta.through || state.dirty.day.has(start)) continue;
+        const expiresAt = start + DAY + spec.bucketRetentionMs;
+        if (expiresAt > nowMs) puts.push([levelCode.day, start, encodePartial(p), ttl(expiresAt)]);
+      }
+    }
+    await mapLimit(puts, 16, ([level, start, value, t]) =>
+      this.client.execute(
+        this.cql.put,
+        [t, value, ...this.toParams(key), level, BigInt(start)],
+        this.options,
+      ),
+    );
+    if (state.dirty.meta && meta)
+      await this.client.execute(
+        this.cql.put,
+        [0, encodeMeta(meta), ...this.toParams(key), levelCode.meta, 0n],
+        this.options,
+      );
+  }
+
+  async read(
+    tuples: readonly KeyTuple[],
+    fields: readonly CompiledField[],
+    t: number,
+  ): Promise<ObjectReadResult[]> {
+    const engine = aggregationEngineOf(this.feature.def);
+    return mapLimit(tuples, this.maxInFlight * 4, async (key) => {
+      const state = new MemoryAggregationState();
+      const metaBytes = await this.one(key, levelCode.meta, 0);
+      if (metaBytes === undefined) return aggregateResult(engine, state, fields, t);
+      state.load(decodeMeta(metaBytes));
+      const pieces = [...engine.plan(state.meta(), t).values()].flat();
+      await this.loadPieces(state, key, pieces);
+      return aggregateResult(engine, state, fields, t);
+    });
+  }
+}
+
+/** The union of plan pieces, one sorted list of disjoint ranges per level. */
+export function mergeRanges(pieces: readonly PlanPiece[]): PlanPiece[] {
+  const byLevel = new Map<StateLevel, PlanPiece[]>();
+  for (const p of pieces) {
+    const list = byLevel.get(p.level) ?? [];
+    list.push({ ...p });
+    byLevel.set(p.level, list);
+  }
+  const out: PlanPiece[] = [];
+  for (const list of byLevel.values()) {
+    list.sort((a, b) => a.from - b.from);
+    let cur = list[0]!;
+    for (const p of list.slice(1)) {
+      if (p.from <= cur.to) cur.to = Math.max(cur.to, p.to);
+      else {
+        out.push(cur);
+        cur = p;
+      }
+    }
+    out.push(cur);
+  }
+  return out;
+}

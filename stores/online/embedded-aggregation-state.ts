@@ -1,0 +1,75 @@
+import type { Database } from 'lmdb';
+import { MINUTE } from '../../domain/aggregations/aggregate-field.ts';
+import type { AggregationStateAccess, KeyMeta } from '../../domain/aggregations/aggregation-state.ts';
+import type { AggregateEvent, PartialAggregate } from '../../domain/aggregations/partial-aggregate.ts';
+import type { BucketLevel } from '../../domain/aggregations/window-plan.ts';
+import {
+  decodeMeta,
+  decodePartial,
+  decodeRawEvents,
+  encodeMeta,
+  encodePartial,
+  encodeRawEvents,
+} from './aggregate-codec.ts';
+import type { KeyTuple } from './prepare-input.ts';
+
+type LmdbKey = (string | number)[];
+
+/**
+ * Where a key's aggregation state lives in the feature's LMDB database, after the key's values:
+ * `[...key, 0]` meta, `[...key, 1, minute]` the raw events of a minute, `[...key, 2|3|4, start]`
+ * minute, hour and day partials. Keys sort so that each level of a key is one range.
+ */
+export const aggregateLevelCode = { meta: 0, raw: 1, minute: 2, hour: 3, day: 4 } as const;
+
+/**
+ * The engine's view of one key on LMDB: reads go to the database (inside a write transaction
+ * they see that transaction's writes), writes are synchronous puts (call inside `transactionSync`
+ * or `childTransaction`). Values expire by `expiresAtOf` (LMDB has no TTL: reads skip what has
+ * expired, the retention sweep deletes it).
+ */
+export class EmbeddedAggregationState implements AggregationStateAccess {
+  constructor(
+    private readonly db: Database<Buffer, LmdbKey>,
+    private readonly key: KeyTuple,
+  ) {}
+
+  meta(): KeyMeta | undefined {
+    const b = this.db.get([...this.key, aggregateLevelCode.meta]);
+    return b ? decodeMeta(b) : undefined;
+  }
+  setMeta(meta: KeyMeta): void {
+    this.db.putSync([...this.key, aggregateLevelCode.meta], encodeMeta(meta));
+  }
+  rawMinute(start: number): readonly AggregateEvent[] | undefined {
+    const b = this.db.get([...this.key, aggregateLevelCode.raw, start]);
+    return b ? decodeRawEvents(b) : undefined;
+  }
+  setRawMinute(start: number, events: readonly AggregateEvent[]): void {
+    this.db.putSync([...this.key, aggregateLevelCode.raw, start], encodeRawEvents(events));
+  }
+  bucket(level: BucketLevel, start: number): PartialAggregate | undefined {
+    const b = this.db.get([...this.key, aggregateLevelCode[level], start]);
+    return b ? decodePartial(b) : undefined;
+  }
+  setBucket(level: BucketLevel, start: number, partial: PartialAggregate): void {
+    this.db.putSync([...this.key, aggregateLevelCode[level], start], encodePartial(partial));
+  }
+  *bucketRange(level: BucketLevel, from: number, to: number): Iterable<[number, PartialAggregate]> {
+    const code = aggregateLevelCode[level];
+    for (const { key, value } of this.db.getRange({
+      start: [...this.key, code, from],
+      end: [...this.key, code, to],
+    }))
+      yield [key[this.key.length + 1] as number, decodePartial(value)];
+  }
+  *rawRange(from: number, to: number): Iterable<AggregateEvent> {
+    const code = aggregateLevelCode.raw;
+    const start = Math.floor(from / MINUTE) * MINUTE;
+    for (const { value } of this.db.getRange({
+      start: [...this.key, code, start],
+      end: [...this.key, code, to],
+    }))
+      for (const e of decodeRawEvents(value)) if (e.t >= from && e.t < to) yield e;
+  }
+}
