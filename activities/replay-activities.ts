@@ -120,8 +120,9 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
           continue;
         }
         try {
-          await applyCommands(online, def, [cmd]);
-          fixed.push(l.id);
+          const [late] = await applyCommands(online, def, [cmd]);
+          if (late) failing.push({ letter: l, reason: late.reason });
+          else fixed.push(l.id);
         } catch (e) {
           if (!(e instanceof OnlineStoreInputError)) throw e;
           failing.push({ letter: l, reason: e.message });
@@ -150,8 +151,9 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
         try {
           // no rule matching it any more is fixed too: the rules say the event writes nothing
           const commands = outcomes.flatMap((o) => ('command' in o ? [o.command] : []));
-          if (commands.length > 0) await applyCommands(online, def, commands);
-          fixed.push(l.id);
+          const late = commands.length > 0 ? await applyCommands(online, def, commands) : [];
+          if (late.length > 0) failing.push({ letter: l, reason: late.map((r) => r.reason).join('; ') });
+          else fixed.push(l.id);
         } catch (e) {
           if (!(e instanceof OnlineStoreInputError)) throw e;
           failing.push({ letter: l, reason: e.message });

@@ -96,7 +96,9 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
   /** Throws a non-retryable failure unless the online store holds the feature (`ferry apply` ran). */
   async function requireOnlineFeature(def: FeatureDefinition): Promise<void> {
     try {
-      if (layoutOf(def) === 'entries') await online.readHistory(def, []);
+      const layout = layoutOf(def);
+      if (layout === 'entries') await online.readHistory(def, []);
+      else if (layout === 'aggregates') await online.readAggregates(def, []);
       else await online.readObjects(def, []);
     } catch (e) {
       if (e instanceof OnlineStoreInputError) {

@@ -425,6 +425,13 @@ export class FeatureReader {
         const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
         return r.map((x) => historyRow(feature, x));
       }
+      if (feature.isAggregation) {
+        const { result, waitedMs } = await this.gate.run(keys.length, this.timeoutMs, () =>
+          this.store.readAggregates(feature.def, keys, options),
+        );
+        const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
+        return r.map((x) => objectRow(feature, x));
+      }
       const r = await this.readObjectsCoalesced(feature, keys, fields);
       return r.map((x) => objectRow(feature, x));
     } catch (e) {

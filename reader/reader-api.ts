@@ -73,6 +73,11 @@ export function errorReply(status: number, code: string, message: string, field?
  * (Authorization header, body text, path parameters, query) and returns a Reply, synchronously
  * when it can (a lookup served wholly from cache), otherwise as a promise.
  */
+/** Aggregation events the store refused as late (valid, but too old to count): the count and the first reasons. */
+function refusedPart(refused: readonly string[]): { late?: number; lateReasons?: string[] } {
+  return refused.length === 0 ? {} : { late: refused.length, lateReasons: refused.slice(0, 10) };
+}
+
 export class ReaderApi {
   /** The features served; null until the definitions are first loaded. */
   catalog: ServedCatalog | null = null;
@@ -227,10 +232,10 @@ export class ReaderApi {
       const service = this.service(authorization);
       const prepared = preparePush(body, service, this.served(), this.deps.config.maxKeys);
       labels = prepared.touched.map((t) => t.feature.name);
-      const mode = await this.publish(prepared, service, labels);
+      const { mode, refused } = await this.publish(prepared, service, labels);
       return {
         status: mode === 'applied' ? 200 : 202,
-        body: JSON.stringify({ accepted: prepared.count, mode }),
+        body: JSON.stringify({ accepted: prepared.count - refused.length, mode, ...refusedPart(refused) }),
         features: labels,
       };
     } catch (e) {
@@ -245,8 +250,10 @@ export class ReaderApi {
       const service = this.service(authorization);
       const prepared = prepareEventPush(topic, body, service, this.served(), this.deps.config.maxKeys);
       labels = [...new Set([...prepared.touched.map((t) => t.feature.name), ...prepared.skipped.keys()])];
-      const mode =
-        prepared.count > 0 ? await this.publish(prepared, service, labels) : this.deps.publisher.mode;
+      const { mode, refused } =
+        prepared.count > 0
+          ? await this.publish(prepared, service, labels)
+          : { mode: this.deps.publisher.mode, refused: [] };
       for (const [feature, n] of prepared.skipped) this.deps.metrics.event(feature, '', 'skipped', n);
       for (const [feature, rules] of prepared.mapped)
         for (const [rule, n] of rules) this.deps.metrics.event(feature, rule, 'mapped', n);
@@ -257,6 +264,7 @@ export class ReaderApi {
           commands: prepared.count,
           skipped: Object.fromEntries(prepared.skipped),
           mode,
+          ...refusedPart(refused),
         }),
         features: labels,
       };
@@ -270,10 +278,11 @@ export class ReaderApi {
     prepared: PreparedPush,
     service: string,
     labels: string[],
-  ): Promise<'applied' | 'published'> {
+  ): Promise<{ mode: 'applied' | 'published'; refused: string[] }> {
     const publisher = this.deps.publisher;
+    let refused: string[];
     try {
-      await withTimeout(
+      refused = await withTimeout(
         publisher.publish(prepared.batches, service),
         this.deps.config.storeTimeoutMs,
         'the command publisher',
@@ -294,7 +303,7 @@ export class ReaderApi {
       for (const c of b.commands) byMethod.set(c.method, (byMethod.get(c.method) ?? 0) + 1);
       for (const [m, n] of byMethod) this.deps.metrics.command(b.definition.name, m, n);
     }
-    return publisher.mode;
+    return { mode: publisher.mode, refused };
   }
 
   healthz(): Reply {

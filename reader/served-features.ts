@@ -28,6 +28,8 @@ export interface ServedFeature {
   name: string;
   revision: number;
   isHistory: boolean;
+  /** Aggregation: values are computed as of the read from the engine's pieces. */
+  isAggregation: boolean;
   keyFields: ServedField[];
   valueFields: ServedField[];
   valueFieldByName: Map<string, ServedField>;
@@ -63,7 +65,13 @@ export function cachePolicy(def: FeatureDefinition, cache: ReaderConfig['cache']
   const spec = policySpecFor(def.name, def.namespace, cache.features);
   const retention = def.retention.onlineMs;
   const cap = (ms: number) => (retention !== undefined && retention > 0 ? Math.min(ms, retention) : ms);
-  const base = def.access.writers.length === 0 ? cache.batchTtlMs : cache.realtimeTtlMs;
+  // an Aggregation's answer moves with the clock: not cached unless its settings bound the staleness
+  const base =
+    layoutOf(def) === 'aggregates'
+      ? 0
+      : def.access.writers.length === 0
+        ? cache.batchTtlMs
+        : cache.realtimeTtlMs;
   return {
     ttlMs: cap(spec.ttlMs ?? base),
     staleIfErrorMs: cap(spec.staleIfErrorMs ?? cache.staleIfErrorMs),
@@ -74,12 +82,17 @@ export function cachePolicy(def: FeatureDefinition, cache: ReaderConfig['cache']
 
 export function serveFeature(applied: AppliedFeature, cache: ReaderConfig['cache']): ServedFeature {
   const def = applied.definition;
-  const valueFields = def.fields.filter((f) => !f.isKey).map((f) => ({ name: f.name, type: f.type }));
+  const aggregation = layoutOf(def) === 'aggregates';
+  // an Aggregation serves its aggregates, not the inputs its events carry
+  const valueFields = def.fields
+    .filter((f) => !f.isKey && (!aggregation || f.aggregate))
+    .map((f) => ({ name: f.name, type: f.type }));
   return {
     def,
     name: def.name,
     revision: applied.revision,
     isHistory: layoutOf(def) === 'entries',
+    isAggregation: aggregation,
     keyFields: def.keyFields.map((name) => ({ name, type: def.fields.find((f) => f.name === name)!.type })),
     valueFields,
     valueFieldByName: new Map(valueFields.map((f) => [f.name, f])),

@@ -124,6 +124,11 @@ export function buildDefinition(
         aggregate: built.aggregate,
       });
     }
+    if (raw.upsync !== undefined)
+      problem(
+        ['upsync'],
+        'an Aggregation feature is fed by events (from_events rules or APPEND commands); its history comes from from_events.backfill',
+      );
     if (badTypes === 0 && pending.length === 0)
       problem(
         ['schema'],

@@ -92,8 +92,27 @@ interface Accepted {
   record: CommandRecord;
   def: FeatureDefinition;
   command: ValidCommand;
+  /** Made by a feature's rules from a domain event (its dead letters are of origin `event`). */
+  fromEvent?: boolean;
   /** downsyncKeyId of the command's keys, computed once when first needed. */
   keyId?: string;
+}
+
+const originOf = (a: Accepted): { origin?: 'event' } => (a.fromEvent ? { origin: 'event' } : {});
+
+/**
+ * An Aggregation event without `_event_id` is counted once by where Kafka keeps it (a redelivery
+ * after a restart has the same topic, partition and offset), and by rule for a domain event.
+ */
+function withKafkaEventId(
+  def: FeatureDefinition,
+  command: ValidCommand,
+  record: CommandRecord,
+  rule?: string,
+): ValidCommand {
+  if (command.eventId !== undefined || layoutOf(def) !== 'aggregates') return command;
+  const at = `${record.topic}/${record.partition}/${record.offset}`;
+  return { ...command, eventId: rule === undefined ? at : `${at}/${rule}` };
 }
 
 interface ApplyBatch {
@@ -163,7 +182,11 @@ export class CommandProcessor {
       );
       if ('problem' in resolved) throw new CommandError(resolved.problem);
       featureName = resolved.definition.name;
-      const command = validateCommand(raw, resolved.definition, producer);
+      const command = withKafkaEventId(
+        resolved.definition,
+        validateCommand(raw, resolved.definition, producer),
+        record,
+      );
       return { record, def: resolved.definition, command };
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
@@ -211,7 +234,12 @@ export class CommandProcessor {
       for (const o of outcomes) {
         if ('command' in o) {
           counts.mapped[o.rule] = (counts.mapped[o.rule] ?? 0) + 1;
-          out.push({ record, def: m.def, command: o.command });
+          out.push({
+            record,
+            def: m.def,
+            command: withKafkaEventId(m.def, o.command, record, o.rule),
+            fromEvent: true,
+          });
         } else {
           counts.failed[o.rule] = (counts.failed[o.rule] ?? 0) + 1;
           failures.push(`rule ${o.rule}: ${o.failure}`);
@@ -465,10 +493,17 @@ export class CommandProcessor {
   ): Promise<Accepted[]> {
     const commands = segment.map((a) => a.command);
     try {
-      await this.onlineRetry(`online write of ${def.name}`, () =>
+      const late = await this.onlineRetry(`online write of ${def.name}`, () =>
         applyCommands(this.deps.online, def, commands),
       );
-      return segment;
+      if (late.length === 0) return segment;
+      // Aggregation events too late to count: dead letters with the reason
+      const refused = new Set(late.map((r) => r.index));
+      for (const r of late) {
+        const a = segment[r.index]!;
+        rejected.push({ record: a.record, feature: def.name, reason: r.reason, ...originOf(a) });
+      }
+      return segment.filter((_, i) => !refused.has(i));
     } catch (e) {
       if (!(e instanceof OnlineStoreInputError)) throw e;
     }
@@ -476,10 +511,11 @@ export class CommandProcessor {
     const ok: Accepted[] = [];
     for (const a of segment) {
       try {
-        await this.onlineRetry(`online write of ${def.name}`, () =>
+        const [late] = await this.onlineRetry(`online write of ${def.name}`, () =>
           applyCommands(this.deps.online, def, [a.command]),
         );
-        ok.push(a);
+        if (late) rejected.push({ record: a.record, feature: def.name, reason: late.reason, ...originOf(a) });
+        else ok.push(a);
       } catch (e) {
         if (!(e instanceof OnlineStoreInputError)) throw e;
         rejected.push({
@@ -506,8 +542,9 @@ export class CommandProcessor {
     if (last.size === 0) return;
     const candidates: DownsyncCandidate<OfflineRowValues, OffsetHold>[] = [];
     for (const [keyId, a] of last) {
-      if (layoutOf(def) === 'row') {
-        // the key only: the merged value is read back when the interval's row closes
+      if (layoutOf(def) !== 'entries') {
+        // the key only: the merged value (an Aggregation's values as of the event) is read back
+        // when the interval's row closes
         candidates.push({
           keyId,
           eventTimeMs: a.command.eventTimeMs,

@@ -16,8 +16,12 @@ export interface CommandBatch {
  */
 export interface CommandPublisher {
   readonly mode: 'applied' | 'published';
-  /** `producer` is the calling service (a Kafka publisher sends it as a header). */
-  publish(batches: readonly CommandBatch[], producer: string): Promise<void>;
+  /**
+   * `producer` is the calling service (a Kafka publisher sends it as a header). Returns the
+   * reasons of commands the store did not take though they were valid (Aggregation events too
+   * late to count), when it applies them itself.
+   */
+  publish(batches: readonly CommandBatch[], producer: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -27,8 +31,13 @@ export class DirectApplyPublisher implements CommandPublisher {
 
   constructor(private readonly store: OnlineStore) {}
 
-  async publish(batches: readonly CommandBatch[]): Promise<void> {
-    for (const b of batches) await applyCommands(this.store, b.definition, b.commands);
+  async publish(batches: readonly CommandBatch[]): Promise<string[]> {
+    const refused: string[] = [];
+    for (const b of batches) {
+      for (const r of await applyCommands(this.store, b.definition, b.commands))
+        refused.push(`${b.definition.name} command ${r.index}: ${r.reason}`);
+    }
+    return refused;
   }
 
   async close(): Promise<void> {}

@@ -27,9 +27,11 @@ export class KafkaCommandPublisher implements CommandPublisher {
     return new KafkaCommandPublisher(producer);
   }
 
-  async publish(batches: readonly CommandBatch[], producer: string): Promise<void> {
+  async publish(batches: readonly CommandBatch[], producer: string): Promise<string[]> {
     const commands = batches.flatMap((b) => b.commands.map((command) => ({ def: b.definition, command })));
     await this.producer.send(commands, { producer });
+    // the consumer decides what is late (dead letters)
+    return [];
   }
 
   close(): Promise<void> {

@@ -212,7 +212,7 @@ export class DownsyncPipeline<H> {
    */
   private async materialize(f: FeatureSampler<H>, rows: EmittedRow<OfflineRowValues, H>[]): Promise<void> {
     if (rows.length === 0) return;
-    if (layoutOf(f.def) !== 'row') {
+    if (layoutOf(f.def) === 'entries') {
       this.writer.add(f.def, f.table, rows, this.suspect, Date.now());
       return;
     }
@@ -255,13 +255,21 @@ export class DownsyncPipeline<H> {
     const def = f.def;
     try {
       if (chunk.rows.length === 0) return;
+      const aggregates = layoutOf(def) === 'aggregates';
       const results = await retrying(
         `read-back of ${def.name}`,
         () =>
-          this.online.readObjects(
-            def,
-            chunk.rows.map((r) => r.row),
-          ),
+          aggregates
+            ? // the values as served right after the sampled event: each row as of its event time
+              Promise.all(
+                chunk.rows.map(
+                  async (r) => (await this.online.readAggregates(def, [r.row], { atMs: r.eventTimeMs }))[0]!,
+                ),
+              )
+            : this.online.readObjects(
+                def,
+                chunk.rows.map((r) => r.row),
+              ),
         {
           signal: this.signal,
           onRetry: (e, n, wait) => {
@@ -273,8 +281,8 @@ export class DownsyncPipeline<H> {
       const ready: EmittedRow<OfflineRowValues, H>[] = [];
       chunk.rows.forEach((r, j) => {
         const v = results[j]!;
-        const eventTimeMs = v.lastUpdatedAtMs ?? r.eventTimeMs;
-        if (f.sampler.bucketOf(r.keyId, eventTimeMs) > r.bucket) {
+        const eventTimeMs = aggregates ? r.eventTimeMs : (v.lastUpdatedAtMs ?? r.eventTimeMs);
+        if (!aggregates && f.sampler.bucketOf(r.keyId, eventTimeMs) > r.bucket) {
           // the online value is already in a later interval: commands replayed after a restart
           // (the row of this interval was written before the key moved on), or another writer
           // (an upsync) moved it on. The later interval's row will carry that state.
@@ -334,7 +342,7 @@ export class DownsyncPipeline<H> {
       return pending !== undefined && pending < bucket;
     });
     const closed = f.sampler.close(older.map(([k]) => k));
-    if (layoutOf(f.def) === 'row') {
+    if (layoutOf(f.def) !== 'entries') {
       // read the just-closed rows at once (readChunk marks its chunk started before its first await)
       const direct = closed.length > 0 ? this.readChunk(this.newChunk(f, closed)) : Promise.resolve();
       await Promise.all([direct, this.readNow(f, [...keys.keys()])]);
