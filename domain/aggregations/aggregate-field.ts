@@ -45,9 +45,8 @@ export function isExactWindow(w: AggregateWindow): boolean {
 /**
  * The settings of a feature's aggregation: its fields and how long each kind of state is kept.
  * `lateness`: an event older than the key's newest event by more than this is late (a dead letter).
- * `rawHorizonMs`: raw events are kept this long after their event time (exact edges, and the
- * deduplication of an event delivered again); events older than `now − rawHorizonMs` are refused
- * as late, since a second delivery of them could not be recognised.
+ * `rawHorizonMs`: raw events are kept this long after their event time and after they were
+ * written (exact edges, and the deduplication of an event delivered again within it).
  */
 export interface AggregationSpec {
   fields: readonly AggregateField[];

@@ -34,10 +34,10 @@ const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
  * events, minute/hour/day partials, the key's meta with the lifetime partial), and the offline
  * backfill builds them from the warehouse's events with the same code.
  *
- * Writing an event: refused as late when it is older than the raw horizon (a second delivery of
- * it could not be told apart from a first); a duplicate when its (event time, id) is among the raw
- * events; late when it is older than the key's newest event by more than the lateness; otherwise
- * kept raw and added to its minute, hour and day partials. Days that no accepted event can reach
+ * Writing an event: a duplicate when its (event time, id) is among the raw events (the stores keep
+ * them for the raw horizon after they are written, so a redelivery within it counts once); late
+ * when it is older than the key's newest event by more than the lateness; otherwise kept raw and
+ * added to its minute, hour and day partials. Days that no accepted event can reach
  * any more (older than the watermark minus the lateness) are folded into the lifetime partial.
  *
  * Reading at t: each field's window is planned (window-plan.ts) and its pieces merged.
@@ -57,7 +57,7 @@ export class AggregationEngine {
     const rawChanged = new Map<number, AggregateEvent[]>();
     const buckets = new Map<string, PartialAggregate>();
     for (const e of events) {
-      const outcome = this.checkOne(state, rawChanged, meta, e, nowMs);
+      const outcome = this.checkOne(state, rawChanged, meta, e);
       out.push(outcome);
       if (!('accepted' in outcome)) continue;
       meta ??= emptyMeta(floorTo(e.t - this.spec.latenessMs, DAY));
@@ -105,14 +105,8 @@ export class AggregationEngine {
     rawChanged: ReadonlyMap<number, AggregateEvent[]>,
     meta: KeyMeta | undefined,
     e: AggregateEvent,
-    nowMs: number,
   ): EventOutcome {
-    const { latenessMs, rawHorizonMs } = this.spec;
-    if (e.t < nowMs - rawHorizonMs) {
-      return {
-        late: `event time ${new Date(e.t).toISOString()} is older than the ${rawHorizonMs} ms an event is remembered for deduplication (backfill history instead)`,
-      };
-    }
+    const { latenessMs } = this.spec;
     const minute = floorTo(e.t, MINUTE);
     const raw = rawChanged.get(minute) ?? state.rawMinute(minute);
     if (raw?.some((x) => x.t === e.t && x.id === e.id)) return { duplicate: true };

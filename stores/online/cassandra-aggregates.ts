@@ -166,12 +166,14 @@ export class CassandraAggregates {
     const ttl = (expiresAt: number) =>
       Math.max(1, Math.min(Math.ceil((expiresAt - nowMs) / 1000) + 1, 630_720_000));
     const puts: [number, number, Buffer, number][] = [];
+    // raw events stay the raw horizon after their minute and after this write: a redelivery
+    // within it is recognised, even of an old event
     for (const start of state.dirty.raw)
       puts.push([
         levelCode.raw,
         start,
         encodeRawEvents(state.raw.get(start)!),
-        ttl(start + MINUTE + spec.rawHorizonMs),
+        ttl(Math.max(start + MINUTE, nowMs) + spec.rawHorizonMs),
       ]);
     for (const level of bucketLevels) {
       for (const start of state.dirty[level]) {
