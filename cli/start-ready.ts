@@ -76,10 +76,10 @@ export async function pushSampleCommands(
   const { baseUrl, token } = reader;
   const live = sampleCommands(config, population);
   if (!state.pushed) {
-    const events = live.events.length + live.matchEvents.length;
+    const events = live.events.length + live.matchEvents.length + live.loginEvents.length;
     say(
       `commands: pushing ${int.format(live.commands.length)} commands to ${baseUrl}/v1/commands and ` +
-        `${int.format(events)} domain events to ${baseUrl}/v1/events/{${sampleEventTopics.liveRoom},${sampleEventTopics.match}}`,
+        `${int.format(events)} domain events to ${baseUrl}/v1/events/{${sampleEventTopics.liveRoom},${sampleEventTopics.match},${sampleEventTopics.login}}`,
     );
     const pushed = await run.step(
       run.timed('push commands and events', async () => {
@@ -96,11 +96,17 @@ export async function pushSampleCommands(
           live.matchEvents,
           500,
         );
+        const l = await pushBatches(
+          `${baseUrl}/v1/events/${sampleEventTopics.login}`,
+          token,
+          live.loginEvents,
+          500,
+        );
         return {
-          applied: c.applied + r.applied + m.applied,
-          ms: c.ms + r.ms + m.ms,
+          applied: c.applied + r.applied + m.applied + l.applied,
+          ms: c.ms + r.ms + m.ms + l.ms,
           mode: c.mode,
-          fromEvents: r.applied + m.applied,
+          fromEvents: r.applied + m.applied + l.applied,
         };
       }),
     );

@@ -44,7 +44,9 @@ Options:
                             the one npm run build writes (dist/workflows.bundle.js; when it
                             is missing or older than the build, workflows/ is bundled at
                             start: a few seconds, and ~70 MB the worker keeps)
-  --max-activities <n>      activities run at once (default 4)
+  --max-activities <n>      activities run at once (default 16): each command or event consumer
+                            holds one while it runs (one per topic), upsyncs, backfills and
+                            replays share the rest
   --log-level <level>       SDK log level: ERROR, WARN, INFO, DEBUG (default WARN)`;
 
 /** The folder of workflow code the worker bundles. */
@@ -87,7 +89,9 @@ export async function createFerryWorker(options: FerryWorkerOptions): Promise<Wo
       settings: options.settings,
       ...(options.consumerStats ? { consumerStats: options.consumerStats } : {}),
     }),
-    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+    // a consumer (one per command or event topic) holds its slot for as long as it runs: four
+    // topics used to leave no slot for a replay or an upsync
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 16,
     shutdownGraceTime: '20 seconds',
   });
 }

@@ -9,6 +9,7 @@ export {
   sampleCommandFeatures,
   sampleEventTopics,
   sampleLiveRooms,
+  sampleLoginEvents,
   sampleMatchCommands,
   sampleMatchEvents,
   type TimedCommand,

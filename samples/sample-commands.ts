@@ -43,7 +43,40 @@ export interface SampleLiveRoom {
 export const sampleEventTopics = {
   liveRoom: 'live_room_event',
   match: 'azar_match_event',
+  login: 'azar_user_login',
 } as const;
+
+/** A login of a user, as the account backend publishes it (the seed's "lifetime login count"). */
+export interface LoginEvent {
+  loginId: string;
+  userId: number;
+  platform: 'ios' | 'android' | 'web';
+  timestampMillis: number;
+}
+
+/**
+ * Logins of the last `recentMatchHours`, by time: each user draws a few by activity (users who
+ * signed up later than a login's time do not log in then).
+ */
+export function sampleLoginEvents(config: SampleConfig, population: SamplePopulation): LoginEvent[] {
+  const from = config.endMs - config.recentMatchHours * HOUR;
+  const rng = Rng.derive(config.seed, 'logins');
+  const platforms = ['ios', 'android', 'web'] as const;
+  const out: LoginEvent[] = [];
+  const total = Math.round(population.size * 1.5);
+  for (let k = 0; k < total; k++) {
+    const index = population.pick(rng);
+    const t = Math.floor(from + rng.next() * (config.endMs - from - 1));
+    if (population.signupMs[index]! > t) continue;
+    out.push({
+      loginId: `l${k}`,
+      userId: sampleUserId(index),
+      platform: platforms[rng.int(0, 2)]!,
+      timestampMillis: t,
+    });
+  }
+  return out.sort((a, b) => a.timestampMillis - b.timestampMillis || a.loginId.localeCompare(b.loginId));
+}
 
 /** One participant's side of a 1:1 match, as the match backend publishes it (the seed's `azar_match_event`). */
 export interface MatchEvent {

@@ -1,10 +1,12 @@
 import type { OfflineStore } from '../stores/offline/offline-store.ts';
 import {
   type LiveRoomEvent,
+  type LoginEvent,
   type MatchEvent,
   type SampleCommand,
   type SampleLiveRoom,
   sampleLiveRooms,
+  sampleLoginEvents,
   sampleMatchCommands,
   sampleMatchEvents,
   type TimedCommand,
@@ -66,6 +68,7 @@ export function sampleCommands(
   rooms: SampleLiveRoom[];
   events: LiveRoomEvent[];
   matchEvents: MatchEvent[];
+  loginEvents: LoginEvent[];
   commands: SampleCommand[];
   sentAtMs: number[];
 } {
@@ -77,6 +80,7 @@ export function sampleCommands(
     rooms: live.rooms,
     events: live.events,
     matchEvents: sampleMatchEvents(config, pop),
+    loginEvents: sampleLoginEvents(config, pop),
     commands: merged.map((x) => x.command),
     sentAtMs: merged.map((x) => x.sentAtMs),
   };

@@ -377,6 +377,19 @@ conformance::room-seat:
           expect(got[0]!.values).toEqual(writes[2]!.values);
           expect(got[1]!.values).toEqual(writes[0]!.values);
           expect(got[0]!.lastUpdatedAtMs).toBe(now);
+        } else if (def.featureType === 'Aggregation') {
+          // one event of the inputs: every aggregate sees it
+          const inputs = def.fields.filter((f) => !f.isKey && !f.aggregate).map((f) => f.name);
+          const values = Object.fromEntries(inputs.map((f) => [f, sampleValue(def, f, 1)]));
+          expect(
+            await store.writeAggregateEvents(def, [
+              { keys: sampleKey(def, 1), eventTimeMs: now, eventId: 'e1', values },
+            ]),
+          ).toEqual([{ accepted: true }]);
+          const [a] = await store.readAggregates(def, [sampleKey(def, 1)], { atMs: now });
+          expect(a).toMatchObject({ found: true, lastUpdatedAtMs: now });
+          for (const f of def.fields.filter((x) => x.aggregate?.fn === 'count'))
+            expect(a!.values[f.name], f.name).toBe(1);
         } else {
           const values = Object.fromEntries(valueFields.map((f) => [f, sampleValue(def, f, 1)]));
           await store.appendHistory(def, [{ keys: sampleKey(def, 1), eventTimeMs: now, values }]);

@@ -38,6 +38,7 @@ const topics = {
   cdc: `azar_user_cdc_${tag}`,
   live: `live_room_event_${tag}`,
   match: `azar_match_event_${tag}`,
+  login: `azar_user_login_${tag}`,
 };
 const taskQueue = `ferry-events-${randomUUID()}`;
 const project = mkdtempSync(path.join(tmpdir(), 'ferry-events-'));
@@ -60,9 +61,10 @@ function writeFeatures(edit: (yaml: string, file: string) => string = (y) => y):
   for (const file of ['azar.yaml', 'live.yaml', 'azar-match.yaml']) {
     const p = path.join(featuresDir, file);
     const yaml = readFileSync(p, 'utf8')
-      .replace('topic: azar_user_cdc', `topic: ${topics.cdc}`)
-      .replace('topic: live_room_event', `topic: ${topics.live}`)
-      .replace('topic: azar_match_event', `topic: ${topics.match}`);
+      .replaceAll('topic: azar_user_cdc', `topic: ${topics.cdc}`)
+      .replaceAll('topic: live_room_event', `topic: ${topics.live}`)
+      .replaceAll('topic: azar_match_event', `topic: ${topics.match}`)
+      .replaceAll('topic: azar_user_login', `topic: ${topics.login}`);
     writeFileSync(p, edit(yaml, file));
   }
 }

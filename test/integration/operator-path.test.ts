@@ -69,7 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await ferry('downsync', 'stop').catch(() => {});
   // the consumers `ferry apply` started for the features fed by domain events, and their topics
-  const eventTopics = ['azar_user_cdc', 'live_room_event', 'azar_match_event'];
+  const eventTopics = ['azar_user_cdc', 'live_room_event', 'azar_match_event', 'azar_user_login'];
   for (const t of eventTopics)
     await ferry('downsync', 'stop', '--topic', t, '--group', eventGroupOf(t)).catch(() => {});
   await admin
