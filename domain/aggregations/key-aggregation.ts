@@ -49,8 +49,8 @@ export class AggregationEngine {
     this.needs = inputNeeds(spec.fields);
   }
 
-  /** Adds a key's events in arrival order; `nowMs` is the writer's clock. */
-  add(state: AggregationStateAccess, events: readonly AggregateEvent[], nowMs: number): EventOutcome[] {
+  /** Adds a key's events in arrival order. */
+  add(state: AggregationStateAccess, events: readonly AggregateEvent[]): EventOutcome[] {
     const out: EventOutcome[] = [];
     let meta = state.meta();
     const metaBefore = meta === undefined ? undefined : { watermark: meta.watermark, through: meta.through };
@@ -187,8 +187,8 @@ export class KeyAggregation {
     this.engine = new AggregationEngine(spec);
   }
 
-  add(events: readonly AggregateEvent[], nowMs: number): EventOutcome[] {
-    return this.engine.add(this.state, events, nowMs);
+  add(events: readonly AggregateEvent[]): EventOutcome[] {
+    return this.engine.add(this.state, events);
   }
 
   read(t: number): Record<string, FieldValue> {

@@ -146,7 +146,7 @@ export class CassandraAggregates {
           );
       }
       await Promise.all(loads);
-      const outcomes = engine.add(state, events, nowMs);
+      const outcomes = engine.add(state, events);
       items.forEach((i, j) => {
         out[i] = outcomes[j]!;
       });

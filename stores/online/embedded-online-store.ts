@@ -288,8 +288,8 @@ export class EmbeddedOnlineStore implements OnlineStore {
   async writeAggregateEvents(
     def: FeatureDefinition,
     events: readonly AggregateAppend[],
-    nowMs = Date.now(),
   ): Promise<AggregateOutcome[]> {
+    // raw events are kept until the retention sweep: no clock decides anything here
     const st = this.state(def);
     const prepared = prepareAggregateEvents(st.compiled, events);
     const engine = aggregationEngineOf(def);
@@ -300,7 +300,6 @@ export class EmbeddedOnlineStore implements OnlineStore {
         const outcomes = engine.add(
           new EmbeddedAggregationState(st.db, key),
           items.map((i) => prepared[i]!.event),
-          nowMs,
         );
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
