@@ -109,20 +109,22 @@ export class CassandraAggregates {
     const engine = aggregationEngineOf(this.feature.def);
     const spec = engine.spec;
     const out: AggregateOutcome[] = new Array(prepared.length);
-    await mapLimit(eventsByKey(prepared), this.maxInFlight, async ({ key, items }) => {
+    // keys a few at a time, each key's reads and writes a few at a time: the driver refuses more
+    // than 2,048 requests in flight on a connection
+    await mapLimit(eventsByKey(prepared), Math.max(1, Math.floor(this.maxInFlight / 4)), async ({ key, items }) => {
       const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
       const state = new MemoryAggregationState();
       const metaBytes = await this.one(key, levelCode.meta, 0);
       const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
       state.load(meta);
       // the pieces the events touch, and the days a fold may take into the lifetime partial
-      const loads: Promise<void>[] = [];
+      const loads: (() => Promise<void>)[] = [];
       const seen = new Set<string>();
       const loadOne = (level: 'raw' | BucketLevel, start: number) => {
         const id = `${level}:${start}`;
         if (seen.has(id)) return;
         seen.add(id);
-        loads.push(
+        loads.push(() =>
           this.one(key, levelCode[level], start).then((b) => {
             if (b === undefined) return;
             if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
@@ -139,13 +141,13 @@ export class CassandraAggregates {
       if (spec.lifetime && meta !== undefined) {
         const limit = floorTo(watermark - spec.latenessMs + 1, DAY);
         if (meta.through < limit)
-          loads.push(
+          loads.push(() =>
             this.range(key, levelCode.day, meta.through, limit).then((rows) => {
               for (const [start, b] of rows) state.buckets.day.set(start, decodePartial(b));
             }),
           );
       }
-      await Promise.all(loads);
+      await mapLimit(loads, 8, (load) => load());
       const outcomes = engine.add(state, events);
       items.forEach((i, j) => {
         out[i] = outcomes[j]!;
@@ -198,7 +200,7 @@ export class CassandraAggregates {
         if (expiresAt > nowMs) puts.push([levelCode.day, start, encodePartial(p), ttl(expiresAt)]);
       }
     }
-    await mapLimit(puts, 16, ([level, start, value, t]) =>
+    await mapLimit(puts, 8, ([level, start, value, t]) =>
       this.client.execute(
         this.cql.put,
         [t, value, ...this.toParams(key), level, BigInt(start)],

@@ -545,4 +545,100 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
       `events kill test: killed at ${atKill.committed - start.committed} of 100000 committed; ${bad} dead letters (${letters.length} rows)`,
     );
   }, 900_000);
+  it('Aggregation from match events: exact as of the read, and after a SIGKILL mid-stream the counts equal a brute force', async () => {
+    const users = 300;
+    const perUser = 200;
+    const now = Date.now();
+    // per user: 200 matches, 190 spread over the last 3 days (older than 15 minutes) and 10 in the last
+    // 5 minutes, so the 10-minute window holds exactly those 10 until the test ends; times rise per user
+    const events: {
+      matchId: string;
+      userId: number;
+      peerUserId: number;
+      chat_duration: number;
+      timestampMillis: number;
+    }[] = [];
+    for (let k = 0; k < perUser; k++) {
+      for (let u = 0; u < users; u++) {
+        const old = perUser - 10;
+        const t =
+          k < old
+            ? now - 3 * 86_400_000 + Math.floor((k * (3 * 86_400_000 - 20 * 60_000)) / old) + u
+            : now - 5 * 60_000 + (k - old) * 20_000 + u;
+        events.push({
+          matchId: `agg-${tag}-${u}-${k}`,
+          userId: 900_000 + u,
+          peerUserId: (u * 7 + k) % 50,
+          chat_duration: (u + k) % 300,
+          timestampMillis: t,
+        });
+      }
+    }
+    const group = eventGroupOf(topics.match);
+    const start = await groupProgress(admin, group, topics.match);
+    const producing = publish(topics.match, events);
+    const matchWorkflow = commandConsumerWorkflowId(topics.match, group);
+    const atKill = await eventually('3,000 match events committed', 300_000, async () => {
+      const p = await groupProgress(admin, group, topics.match);
+      return p.committed - start.committed >= 3_000 ? p : undefined;
+    });
+    const beat = await consumerHeartbeat(client, matchWorkflow);
+    expect(await worker.stop('SIGKILL')).toBeNull();
+    // killed mid-stream, not after the end
+    expect((await groupProgress(admin, group, topics.match)).committed).toBeLessThan(
+      start.end + events.length,
+    );
+    worker = await startWorker();
+    await producing;
+    await eventually('the match consumer restarted', 180_000, async () => {
+      const h = await consumerHeartbeat(client, matchWorkflow);
+      return h && beat && h.attempt > beat.attempt ? h : undefined;
+    });
+    await eventually('every match event committed', 400_000, async () => {
+      const p = await groupProgress(admin, group, topics.match);
+      return p.committed >= start.end + events.length ? p : undefined;
+    });
+    // the brute force over the events of each user
+    const want = (u: number) => {
+      const mine = events.filter((e) => e.userId === 900_000 + u);
+      const inLast = (ms: number, t: number) =>
+        mine.filter((e) => e.timestampMillis > t - ms && e.timestampMillis <= t);
+      const avg = (xs: typeof mine) =>
+        xs.length ? xs.reduce((s, e) => s + e.chat_duration, 0) / xs.length : 0;
+      const t = Date.now();
+      return {
+        recent_10min_match_count: inLast(600_000, t).length,
+        recent_10min_avg_chat_duration: avg(inLast(600_000, t)),
+        match_count_lifetime: mine.length,
+        chat_seconds_lifetime: mine.reduce((s, e) => s + e.chat_duration, 0),
+        avg_chat_duration_30d: avg(mine),
+        distinct_peers_30d: new Set(mine.map((e) => e.peerUserId)).size,
+      };
+    };
+    for (let u0 = 0; u0 < users; u0 += 100) {
+      const keys = Array.from({ length: 100 }, (_, j) => 900_000 + u0 + j);
+      const res = await fetch(`${reader.url}/v1/features/lookup`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ feature: 'azar-match::match-stats', keys }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as {
+        results: { rows: { found: boolean; values: Record<string, number> }[] }[];
+      };
+      body.results[0]!.rows.forEach((row, j) => {
+        const w = want(u0 + j);
+        expect(row.found, `user ${keys[j]}`).toBe(true);
+        for (const [name, v] of Object.entries(w))
+          expect(row.values[name], `user ${keys[j]} ${name}`).toBeCloseTo(v, 9);
+      });
+    }
+    const letters = (await stores.offline.readDeadLetters('azar-match::match-stats')).filter((d) =>
+      d.payload.includes(`agg-${tag}-`),
+    );
+    expect(letters).toEqual([]);
+    console.log(
+      `aggregation kill test: killed at ${atKill.committed - start.committed} of ${events.length} committed; every count equals the brute force`,
+    );
+  }, 900_000);
 });
