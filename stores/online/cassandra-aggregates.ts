@@ -111,49 +111,53 @@ export class CassandraAggregates {
     const out: AggregateOutcome[] = new Array(prepared.length);
     // keys a few at a time, each key's reads and writes a few at a time: the driver refuses more
     // than 2,048 requests in flight on a connection
-    await mapLimit(eventsByKey(prepared), Math.max(1, Math.floor(this.maxInFlight / 4)), async ({ key, items }) => {
-      const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
-      const state = new MemoryAggregationState();
-      const metaBytes = await this.one(key, levelCode.meta, 0);
-      const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
-      state.load(meta);
-      // the pieces the events touch, and the days a fold may take into the lifetime partial
-      const loads: (() => Promise<void>)[] = [];
-      const seen = new Set<string>();
-      const loadOne = (level: 'raw' | BucketLevel, start: number) => {
-        const id = `${level}:${start}`;
-        if (seen.has(id)) return;
-        seen.add(id);
-        loads.push(() =>
-          this.one(key, levelCode[level], start).then((b) => {
-            if (b === undefined) return;
-            if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
-            else state.buckets[level].set(start, decodePartial(b));
-          }),
-        );
-      };
-      let watermark = meta?.watermark ?? Number.NEGATIVE_INFINITY;
-      for (const e of events) {
-        loadOne('raw', floorTo(e.t, MINUTE));
-        for (const level of bucketLevels) loadOne(level, floorTo(e.t, bucketSize[level]));
-        if (e.t > watermark) watermark = e.t;
-      }
-      if (spec.lifetime && meta !== undefined) {
-        const limit = floorTo(watermark - spec.latenessMs + 1, DAY);
-        if (meta.through < limit)
+    await mapLimit(
+      eventsByKey(prepared),
+      Math.max(1, Math.floor(this.maxInFlight / 4)),
+      async ({ key, items }) => {
+        const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
+        const state = new MemoryAggregationState();
+        const metaBytes = await this.one(key, levelCode.meta, 0);
+        const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
+        state.load(meta);
+        // the pieces the events touch, and the days a fold may take into the lifetime partial
+        const loads: (() => Promise<void>)[] = [];
+        const seen = new Set<string>();
+        const loadOne = (level: 'raw' | BucketLevel, start: number) => {
+          const id = `${level}:${start}`;
+          if (seen.has(id)) return;
+          seen.add(id);
           loads.push(() =>
-            this.range(key, levelCode.day, meta.through, limit).then((rows) => {
-              for (const [start, b] of rows) state.buckets.day.set(start, decodePartial(b));
+            this.one(key, levelCode[level], start).then((b) => {
+              if (b === undefined) return;
+              if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
+              else state.buckets[level].set(start, decodePartial(b));
             }),
           );
-      }
-      await mapLimit(loads, 8, (load) => load());
-      const outcomes = engine.add(state, events);
-      items.forEach((i, j) => {
-        out[i] = outcomes[j]!;
-      });
-      await this.flush(key, state, nowMs, meta?.through);
-    });
+        };
+        let watermark = meta?.watermark ?? Number.NEGATIVE_INFINITY;
+        for (const e of events) {
+          loadOne('raw', floorTo(e.t, MINUTE));
+          for (const level of bucketLevels) loadOne(level, floorTo(e.t, bucketSize[level]));
+          if (e.t > watermark) watermark = e.t;
+        }
+        if (spec.lifetime && meta !== undefined) {
+          const limit = floorTo(watermark - spec.latenessMs + 1, DAY);
+          if (meta.through < limit)
+            loads.push(() =>
+              this.range(key, levelCode.day, meta.through, limit).then((rows) => {
+                for (const [start, b] of rows) state.buckets.day.set(start, decodePartial(b));
+              }),
+            );
+        }
+        await mapLimit(loads, 8, (load) => load());
+        const outcomes = engine.add(state, events);
+        items.forEach((i, j) => {
+          out[i] = outcomes[j]!;
+        });
+        await this.flush(key, state, nowMs, meta?.through);
+      },
+    );
     return out;
   }
 

@@ -1,5 +1,5 @@
 import type { Database } from 'lmdb';
-import { MINUTE } from '../../domain/aggregations/aggregate-field.ts';
+import { type AggregationSpec, DAY, HOUR, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
 import type { AggregationStateAccess, KeyMeta } from '../../domain/aggregations/aggregation-state.ts';
 import type { AggregateEvent, PartialAggregate } from '../../domain/aggregations/partial-aggregate.ts';
 import type { BucketLevel } from '../../domain/aggregations/window-plan.ts';
@@ -71,5 +71,30 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
       end: [...this.key, code, to],
     }))
       for (const e of decodeRawEvents(value)) if (e.t >= from && e.t < to) yield e;
+  }
+
+  /**
+   * Deletes what no read or deduplication needs any more at `nowMs` (LMDB has no TTL): raw minutes
+   * past the raw horizon, partials past the longest window, day partials once folded and past it.
+   * Called after each write of the key, so a key's state stays the size of its windows.
+   */
+  expire(nowMs: number, spec: AggregationSpec): number {
+    let removed = 0;
+    const drop = (code: number, before: number) => {
+      if (!(before > Number.NEGATIVE_INFINITY)) return;
+      for (const k of this.db.getKeys({ start: [...this.key, code], end: [...this.key, code, before] })) {
+        this.db.removeSync(k as LmdbKey);
+        removed++;
+      }
+    };
+    drop(aggregateLevelCode.raw, nowMs - spec.rawHorizonMs - MINUTE);
+    const cut = nowMs - spec.bucketRetentionMs;
+    drop(aggregateLevelCode.minute, cut - MINUTE);
+    drop(aggregateLevelCode.hour, cut - HOUR);
+    const through = spec.lifetime
+      ? (this.meta()?.through ?? Number.NEGATIVE_INFINITY)
+      : Number.POSITIVE_INFINITY;
+    drop(aggregateLevelCode.day, Math.min(cut - DAY, through));
+    return removed;
   }
 }

@@ -288,8 +288,8 @@ export class EmbeddedOnlineStore implements OnlineStore {
   async writeAggregateEvents(
     def: FeatureDefinition,
     events: readonly AggregateAppend[],
+    nowMs = Date.now(),
   ): Promise<AggregateOutcome[]> {
-    // raw events are kept until the retention sweep: no clock decides anything here
     const st = this.state(def);
     const prepared = prepareAggregateEvents(st.compiled, events);
     const engine = aggregationEngineOf(def);
@@ -297,10 +297,13 @@ export class EmbeddedOnlineStore implements OnlineStore {
     // each key's events together, in call order; one transaction for the call
     await st.db.childTransaction(() => {
       for (const { key, items } of eventsByKey(prepared)) {
+        const state = new EmbeddedAggregationState(st.db, key);
         const outcomes = engine.add(
-          new EmbeddedAggregationState(st.db, key),
+          state,
           items.map((i) => prepared[i]!.event),
         );
+        // what expired of this key goes now (the Cassandra store's TTLs do the same)
+        state.expire(nowMs, engine.spec);
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
         });
