@@ -643,31 +643,21 @@ export function describeOfflineStoreConformance(
         const described = new Map((await store.describeTable(table))!.map((c) => [c.name, c.type]));
         for (const [n, type] of Object.entries(after)) expect(described.get(n), n).toEqual(L(type));
         // values too large for the old types fit now
-        await store.appendRows(table, [
-          {
-            user_id: 2,
-            a: 30_000_000_000,
-            b: 1e300,
-            c: 0.25,
-            d: 1.5,
-            e: [2 ** 40],
-            g: [1e300],
-            _last_updated_at_ms: t + 1,
-          },
-        ]);
+        const wide = {
+          user_id: 2,
+          a: 30_000_000_000,
+          b: 1e300,
+          c: 0.25,
+          d: 1.5,
+          e: [2 ** 40],
+          g: [1e300],
+          _last_updated_at_ms: t + 1,
+        };
+        await store.appendRows(table, [wide]);
         const rows = await store.readRows(table, { orderBy: ['user_id'] });
         expect(rows.map(({ _event_time: _e, ...r }) => r)).toEqual([
           { ...old, b: Math.fround(0.1), g: [0.5, Math.fround(0.1)] },
-          {
-            user_id: 2,
-            a: 30_000_000_000,
-            b: 1e300,
-            c: 0.25,
-            d: 1.5,
-            e: [2 ** 40],
-            g: [1e300],
-            _last_updated_at_ms: t + 1,
-          },
+          wide,
         ]);
         // applying v2 again changes nothing; a column narrowed back is refused (a narrower value still
         // fits a wider column: the registry, not the warehouse, refuses Long → Int) and nothing changes
