@@ -88,13 +88,23 @@ export function showcaseRequests(baseUrl: string, s: Showcase): ShowcaseRequest[
       url: `${baseUrl}/v1/features/azar::user-profile/${s.userId}`,
     },
     {
-      what: `lounge stats of user ${s.userId} and their last match partners, and their 3 latest matches (batch lookup; recent-matches is fed by match events)`,
+      what: `lounge stats of user ${s.userId} and their last match partners, their 3 latest matches and their match counts over sliding windows (batch lookup; recent-matches and match-stats are fed by match events)`,
       method: 'POST',
       url: `${baseUrl}/v1/features/lookup`,
       body: JSON.stringify({
         requests: [
           { feature: 'azar-lounge::user-interaction', keys: group },
           { feature: 'azar-match::recent-matches', keys: [s.userId], limit: 3 },
+          {
+            feature: 'azar-match::match-stats',
+            keys: [s.userId],
+            fields: [
+              'recent_10min_match_count',
+              'match_count_1h',
+              'avg_chat_duration_30d',
+              'match_count_lifetime',
+            ],
+          },
         ],
       }),
     },

@@ -368,7 +368,11 @@ describe('ferry start', () => {
     // 2: a batch lookup: lounge stats (upsync) of the user and their partners, their latest matches (commands)
     const batch = await runCurl(info.curl[1]!);
     expect(batch.status).toBe(200);
-    const [interaction, recent] = batch.body.results as [Reply['results'][0], Reply['results'][0]];
+    const [interaction, recent, stats] = batch.body.results as [
+      Reply['results'][0],
+      Reply['results'][0],
+      Reply['results'][0],
+    ];
     expect(interaction.feature).toBe('azar-lounge::user-interaction');
     [userId, ...peerIds].forEach((id, i) => {
       const row = interaction.rows[i]!;
@@ -402,6 +406,26 @@ describe('ferry start', () => {
     ).toEqual(
       latest.map((m) => [m.peer_user_id, m.chat_duration_sec, country.get(m.peer_user_id), m.event_time]),
     );
+
+    // the match counts of an Aggregation feature, from the same match events: every one of the day's
+    // matches in its lifetime count, their average chat time in its 30-day average
+    expect(stats.feature).toBe('azar-match::match-stats');
+    const day = data.matchEvents.filter(
+      (m) => m.user_id === userId && m.event_time >= data.config.endMs - data.config.recentMatchHours * HOUR,
+    );
+    expect(stats.rows[0]!).toMatchObject({ found: true });
+    const statValues = stats.rows[0]!.values as Record<string, number>;
+    expect(statValues.match_count_lifetime).toBe(day.length);
+    expect(statValues.avg_chat_duration_30d).toBeCloseTo(
+      day.reduce((s, m) => s + m.chat_duration_sec, 0) / day.length,
+      9,
+    );
+    expect(Object.keys(statValues).sort()).toEqual([
+      'avg_chat_duration_30d',
+      'match_count_1h',
+      'match_count_lifetime',
+      'recent_10min_match_count',
+    ]);
 
     // 3: a real-time value set by the live-room commands
     const room = await runCurl(info.curl[2]!);
