@@ -225,13 +225,28 @@ export class CassandraAggregates {
     t: number,
   ): Promise<ObjectReadResult[]> {
     const engine = aggregationEngineOf(this.feature.def);
-    return mapLimit(tuples, this.maxInFlight * 4, async (key) => {
+    const lifetimeFields = new Set(
+      engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name),
+    );
+    // the sliding windows' pieces do not depend on the key's meta: read beside it
+    const sliding = [...engine.plan(undefined, t).values()].flat();
+    return mapLimit(tuples, this.maxInFlight, async (key) => {
       const state = new MemoryAggregationState();
-      const metaBytes = await this.one(key, levelCode.meta, 0);
-      if (metaBytes === undefined) return aggregateResult(engine, state, fields, t);
+      const [metaBytes] = await Promise.all([
+        this.one(key, levelCode.meta, 0),
+        this.loadPieces(state, key, sliding),
+      ]);
+      if (metaBytes === undefined) return aggregateResult(engine, new MemoryAggregationState(), fields, t);
       state.load(decodeMeta(metaBytes));
-      const pieces = [...engine.plan(state.meta(), t).values()].flat();
-      await this.loadPieces(state, key, pieces);
+      if (lifetimeFields.size > 0) {
+        // lifetime: the days after those folded into the meta's partial
+        const plans = engine.plan(state.meta(), t);
+        await this.loadPieces(
+          state,
+          key,
+          [...lifetimeFields].flatMap((name) => plans.get(name) ?? []),
+        );
+      }
       return aggregateResult(engine, state, fields, t);
     });
   }
