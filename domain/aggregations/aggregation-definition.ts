@@ -152,32 +152,27 @@ export function aggregateFieldsOf(def: { fields: readonly FieldDefinition[] }): 
   return def.fields.flatMap((f) => (f.aggregate ? [{ name: f.name, ...f.aggregate }] : []));
 }
 
-const specs = new WeakMap<object, AggregationSpec>();
-
-/** The engine's spec of an Aggregation feature (its aggregate fields and lateness), once per definition. */
-export function aggregationSpecOf(def: {
+/** A definition as the engine needs it: its fields and its lateness. */
+type AggregatingDefinition = {
   fields: readonly FieldDefinition[];
   aggregation?: { latenessMs: number } | undefined;
-}): AggregationSpec {
-  let s = specs.get(def);
-  if (s === undefined) {
-    s = aggregationSpec(aggregateFieldsOf(def), def.aggregation?.latenessMs ?? defaultLatenessMs);
-    specs.set(def, s);
-  }
-  return s;
-}
+};
 
 const engines = new WeakMap<object, AggregationEngine>();
 
-/** The engine of an Aggregation feature, once per definition. */
-export function aggregationEngineOf(def: {
-  fields: readonly FieldDefinition[];
-  aggregation?: { latenessMs: number } | undefined;
-}): AggregationEngine {
+/** The engine of an Aggregation feature (its aggregate fields and lateness), once per definition. */
+export function aggregationEngineOf(def: AggregatingDefinition): AggregationEngine {
   let e = engines.get(def);
   if (e === undefined) {
-    e = new AggregationEngine(aggregationSpecOf(def));
+    e = new AggregationEngine(
+      aggregationSpec(aggregateFieldsOf(def), def.aggregation?.latenessMs ?? defaultLatenessMs),
+    );
     engines.set(def, e);
   }
   return e;
+}
+
+/** The engine's spec of an Aggregation feature. */
+export function aggregationSpecOf(def: AggregatingDefinition): AggregationSpec {
+  return aggregationEngineOf(def).spec;
 }
