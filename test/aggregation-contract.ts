@@ -197,7 +197,7 @@ export async function runScenario(s: Scenario, under: AggregationUnderTest, fiel
       if (seen.has(id)) {
         expect(outcome).toEqual({ duplicate: true });
         duplicates++;
-      } else if (g.t <= watermark - latenessMs) {
+      } else if (g.t < watermark - latenessMs) {
         expect(outcome).toHaveProperty('late');
         late++;
       } else {

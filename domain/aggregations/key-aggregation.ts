@@ -110,7 +110,7 @@ export class AggregationEngine {
     const minute = floorTo(e.t, MINUTE);
     const raw = rawChanged.get(minute) ?? state.rawMinute(minute);
     if (raw?.some((x) => x.t === e.t && x.id === e.id)) return { duplicate: true };
-    if (meta !== undefined && e.t <= meta.watermark - latenessMs) {
+    if (meta !== undefined && e.t < meta.watermark - latenessMs) {
       return {
         late: `event time ${new Date(e.t).toISOString()} is more than the allowed lateness (${latenessMs} ms) before the key's newest event (${new Date(meta.watermark).toISOString()})`,
       };
@@ -118,9 +118,9 @@ export class AggregationEngine {
     return { accepted: true };
   }
 
-  /** The first day not yet final: accepted events are after watermark − lateness. */
+  /** The first day not yet final: accepted events are at or after watermark − lateness. */
   foldLimit(meta: KeyMeta): number {
-    return floorTo(meta.watermark - this.spec.latenessMs + 1, DAY);
+    return floorTo(meta.watermark - this.spec.latenessMs, DAY);
   }
 
   /** Folds the days no accepted event can reach any more into the lifetime partial. */

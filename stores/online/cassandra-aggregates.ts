@@ -26,6 +26,9 @@ import type { AggregateOutcome, ObjectReadResult } from './online-store.ts';
 import { eventsByKey, type PreparedAggregateEvent } from './prepare-aggregate-events.ts';
 import type { KeyTuple } from './prepare-input.ts';
 
+/** Cassandra refuses batches over 50 KiB by default (batch_size_fail_threshold): stay under it. */
+const batchBytes = 40_000;
+
 /** The `_level` column: 0 meta, 1 raw events of a minute, 2–4 minute, hour and day partials. */
 const levelCode: Record<'meta' | StateLevel, number> = { meta: 0, raw: 1, minute: 2, hour: 3, day: 4 };
 
@@ -142,7 +145,7 @@ export class CassandraAggregates {
           if (e.t > watermark) watermark = e.t;
         }
         if (spec.lifetime && meta !== undefined) {
-          const limit = floorTo(watermark - spec.latenessMs + 1, DAY);
+          const limit = floorTo(watermark - spec.latenessMs, DAY);
           if (meta.through < limit)
             loads.push(() =>
               this.range(key, levelCode.day, meta.through, limit).then((rows) => {
@@ -194,7 +197,6 @@ export class CassandraAggregates {
         ]);
       }
     }
-    // the meta last: a crash before it leaves pieces the next delivery rewrites the same way
     const meta = state.meta();
     if (spec.lifetime && meta && throughBefore !== undefined && meta.through > throughBefore) {
       // days now folded into the lifetime partial expire like the other partials
@@ -204,19 +206,25 @@ export class CassandraAggregates {
         if (expiresAt > nowMs) puts.push([levelCode.day, start, encodePartial(p), ttl(expiresAt)]);
       }
     }
-    await mapLimit(puts, 8, ([level, start, value, t]) =>
-      this.client.execute(
-        this.cql.put,
-        [t, value, ...this.toParams(key), level, BigInt(start)],
-        this.options,
-      ),
-    );
-    if (state.dirty.meta && meta)
-      await this.client.execute(
-        this.cql.put,
-        [0, encodeMeta(meta), ...this.toParams(key), levelCode.meta, 0n],
-        this.options,
-      );
+    if (state.dirty.meta && meta) puts.push([levelCode.meta, 0, encodeMeta(meta), 0]);
+    // a batch of duplicates only changes nothing
+    if (puts.length === 0) return;
+    const queries = puts.map(([level, start, value, t]) => ({
+      query: this.cql.put,
+      params: [t, value, ...this.toParams(key), level, BigInt(start)],
+    }));
+    const bytes = puts.reduce((n, p) => n + p[2].length, 0);
+    if (bytes <= batchBytes) {
+      // one partition: an unlogged batch is applied whole or not at all, so a failure and its retry
+      // never see the raw events without their partials (a duplicate not counted) or the reverse
+      await this.client.batch(queries, { ...this.options, logged: false });
+      return;
+    }
+    // past Cassandra's batch size limit (a key with thousands of events in a minute): the pieces,
+    // then the meta; a failure between them can miscount that key's batch (ARCHITECTURE.md)
+    await mapLimit(queries.slice(0, -1), 8, (q) => this.client.execute(q.query, q.params, this.options));
+    const last = queries[queries.length - 1];
+    if (last) await this.client.execute(last.query, last.params, this.options);
   }
 
   async read(

@@ -87,7 +87,10 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
         removed++;
       }
     };
-    drop(aggregateLevelCode.raw, nowMs - spec.rawHorizonMs - MINUTE);
+    // raw events by the key's own clock: a consumer that lags keeps them until the key has moved on
+    // by the raw horizon, when a second delivery of them is late anyway
+    const meta = this.meta();
+    drop(aggregateLevelCode.raw, Math.min(nowMs, meta?.watermark ?? nowMs) - spec.rawHorizonMs - MINUTE);
     const cut = nowMs - spec.bucketRetentionMs;
     drop(aggregateLevelCode.minute, cut - MINUTE);
     drop(aggregateLevelCode.hour, cut - HOUR);
