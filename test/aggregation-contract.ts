@@ -134,7 +134,7 @@ export interface AggregationUnderTest {
   tick?(nowMs: number): void;
 }
 
-type EventOutcomeLike = { accepted: true } | { duplicate: true } | { late: string };
+type EventOutcomeLike = { accepted: true } | { duplicate: true } | { late: string } | { skipped: string };
 
 /**
  * Events arrive in time order of a simulated clock; each has an event time a little (sometimes an hour

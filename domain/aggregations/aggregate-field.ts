@@ -56,10 +56,20 @@ export interface AggregationSpec {
   bucketRetentionMs: number;
   /** Whether some field is a lifetime aggregate (a cumulative partial is kept). */
   lifetime: boolean;
+  /**
+   * Whether the feature's history comes from a backfill of the warehouse's events: each key's live
+   * state then starts at a time (its first live event, or where the backfill stopped) and the
+   * backfill keeps the events before it apart (`AggregationEngine.addHistory`).
+   */
+  history: boolean;
 }
 
 /** The spec of a set of fields: the horizons follow from the windows and the lateness. */
-export function aggregationSpec(fields: readonly AggregateField[], latenessMs: number): AggregationSpec {
+export function aggregationSpec(
+  fields: readonly AggregateField[],
+  latenessMs: number,
+  history = false,
+): AggregationSpec {
   let exact = 0;
   let longest = 0;
   for (const f of fields) {
@@ -75,6 +85,7 @@ export function aggregationSpec(fields: readonly AggregateField[], latenessMs: n
     rawHorizonMs: roundUp(Math.max(exact, HOUR) + latenessMs + MINUTE),
     bucketRetentionMs: roundUp(longest + latenessMs + DAY),
     lifetime: fields.some((f) => f.window.kind === 'lifetime'),
+    history,
   };
 }
 

@@ -152,10 +152,11 @@ export function aggregateFieldsOf(def: { fields: readonly FieldDefinition[] }): 
   return def.fields.flatMap((f) => (f.aggregate ? [{ name: f.name, ...f.aggregate }] : []));
 }
 
-/** A definition as the engine needs it: its fields and its lateness. */
+/** A definition as the engine needs it: its fields, its lateness, whether it has a backfill. */
 type AggregatingDefinition = {
   fields: readonly FieldDefinition[];
   aggregation?: { latenessMs: number } | undefined;
+  fromEvents?: { backfill?: unknown } | undefined;
 };
 
 const engines = new WeakMap<object, AggregationEngine>();
@@ -165,7 +166,11 @@ export function aggregationEngineOf(def: AggregatingDefinition): AggregationEngi
   let e = engines.get(def);
   if (e === undefined) {
     e = new AggregationEngine(
-      aggregationSpec(aggregateFieldsOf(def), def.aggregation?.latenessMs ?? defaultLatenessMs),
+      aggregationSpec(
+        aggregateFieldsOf(def),
+        def.aggregation?.latenessMs ?? defaultLatenessMs,
+        def.fromEvents?.backfill !== undefined,
+      ),
     );
     engines.set(def, e);
   }

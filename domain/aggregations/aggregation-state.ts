@@ -9,6 +9,10 @@ export interface KeyMeta {
   /** The lifetime partial holds the days before this one. */
   through: number;
   lifetime: PartialAggregate;
+  /** Live state of a feature with a backfill: its events are at or after this time (those before are the history's). */
+  start?: number;
+  /** History (backfilled) state: its events are before this time (those at or after are live). */
+  cut?: number;
 }
 
 /**

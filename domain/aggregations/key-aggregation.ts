@@ -21,10 +21,32 @@ import {
   mergeInto,
   type PartialAggregate,
 } from './partial-aggregate.ts';
-import { bucketLevels, bucketSize, floorTo, type PlanPiece, planRange, planWindow } from './window-plan.ts';
+import {
+  bucketLevels,
+  bucketSize,
+  ceilTo,
+  floorTo,
+  type PlanPiece,
+  planRange,
+  planWindow,
+  windowCoverage,
+} from './window-plan.ts';
 
-/** What became of one event given to `add`. */
-export type EventOutcome = { accepted: true } | { duplicate: true } | { late: string };
+/**
+ * What became of one event given to `add`: counted, already counted, too late for the live state
+ * (a dead letter), or left to the other side of a key's live start (a history event the live
+ * state holds, or one a backfill already counted).
+ */
+export type EventOutcome = { accepted: true } | { duplicate: true } | { late: string } | { skipped: string };
+
+/** Where an `add` may put events: live (from `start`) or history (before `cut`). */
+interface AddBounds {
+  start?: number | undefined;
+  cut?: number | undefined;
+  history: boolean;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
 
 const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
   a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -49,18 +71,61 @@ export class AggregationEngine {
     this.needs = inputNeeds(spec.fields);
   }
 
-  /** Adds a key's events in arrival order. */
-  add(state: AggregationStateAccess, events: readonly AggregateEvent[]): EventOutcome[] {
+  /**
+   * Adds a key's live events in arrival order. With a backfill (`spec.history`) the key's live
+   * state starts where its history stops (`historyMeta.cut`) or else at its first events; an
+   * event before that start is late: the backfill of the warehouse's events counts it.
+   */
+  add(
+    state: AggregationStateAccess,
+    events: readonly AggregateEvent[],
+    historyMeta?: KeyMeta,
+  ): EventOutcome[] {
+    const meta = state.meta();
+    let start = meta?.start;
+    if (meta === undefined && this.spec.history && events.length > 0) {
+      start = historyMeta?.cut ?? events.reduce((m, e) => Math.min(m, e.t), Number.POSITIVE_INFINITY);
+    }
+    return this.addWithin(state, events, { start, history: false });
+  }
+
+  /**
+   * Adds events of the warehouse to a key's history state (kept apart from its live state): those
+   * at or after the key's live start (`liveMeta.start`, or `cutMs` while the key has no live
+   * state) are skipped, as are those a backfill already counted (older than the history's newest
+   * by more than the lateness: a rerun or a resumed page); the rest as `add` does. The events come
+   * in time order (the backfill reads the table in its watermark order).
+   */
+  addHistory(
+    state: AggregationStateAccess,
+    liveMeta: KeyMeta | undefined,
+    events: readonly AggregateEvent[],
+    cutMs: number,
+  ): EventOutcome[] {
+    const cut =
+      state.meta()?.cut ?? (liveMeta === undefined ? cutMs : (liveMeta.start ?? Number.NEGATIVE_INFINITY));
+    return this.addWithin(state, events, { cut, history: true });
+  }
+
+  private addWithin(
+    state: AggregationStateAccess,
+    events: readonly AggregateEvent[],
+    bounds: AddBounds,
+  ): EventOutcome[] {
     const out: EventOutcome[] = [];
     let meta = state.meta();
     const metaBefore = meta === undefined ? undefined : { watermark: meta.watermark, through: meta.through };
     const rawChanged = new Map<number, AggregateEvent[]>();
     const buckets = new Map<string, PartialAggregate>();
     for (const e of events) {
-      const outcome = this.checkOne(state, rawChanged, meta, e);
+      const outcome = this.checkOne(state, rawChanged, meta, e, bounds);
       out.push(outcome);
       if (!('accepted' in outcome)) continue;
-      meta ??= emptyMeta(floorTo(e.t - this.spec.latenessMs, DAY));
+      if (meta === undefined) {
+        meta = emptyMeta(floorTo(e.t - this.spec.latenessMs, DAY));
+        if (bounds.start !== undefined) meta.start = bounds.start;
+        if (bounds.cut !== undefined) meta.cut = bounds.cut;
+      }
       const minute = floorTo(e.t, MINUTE);
       let list = rawChanged.get(minute);
       if (list === undefined) {
@@ -105,14 +170,28 @@ export class AggregationEngine {
     rawChanged: ReadonlyMap<number, AggregateEvent[]>,
     meta: KeyMeta | undefined,
     e: AggregateEvent,
+    bounds: AddBounds,
   ): EventOutcome {
     const { latenessMs } = this.spec;
     const minute = floorTo(e.t, MINUTE);
     const raw = rawChanged.get(minute) ?? state.rawMinute(minute);
     if (raw?.some((x) => x.t === e.t && x.id === e.id)) return { duplicate: true };
-    if (meta !== undefined && e.t < meta.watermark - latenessMs) {
+    if (bounds.start !== undefined && e.t < bounds.start) {
       return {
-        late: `event time ${new Date(e.t).toISOString()} is more than the allowed lateness (${latenessMs} ms) before the key's newest event (${new Date(meta.watermark).toISOString()})`,
+        late: `event time ${iso(e.t)} is before the key's live start (${iso(bounds.start)}): the events before it are counted by \`ferry events backfill\` from the warehouse`,
+      };
+    }
+    if (bounds.cut !== undefined && e.t >= bounds.cut) {
+      return { skipped: `at or after the key's live start (${iso(bounds.cut)}): the live events count it` };
+    }
+    if (meta !== undefined && e.t < meta.watermark - latenessMs) {
+      if (bounds.history) {
+        return {
+          skipped: `more than the allowed lateness before the key's backfilled history (${iso(meta.watermark)}): counted by an earlier backfill, or out of the table's order`,
+        };
+      }
+      return {
+        late: `event time ${iso(e.t)} is more than the allowed lateness (${latenessMs} ms) before the key's newest event (${iso(meta.watermark)})`,
       };
     }
     return { accepted: true };
@@ -147,6 +226,36 @@ export class AggregationEngine {
     return out;
   }
 
+  /**
+   * The pieces of a key's history state (a backfill's, before its `cut`) a read at `t` needs: the
+   * same ranges as `plan`, ending at the cut (nothing of the history is after it), and none for a
+   * window the history's newest event is older than.
+   */
+  planHistory(history: KeyMeta | undefined, t: number): Map<string, PlanPiece[]> {
+    const out = new Map<string, PlanPiece[]>();
+    for (const f of this.spec.fields) {
+      if (history === undefined) {
+        out.set(f.name, []);
+        continue;
+      }
+      const cut = history.cut ?? Number.POSITIVE_INFINITY;
+      if (f.window.kind === 'lifetime') {
+        const hi = t + 1 <= cut ? t + 1 : ceilTo(cut, DAY);
+        out.set(f.name, planRange(history.through, hi, true));
+        continue;
+      }
+      const exact = isExactWindow(f.window);
+      const { lo } = windowCoverage(t, f.window.ms, exact);
+      if (history.watermark < lo) {
+        out.set(f.name, []);
+        continue;
+      }
+      const hi = t + 1 <= cut ? t + 1 : ceilTo(cut, MINUTE);
+      out.set(f.name, planRange(t - f.window.ms + 1, hi, exact));
+    }
+    return out;
+  }
+
   private mergePiece(state: AggregationStateAccess, into: PartialAggregate, piece: PlanPiece): void {
     if (piece.level === 'raw') {
       for (const e of state.rawRange(piece.from, piece.to)) addEvent(into, e, this.needs);
@@ -156,11 +265,21 @@ export class AggregationEngine {
     }
   }
 
-  /** Every field's value as of `t` (count, sum and approx_distinct 0, the others null without events). */
-  read(state: AggregationStateAccess, t: number): Record<string, FieldValue> {
+  /**
+   * Every field's value as of `t` (count, sum and approx_distinct 0, the others null without
+   * events), from the key's live state and, when a backfill gave it one, its history state: the
+   * two never hold the same event (the history stops where the live state starts).
+   */
+  read(
+    state: AggregationStateAccess,
+    t: number,
+    history?: AggregationStateAccess,
+  ): Record<string, FieldValue> {
     const meta = state.meta();
+    const historyMeta = history?.meta();
     const values: Record<string, FieldValue> = {};
     const plans = this.plan(meta, t);
+    const historyPlans = history && historyMeta ? this.planHistory(historyMeta, t) : undefined;
     // fields of one window share its partial
     const byWindow = new Map<string, PartialAggregate>();
     for (const f of this.spec.fields) {
@@ -170,6 +289,10 @@ export class AggregationEngine {
         p = emptyPartial();
         if (f.window.kind === 'lifetime' && meta !== undefined) mergeInto(p, meta.lifetime, this.needs);
         for (const piece of plans.get(f.name)!) this.mergePiece(state, p, piece);
+        if (history && historyPlans && historyMeta) {
+          if (f.window.kind === 'lifetime') mergeInto(p, historyMeta.lifetime, this.needs);
+          for (const piece of historyPlans.get(f.name)!) this.mergePiece(history, p, piece);
+        }
         byWindow.set(windowKey, p);
       }
       values[f.name] = fieldValue(p, f);

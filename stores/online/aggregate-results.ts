@@ -21,24 +21,36 @@ export function servedAggregates(
   return out;
 }
 
-/** One key's answer: the engine's values as of `t`, null ones as the field's default. */
+/**
+ * One key's answer: the engine's values as of `t` over its live state and its history (a
+ * backfill's), null ones as the field's default.
+ */
 export function aggregateResult(
   engine: AggregationEngine,
   state: AggregationStateAccess,
   fields: readonly CompiledField[],
   t: number,
+  history?: AggregationStateAccess,
 ): ObjectReadResult {
   const meta = state.meta();
-  if (meta === undefined) {
+  const historyMeta = history?.meta();
+  if (meta === undefined && historyMeta === undefined) {
     const values: ObjectReadResult['values'] = {};
     for (const f of fields) values[f.name] = copyDefault(f.defaultValue);
     return { found: false, values, lastUpdatedAtMs: null };
   }
-  const all = engine.read(state, t);
+  const all = engine.read(state, t, history);
   const values: ObjectReadResult['values'] = {};
   for (const f of fields) {
     const v = all[f.name];
     values[f.name] = v === null || v === undefined ? copyDefault(f.defaultValue) : v;
   }
-  return { found: true, values, lastUpdatedAtMs: meta.watermark };
+  return {
+    found: true,
+    values,
+    lastUpdatedAtMs: Math.max(
+      meta?.watermark ?? Number.NEGATIVE_INFINITY,
+      historyMeta?.watermark ?? Number.NEGATIVE_INFINITY,
+    ),
+  };
 }

@@ -1,7 +1,7 @@
 import type { Client, QueryOptions } from 'cassandra-driver';
 import { DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
 import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
-import { MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
+import { type KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
 import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
 import {
   type BucketLevel,
@@ -29,8 +29,20 @@ import type { KeyTuple } from './prepare-input.ts';
 /** Cassandra refuses batches over 50 KiB by default (batch_size_fail_threshold): stay under it. */
 const batchBytes = 40_000;
 
-/** The `_level` column: 0 meta, 1 raw events of a minute, 2–4 minute, hour and day partials. */
-const levelCode: Record<'meta' | StateLevel, number> = { meta: 0, raw: 1, minute: 2, hour: 3, day: 4 };
+/**
+ * The `_level` column: 0 meta, 1 raw events of a minute, 2–4 minute, hour and day partials of the
+ * key's live state; 5–9 the same of its history (a backfill's, before the key's live start).
+ */
+const liveLevelCode: Record<'meta' | StateLevel, number> = { meta: 0, raw: 1, minute: 2, hour: 3, day: 4 };
+const historyLevelCode: Record<'meta' | StateLevel, number> = {
+  meta: 5,
+  raw: 6,
+  minute: 7,
+  hour: 8,
+  day: 9,
+};
+const levelCodes = { live: liveLevelCode, history: historyLevelCode } as const;
+type Segment = keyof typeof levelCodes;
 
 /**
  * The aggregation state of a feature in its Cassandra table `a_<name>`: partition = the key,
@@ -93,7 +105,12 @@ export class CassandraAggregates {
   }
 
   /** Loads the pieces a plan names into a memory state. */
-  private async loadPieces(state: MemoryAggregationState, key: KeyTuple, pieces: PlanPiece[]): Promise<void> {
+  private async loadPieces(
+    state: MemoryAggregationState,
+    key: KeyTuple,
+    pieces: PlanPiece[],
+    levelCode: Record<'meta' | StateLevel, number> = liveLevelCode,
+  ): Promise<void> {
     const ranges = mergeRanges(pieces);
     await Promise.all(
       ranges.map(async ({ level, from, to }) => {
@@ -108,9 +125,19 @@ export class CassandraAggregates {
     );
   }
 
-  async write(prepared: readonly PreparedAggregateEvent[], nowMs: number): Promise<AggregateOutcome[]> {
+  /**
+   * Adds events to the keys' live states (`segment` live) or, for a backfill, to their history
+   * states before `cutMs` (AggregationEngine.addHistory).
+   */
+  async write(
+    prepared: readonly PreparedAggregateEvent[],
+    nowMs: number,
+    segment: Segment = 'live',
+    cutMs = 0,
+  ): Promise<AggregateOutcome[]> {
     const engine = aggregationEngineOf(this.feature.def);
     const spec = engine.spec;
+    const levelCode = levelCodes[segment];
     const out: AggregateOutcome[] = new Array(prepared.length);
     // keys a few at a time, each key's reads and writes a few at a time: the driver refuses more
     // than 2,048 requests in flight on a connection
@@ -123,6 +150,13 @@ export class CassandraAggregates {
         const metaBytes = await this.one(key, levelCode.meta, 0);
         const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
         state.load(meta);
+        // the other state's meta: a history stops where the live state starts, a new live state
+        // starts where its history stopped
+        let otherMeta: KeyMeta | undefined;
+        if (segment === 'history' || (spec.history && meta === undefined)) {
+          const other = await this.one(key, levelCodes[segment === 'history' ? 'live' : 'history'].meta, 0);
+          otherMeta = other ? decodeMeta(other) : undefined;
+        }
         // the pieces the events touch, and the days a fold may take into the lifetime partial
         const loads: (() => Promise<void>)[] = [];
         const seen = new Set<string>();
@@ -154,11 +188,14 @@ export class CassandraAggregates {
             );
         }
         await mapLimit(loads, 8, (load) => load());
-        const outcomes = engine.add(state, events);
+        const outcomes =
+          segment === 'history'
+            ? engine.addHistory(state, otherMeta, events, cutMs)
+            : engine.add(state, events, otherMeta);
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
         });
-        await this.flush(key, state, nowMs, meta?.through);
+        await this.flush(key, state, nowMs, meta?.through, levelCode);
       },
     );
     return out;
@@ -170,6 +207,7 @@ export class CassandraAggregates {
     state: MemoryAggregationState,
     nowMs: number,
     throughBefore: number | undefined,
+    levelCode: Record<'meta' | StateLevel, number>,
   ): Promise<void> {
     const spec = aggregationEngineOf(this.feature.def).spec;
     const ttl = (expiresAt: number) =>
@@ -236,26 +274,40 @@ export class CassandraAggregates {
     const lifetimeFields = new Set(
       engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name),
     );
+    const withHistory = engine.spec.history;
     // the sliding windows' pieces do not depend on the key's meta: read beside it
     const sliding = [...engine.plan(undefined, t).values()].flat();
     return mapLimit(tuples, this.maxInFlight, async (key) => {
       const state = new MemoryAggregationState();
-      const [metaBytes] = await Promise.all([
-        this.one(key, levelCode.meta, 0),
+      const [metaBytes, historyBytes] = await Promise.all([
+        this.one(key, liveLevelCode.meta, 0),
+        withHistory ? this.one(key, historyLevelCode.meta, 0) : undefined,
         this.loadPieces(state, key, sliding),
       ]);
-      if (metaBytes === undefined) return aggregateResult(engine, new MemoryAggregationState(), fields, t);
-      state.load(decodeMeta(metaBytes));
-      if (lifetimeFields.size > 0) {
-        // lifetime: the days after those folded into the meta's partial
-        const plans = engine.plan(state.meta(), t);
-        await this.loadPieces(
-          state,
-          key,
-          [...lifetimeFields].flatMap((name) => plans.get(name) ?? []),
-        );
+      let history: MemoryAggregationState | undefined;
+      const loads: Promise<void>[] = [];
+      if (historyBytes !== undefined) {
+        history = new MemoryAggregationState();
+        history.load(decodeMeta(historyBytes));
+        const pieces = [...engine.planHistory(history.meta(), t).values()].flat();
+        loads.push(this.loadPieces(history, key, pieces, historyLevelCode));
       }
-      return aggregateResult(engine, state, fields, t);
+      if (metaBytes !== undefined) {
+        state.load(decodeMeta(metaBytes));
+        if (lifetimeFields.size > 0) {
+          // lifetime: the days after those folded into the meta's partial
+          const plans = engine.plan(state.meta(), t);
+          loads.push(
+            this.loadPieces(
+              state,
+              key,
+              [...lifetimeFields].flatMap((name) => plans.get(name) ?? []),
+            ),
+          );
+        }
+      }
+      await Promise.all(loads);
+      return aggregateResult(engine, state, fields, t, history);
     });
   }
 }

@@ -42,7 +42,7 @@ import type {
   ReadOptions,
 } from './online-store.ts';
 import { OnlineStoreInputError } from './online-store.ts';
-import { prepareAggregateEvents } from './prepare-aggregate-events.ts';
+import { prepareAggregateEvents, requireHistory } from './prepare-aggregate-events.ts';
 import {
   historyLimit,
   type KeyTuple,
@@ -614,6 +614,18 @@ export class CassandraOnlineStore implements OnlineStore {
     const st = await this.state(def);
     const prepared = prepareAggregateEvents(st.compiled, events);
     return this.aggregates(st).write(prepared, nowMs);
+  }
+
+  async writeAggregateHistory(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    cutMs: number,
+    nowMs = Date.now(),
+  ): Promise<AggregateOutcome[]> {
+    const st = await this.state(def);
+    requireHistory(st.compiled);
+    const prepared = prepareAggregateEvents(st.compiled, events);
+    return this.aggregates(st).write(prepared, nowMs, 'history', cutMs);
   }
 
   async readAggregates(

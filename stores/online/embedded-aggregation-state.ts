@@ -18,9 +18,14 @@ type LmdbKey = (string | number)[];
 /**
  * Where a key's aggregation state lives in the feature's LMDB database, after the key's values:
  * `[...key, 0]` meta, `[...key, 1, minute]` the raw events of a minute, `[...key, 2|3|4, start]`
- * minute, hour and day partials. Keys sort so that each level of a key is one range.
+ * minute, hour and day partials; its history state (a backfill's) the same at 5 to 9. Keys sort
+ * so that each level of a key is one range.
  */
 export const aggregateLevelCode = { meta: 0, raw: 1, minute: 2, hour: 3, day: 4 } as const;
+
+/** Which of a key's two states: live (events from its live start) or history (a backfill's, before it). */
+export type AggregateSegment = 'live' | 'history';
+export const historyLevelOffset = 5;
 
 /**
  * The engine's view of one key on LMDB: reads go to the database (inside a write transaction
@@ -29,34 +34,46 @@ export const aggregateLevelCode = { meta: 0, raw: 1, minute: 2, hour: 3, day: 4 
  * expired, the retention sweep deletes it).
  */
 export class EmbeddedAggregationState implements AggregationStateAccess {
+  private readonly code: Record<keyof typeof aggregateLevelCode, number>;
+
   constructor(
     private readonly db: Database<Buffer, LmdbKey>,
     private readonly key: KeyTuple,
-  ) {}
+    segment: AggregateSegment = 'live',
+  ) {
+    const offset = segment === 'history' ? historyLevelOffset : 0;
+    this.code = {
+      meta: aggregateLevelCode.meta + offset,
+      raw: aggregateLevelCode.raw + offset,
+      minute: aggregateLevelCode.minute + offset,
+      hour: aggregateLevelCode.hour + offset,
+      day: aggregateLevelCode.day + offset,
+    };
+  }
 
   meta(): KeyMeta | undefined {
-    const b = this.db.get([...this.key, aggregateLevelCode.meta]);
+    const b = this.db.get([...this.key, this.code.meta]);
     return b ? decodeMeta(b) : undefined;
   }
   setMeta(meta: KeyMeta): void {
-    this.db.putSync([...this.key, aggregateLevelCode.meta], encodeMeta(meta));
+    this.db.putSync([...this.key, this.code.meta], encodeMeta(meta));
   }
   rawMinute(start: number): readonly AggregateEvent[] | undefined {
-    const b = this.db.get([...this.key, aggregateLevelCode.raw, start]);
+    const b = this.db.get([...this.key, this.code.raw, start]);
     return b ? decodeRawEvents(b) : undefined;
   }
   setRawMinute(start: number, events: readonly AggregateEvent[]): void {
-    this.db.putSync([...this.key, aggregateLevelCode.raw, start], encodeRawEvents(events));
+    this.db.putSync([...this.key, this.code.raw, start], encodeRawEvents(events));
   }
   bucket(level: BucketLevel, start: number): PartialAggregate | undefined {
-    const b = this.db.get([...this.key, aggregateLevelCode[level], start]);
+    const b = this.db.get([...this.key, this.code[level], start]);
     return b ? decodePartial(b) : undefined;
   }
   setBucket(level: BucketLevel, start: number, partial: PartialAggregate): void {
-    this.db.putSync([...this.key, aggregateLevelCode[level], start], encodePartial(partial));
+    this.db.putSync([...this.key, this.code[level], start], encodePartial(partial));
   }
   *bucketRange(level: BucketLevel, from: number, to: number): Iterable<[number, PartialAggregate]> {
-    const code = aggregateLevelCode[level];
+    const code = this.code[level];
     for (const { key, value } of this.db.getRange({
       start: [...this.key, code, from],
       end: [...this.key, code, to],
@@ -64,7 +81,7 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
       yield [key[this.key.length + 1] as number, decodePartial(value)];
   }
   *rawRange(from: number, to: number): Iterable<AggregateEvent> {
-    const code = aggregateLevelCode.raw;
+    const code = this.code.raw;
     const start = Math.floor(from / MINUTE) * MINUTE;
     for (const { value } of this.db.getRange({
       start: [...this.key, code, start],
@@ -90,14 +107,14 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
     // raw events by the key's own clock: a consumer that lags keeps them until the key has moved on
     // by the raw horizon, when a second delivery of them is late anyway
     const meta = this.meta();
-    drop(aggregateLevelCode.raw, Math.min(nowMs, meta?.watermark ?? nowMs) - spec.rawHorizonMs - MINUTE);
+    drop(this.code.raw, Math.min(nowMs, meta?.watermark ?? nowMs) - spec.rawHorizonMs - MINUTE);
     const cut = nowMs - spec.bucketRetentionMs;
-    drop(aggregateLevelCode.minute, cut - MINUTE);
-    drop(aggregateLevelCode.hour, cut - HOUR);
+    drop(this.code.minute, cut - MINUTE);
+    drop(this.code.hour, cut - HOUR);
     const through = spec.lifetime
       ? (this.meta()?.through ?? Number.NEGATIVE_INFINITY)
       : Number.POSITIVE_INFINITY;
-    drop(aggregateLevelCode.day, Math.min(cut - DAY, through));
+    drop(this.code.day, Math.min(cut - DAY, through));
     return removed;
   }
 }

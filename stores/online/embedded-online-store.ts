@@ -13,7 +13,7 @@ import {
   isExpired,
   projectFields,
 } from './compiled-feature.ts';
-import { EmbeddedAggregationState } from './embedded-aggregation-state.ts';
+import { type AggregateSegment, EmbeddedAggregationState } from './embedded-aggregation-state.ts';
 import {
   decodeHistoryValue,
   decodeObjectEntry,
@@ -35,7 +35,7 @@ import type {
   ReadOptions,
 } from './online-store.ts';
 import { OnlineStoreInputError } from './online-store.ts';
-import { eventsByKey, prepareAggregateEvents } from './prepare-aggregate-events.ts';
+import { eventsByKey, prepareAggregateEvents, requireHistory } from './prepare-aggregate-events.ts';
 import {
   historyLimit,
   type KeyTuple,
@@ -290,20 +290,47 @@ export class EmbeddedOnlineStore implements OnlineStore {
     events: readonly AggregateAppend[],
     nowMs = Date.now(),
   ): Promise<AggregateOutcome[]> {
+    return this.writeAggregates(def, events, nowMs, 'live', 0);
+  }
+
+  async writeAggregateHistory(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    cutMs: number,
+    nowMs = Date.now(),
+  ): Promise<AggregateOutcome[]> {
+    return this.writeAggregates(def, events, nowMs, 'history', cutMs);
+  }
+
+  private async writeAggregates(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    nowMs: number,
+    segment: AggregateSegment,
+    cutMs: number,
+  ): Promise<AggregateOutcome[]> {
     const st = this.state(def);
+    if (segment === 'history') requireHistory(st.compiled);
     const prepared = prepareAggregateEvents(st.compiled, events);
     const engine = aggregationEngineOf(def);
     const out: AggregateOutcome[] = new Array(prepared.length);
     // each key's events together, in call order; one transaction for the call
     await st.db.childTransaction(() => {
       for (const { key, items } of eventsByKey(prepared)) {
-        const state = new EmbeddedAggregationState(st.db, key);
-        const outcomes = engine.add(
-          state,
-          items.map((i) => prepared[i]!.event),
-        );
-        // what expired of this key goes now (the Cassandra store's TTLs do the same)
-        state.expire(nowMs, engine.spec);
+        const live = new EmbeddedAggregationState(st.db, key);
+        const history = engine.spec.history ? new EmbeddedAggregationState(st.db, key, 'history') : undefined;
+        const keyEvents = items.map((i) => prepared[i]!.event);
+        let outcomes: AggregateOutcome[];
+        if (segment === 'history' && history) {
+          outcomes = engine.addHistory(history, live.meta(), keyEvents, cutMs);
+          history.expire(nowMs, engine.spec);
+        } else {
+          // a key's first live events start after its history, if a backfill gave it one
+          const historyMeta = history && live.meta() === undefined ? history.meta() : undefined;
+          outcomes = engine.add(live, keyEvents, historyMeta);
+          // what expired of this key goes now (the Cassandra store's TTLs do the same)
+          live.expire(nowMs, engine.spec);
+        }
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
         });
@@ -324,7 +351,13 @@ export class EmbeddedOnlineStore implements OnlineStore {
     const engine = aggregationEngineOf(def);
     const t = options?.atMs ?? Date.now();
     return prepareKeys(feature, keys).map((key) =>
-      aggregateResult(engine, new EmbeddedAggregationState(st.db, key), fields, t),
+      aggregateResult(
+        engine,
+        new EmbeddedAggregationState(st.db, key),
+        fields,
+        t,
+        engine.spec.history ? new EmbeddedAggregationState(st.db, key, 'history') : undefined,
+      ),
     );
   }
 

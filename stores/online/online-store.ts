@@ -157,6 +157,18 @@ export interface OnlineStore {
     nowMs?: number,
   ): Promise<AggregateOutcome[]>;
   /**
+   * Aggregation features with a backfill: adds events of the warehouse, in time order, to each
+   * key's history state, kept apart from its live state (AggregationEngine.addHistory): events at
+   * or after the key's live start (`cutMs` for a key with no live state yet; it becomes that key's
+   * start) are skipped, as are those an earlier backfill counted. Reads merge both states.
+   */
+  writeAggregateHistory(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    cutMs: number,
+    nowMs?: number,
+  ): Promise<AggregateOutcome[]>;
+  /**
    * Aggregation features: each aggregate field as of `atMs` (default now): exact over
    * (atMs − window, atMs] (see window-plan.ts for windows over a day). `found` when the key has
    * events; `lastUpdatedAtMs` its newest event time. Null aggregates read as the field's default.

@@ -14,6 +14,17 @@ export interface PreparedAggregateEvent {
 
 const maxEventIdLength = 200;
 
+/** Refuses a history write (a backfill's) to an Aggregation that has no `from_events.backfill`. */
+export function requireHistory(feature: CompiledFeature): void {
+  requireLayout(feature, 'aggregates');
+  if (!aggregationSpecOf(feature.def).history)
+    throw new OnlineStoreInputError(
+      feature.name,
+      'from_events',
+      'has no from_events.backfill, so no history is kept apart from its live events',
+    );
+}
+
 /**
  * Checks a call's events before anything is written (a bad one refuses the call, naming the item
  * and field): keys, event time, id, and the inputs (known, not aggregates, of their type).

@@ -1,16 +1,25 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AggregateWindow, DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
+import { type AggregateWindow, DAY, HOUR, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
 import { aggregationSpecOf } from '../../domain/aggregations/aggregation-definition.ts';
+import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { loadDefinitions, loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import {
+  type AggregateOutcome,
   type KeyValues,
   type ObjectReadResult,
   type OnlineStore,
   OnlineStoreInputError,
 } from '../../stores/online/online-store.ts';
-import { allFields, runScenario } from '../aggregation-contract.ts';
+import {
+  allFields,
+  bruteForce,
+  expectField,
+  inWindow,
+  mulberry32,
+  runScenario,
+} from '../aggregation-contract.ts';
 
 /**
  * The semantics every online store must keep (issue 4), run against each implementation:
@@ -164,6 +173,19 @@ function aggregationYaml(name: string): string {
 ${fields}
   aggregation:
     allowed_lateness: 1h
+`;
+}
+
+/** The same aggregates fed by events, with their history in a warehouse table (a backfill). */
+function aggregationWithHistoryYaml(name: string): string {
+  return `${aggregationYaml(name)}  from_events:
+    topic: conformance_events
+    event_time: ts
+    rules:
+      - name: all
+        keys: {user_id: user}
+        values: {_event_id: id, duration: duration, ratio: ratio, peer: peer, country: country}
+    backfill: {table: conformance_events}
 `;
 }
 
@@ -907,6 +929,139 @@ conformance::room-seat:
         expect(r.late, JSON.stringify(r)).toBeGreaterThan(0);
         expect(r.duplicates).toBeGreaterThan(0);
       }, 300_000);
+
+      describe('history from a backfill (AggregationEngine.addHistory)', () => {
+        const withHistory = parse(aggregationWithHistoryYaml('aggregates-history')).get(
+          'conformance::aggregates-history',
+        )!;
+        const spec = aggregationSpecOf(withHistory);
+        const T0 = Date.parse('2024-05-01T09:30:00Z');
+        const asAppend = (keys: Record<string, number>) => (e: AggregateEvent) => ({
+          keys,
+          eventTimeMs: e.t,
+          eventId: e.id,
+          values: e.values,
+        });
+        /** Events of a key every `stepMs` over [from, to), some on minute edges, in time order. */
+        const eventsOver = (seed: number, from: number, to: number, stepMs: number): AggregateEvent[] => {
+          const rnd = mulberry32(seed);
+          const out: AggregateEvent[] = [];
+          for (let t = from; t < to; t += Math.floor(1 + rnd() * 2 * stepMs)) {
+            const at = rnd() < 0.1 ? Math.floor(t / MINUTE) * MINUTE : t;
+            if (at < from) continue;
+            out.push({
+              t: at,
+              id: `h${seed}-${out.length}`,
+              values: {
+                duration: Math.floor(rnd() * 600),
+                ratio: Math.round(rnd() * 1e6) / 1e3,
+                peer: Math.floor(rnd() * 200),
+                country: ['KR', 'JP', 'US'][Math.floor(rnd() * 3)]!,
+              },
+            });
+          }
+          return out.sort((a, b) => a.t - b.t);
+        };
+        const expectReads = async (
+          keys: Record<string, number>,
+          counted: readonly AggregateEvent[],
+          times: readonly number[],
+        ) => {
+          for (const t of times) {
+            const [r] = await store.readAggregates(withHistory, [keys], { atMs: t });
+            for (const f of allFields)
+              expectField(
+                f,
+                r!.values[f.name]!,
+                bruteForce(f, inWindow(f, counted, t)),
+                `${f.name} at ${new Date(t).toISOString()}`,
+              );
+          }
+        };
+        // reads across the seam (windows straddling it) and a month on; a read as of a past time
+        // is exact while the store keeps its pieces (the longest window back from the writes'
+        // clock) and the key has not folded days after it into its lifetime partial
+        beforeAll(async () => {
+          await store.ensureFeature(withHistory);
+        });
+
+        it("live first, then the warehouse: the history stops at the key's first live event; a rerun counts nothing twice", async () => {
+          const keys = { user_id: freshId() };
+          // the first live hour (the reads near the seam); days later (folded days on both sides)
+          const live = eventsOver(21, T0, T0 + 50 * MINUTE, 4 * MINUTE);
+          const later = eventsOver(26, T0 + 2 * DAY, T0 + 31 * DAY, 6 * HOUR);
+          const warehouse = eventsOver(22, T0 - 40 * DAY, T0, 3 * HOUR).concat(live, later);
+          const liveOutcomes = await store.writeAggregateEvents(
+            withHistory,
+            live.map(asAppend(keys)),
+            T0 + 50 * MINUTE,
+          );
+          expect(liveOutcomes.every((o) => 'accepted' in o)).toBe(true);
+          // the backfill in pages, as the workflow writes them: the key's live start decides, not the cut
+          const backfill = async () => {
+            const outcomes: AggregateOutcome[] = [];
+            for (let i = 0; i < warehouse.length; i += 50)
+              outcomes.push(
+                ...(await store.writeAggregateHistory(
+                  withHistory,
+                  warehouse.slice(i, i + 50).map(asAppend(keys)),
+                  T0 + 40 * DAY,
+                  T0 + 50 * MINUTE,
+                )),
+              );
+            return outcomes;
+          };
+          const outcomes = await backfill();
+          const before = warehouse.filter((e) => e.t < live[0]!.t);
+          expect(outcomes.filter((o) => 'accepted' in o)).toHaveLength(before.length);
+          expect(outcomes.slice(before.length).every((o) => 'skipped' in o)).toBe(true);
+          await expectReads(keys, [...before, ...live], [T0 - 1, T0, T0 + 5 * MINUTE, T0 + 45 * MINUTE]);
+          // the same backfill again (a rerun, a resumed page): nothing counted twice
+          expect((await backfill()).some((o) => 'accepted' in o)).toBe(false);
+          await expectReads(keys, [...before, ...live], [T0 + 5 * MINUTE, T0 + 50 * MINUTE]);
+          await store.writeAggregateEvents(withHistory, later.map(asAppend(keys)), T0 + 31 * DAY);
+          await expectReads(keys, warehouse, [T0 + 31 * DAY, T0 + 35 * DAY + 7, T0 + 80 * DAY]);
+        }, 120_000);
+
+        it('the warehouse first: the live state starts at the cut; a live event before it is late, naming the backfill', async () => {
+          const keys = { user_id: freshId() };
+          const history = eventsOver(23, T0 - 35 * DAY, T0, 2 * HOUR);
+          const outcomes = await store.writeAggregateHistory(
+            withHistory,
+            history.map(asAppend(keys)),
+            T0,
+            T0,
+          );
+          expect(outcomes.every((o) => 'accepted' in o)).toBe(true);
+          const live = eventsOver(24, T0, T0 + 50 * MINUTE, 3 * MINUTE);
+          const early = { t: T0 - 2 * MINUTE, id: 'early', values: { duration: 1 } };
+          const got = await store.writeAggregateEvents(
+            withHistory,
+            [early, ...live].map(asAppend(keys)),
+            T0 + 50 * MINUTE,
+          );
+          expect(got[0]).toEqual({ late: expect.stringContaining('ferry events backfill') });
+          expect(got.slice(1).every((o) => 'accepted' in o)).toBe(true);
+          await expectReads(keys, history, [T0 - 1]);
+          await expectReads(keys, [...history, ...live], [T0, T0 + 9 * MINUTE, T0 + 50 * MINUTE]);
+          // a lifetime partial and folded days on both sides: a month later still exact
+          const later = eventsOver(25, T0 + 2 * DAY, T0 + 31 * DAY, 5 * HOUR);
+          await store.writeAggregateEvents(withHistory, later.map(asAppend(keys)), T0 + 31 * DAY);
+          await expectReads(keys, [...history, ...live, ...later], [T0 + 31 * DAY, T0 + 40 * DAY]);
+        }, 120_000);
+
+        it('a feature without from_events.backfill has no history to write', async () => {
+          await expectRefused(
+            store.writeAggregateHistory(
+              agg,
+              [{ keys: { user_id: 1 }, eventTimeMs: T0, eventId: 'a', values: {} }],
+              T0,
+            ),
+            'from_events',
+          );
+          expect(spec.history).toBe(true);
+        });
+      });
 
       it('keys are apart; projection; the inputs are not served', async () => {
         const a = { user_id: freshId() };

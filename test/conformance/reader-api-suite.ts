@@ -165,6 +165,16 @@ export class CountingStore implements OnlineStore {
     return this.inner.writeAggregateEvents(def, events, nowMs);
   }
 
+  async writeAggregateHistory(
+    def: FeatureDefinition,
+    events: readonly AggregateAppend[],
+    cutMs: number,
+    nowMs?: number,
+  ): Promise<AggregateOutcome[]> {
+    await this.gate();
+    return this.inner.writeAggregateHistory(def, events, cutMs, nowMs);
+  }
+
   async ping(): Promise<void> {
     await this.gate();
     return this.inner.ping();
