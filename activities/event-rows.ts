@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+import { eventIdField } from '../domain/definitions/feature-definition.ts';
 import type { EventMapper } from '../domain/events/event-mapper.ts';
 import type { OfflineRow } from '../stores/offline/offline-store.ts';
-import type { KeyDelete, ObjectWrite } from '../stores/online/online-store.ts';
+import type { AggregateAppend, KeyDelete, ObjectWrite } from '../stores/online/online-store.ts';
 import type { ConvertedPage } from './row-to-write.ts';
 
 /** A page of event rows run through a feature's rules: its writes, its deletes, and the rows refused. */
@@ -46,4 +48,26 @@ export function convertEventPage<L>(
     if (failures.length > 0) out.letters.push(refuse(row, failures.join('; ')));
   }
   return out;
+}
+
+/**
+ * The writes of an events page as an Aggregation's events: the id a rule maps to `_event_id`, or
+ * else the hash of what the event says (a rerun of the same rows gives the same ids).
+ */
+export function historyEvents(writes: readonly ObjectWrite[]): AggregateAppend[] {
+  return writes.map((w) => {
+    const { [eventIdField]: id, ...values } = w.values;
+    const eventId =
+      typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint'
+        ? String(id)
+        : createHash('sha256')
+            .update(
+              JSON.stringify([w.keys, values, w.eventTimeMs], (_, v) =>
+                typeof v === 'bigint' ? String(v) : v,
+              ),
+            )
+            .digest('base64url')
+            .slice(0, 22);
+    return { keys: w.keys, eventTimeMs: w.eventTimeMs, eventId, values };
+  });
 }

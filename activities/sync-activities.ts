@@ -24,7 +24,7 @@ import { chunkProgressSignal } from './chunk-progress-signal.ts';
 import { rowDeadLetter, upsyncDeadLetter } from './dead-letter-payload.ts';
 import type { AppliedDefinitions } from './definitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { convertEventPage } from './event-rows.ts';
+import { convertEventPage, historyEvents } from './event-rows.ts';
 import { HeapBudget } from './heap-soft-limit.ts';
 import { OrderedPages } from './ordered-pages.ts';
 import { ReadAhead } from './read-ahead.ts';
@@ -176,6 +176,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
       pageSize: Math.max(1, Math.floor(o.pageSize ?? online.bulkWriteRows)),
       pagesInFlight: Math.max(1, Math.floor(o.pagesInFlight ?? online.bulkWritesInFlight)),
       events: true,
+      ...(layoutOf(def) === 'aggregates' ? { historyCutMs: Math.min(toMs!, now()) } : {}),
     };
   }
 
@@ -420,12 +421,28 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
         // page before it saved: the saved cursor never passes a row that is not stored.
         await written.add(
           async () => {
-            const rejected = writes.length > 0 ? await writeIsolating(online, def, writes) : [];
+            // an Aggregation's history counts an event once: those skipped (after the key's live
+            // start, or counted by an earlier run) are read, not written
+            let notCounted = 0;
+            const rejected =
+              writes.length === 0
+                ? []
+                : plan.historyCutMs !== undefined
+                  ? await writeIsolating(online, def, writes, async (batch) => {
+                      const outcomes = await online.writeAggregateHistory(
+                        def,
+                        historyEvents(batch),
+                        plan.historyCutMs!,
+                        now(),
+                      );
+                      notCounted += outcomes.filter((o) => !('accepted' in o)).length;
+                    })
+                  : await writeIsolating(online, def, writes);
             if (deletes.length > 0) await online.deleteKeys(def, deletes);
             for (const r of rejected)
               letters.push((mapper ? eventLetter : letter)(sources[r.index]!, r.reason, at));
             if (letters.length > 0) await offline.writeDeadLetters(letters);
-            return rejected.length;
+            return rejected.length + notCounted;
           },
           async (rejected) => {
             const pageMax = rows.length > 0 ? (rows[rows.length - 1]![wmColumn] as number) : null;

@@ -29,12 +29,13 @@ export async function writeIsolating(
   online: OnlineStore,
   def: FeatureDefinition,
   writes: readonly ObjectWrite[],
+  writeBatch: (batch: readonly ObjectWrite[]) => Promise<unknown> = (batch) => write(online, def, batch),
 ): Promise<RejectedWrite[]> {
   const rejected: RejectedWrite[] = [];
   const run = async (start: number, end: number): Promise<void> => {
     while (start < end) {
       try {
-        await write(online, def, writes.slice(start, end));
+        await writeBatch(writes.slice(start, end));
         return;
       } catch (e) {
         if (!(e instanceof OnlineStoreInputError)) throw e;

@@ -89,6 +89,11 @@ export interface SyncPlan {
   maxRowsPerSecond?: number;
   /** The rows are domain events: each goes through the feature's from_events rules. */
   events?: boolean;
+  /**
+   * An Aggregation's events backfill: the rows become each key's history, up to the key's live
+   * start, or this time for a key with no live state yet (the range's end, at most the plan's now).
+   */
+  historyCutMs?: number;
 }
 
 export interface SyncCounts {

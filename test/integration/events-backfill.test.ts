@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAY, HOUR } from '../../domain/aggregations/aggregate-field.ts';
+import { aggregationSpecOf } from '../../domain/aggregations/aggregation-definition.ts';
+import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
 import type { ColumnSpec } from '../../stores/offline/offline-store.ts';
 import { eventsBackfillStateKey } from '../../workflow-contract/ids.ts';
+import { bruteForce, expectField, inWindow, mulberry32 } from '../aggregation-contract.ts';
 import {
   activitiesFor,
   applyDefinition,
@@ -49,6 +53,38 @@ live::bf-room:
         method: DELETE
         keys: { live_room_id: liveRoomId }
 `;
+const aggregationYaml = `
+azar-match::bf-stats:
+  feature_type: Aggregation
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    chat_duration: { type: Long }
+    peer_user_id: { type: Long }
+    match_count_10m: { aggregate: { function: count, window: 10m } }
+    match_count_1d: { aggregate: { function: count, window: 1d } }
+    avg_chat_duration_30d: { aggregate: { function: avg, of: chat_duration, window: 30d } }
+    distinct_peers_30d: { aggregate: { function: approx_distinct, of: peer_user_id, window: 30d } }
+    match_count_lifetime: { aggregate: { function: count, window: lifetime } }
+    chat_seconds_lifetime: { aggregate: { function: sum, of: chat_duration, window: lifetime } }
+  aggregation:
+    allowed_lateness: 10m
+  from_events:
+    topic: azar_match_event
+    event_time: timestampMillis
+    backfill: { table: raw_bf_match_events, watermark_column: timestampMillis }
+    rules:
+      - name: match
+        keys: { user_id: userId }
+        values: { _event_id: matchId, chat_duration: chat_duration, peer_user_id: peerUserId }
+`;
+const matchColumns: ColumnSpec[] = [
+  { name: 'matchId', type: T },
+  { name: 'userId', type: L },
+  { name: 'peerUserId', type: L },
+  { name: 'chat_duration', type: L },
+  { name: 'timestampMillis', type: L },
+];
 const T0 = Date.now() - 3_600_000;
 let env: EmbeddedEnv;
 
@@ -147,6 +183,89 @@ describe('events backfill (the backfill workflow over an events table)', () => {
         done: true,
       },
     );
+  }, 240_000);
+
+  it("an Aggregation starts with its history: the warehouse before each key's live start, counted once, rerun harmless", async () => {
+    const def = definitionsOf(aggregationYaml).get('azar-match::bf-stats')!;
+    await applyDefinition(env, def);
+    const spec = aggregationSpecOf(def);
+    const now = Date.now();
+    const from = now - 45 * DAY;
+    // 30 users, a match every ~3 hours each over 45 days, times that do not follow the key
+    const rnd = mulberry32(7);
+    const rows: Record<string, unknown>[] = [];
+    for (let i = 0; i < 30 * 45 * 8; i++) {
+      const userId = 1 + Math.floor(rnd() * 30);
+      rows.push({
+        matchId: `bm${i}`,
+        userId,
+        peerUserId: 100 + Math.floor(rnd() * 50),
+        chat_duration: Math.floor(rnd() * 600),
+        timestampMillis: from + Math.floor(rnd() * (now - from - HOUR)),
+      });
+    }
+    rows.push({ matchId: 'bad', userId: null, peerUserId: 1, chat_duration: 5, timestampMillis: from + 5 });
+    await env.offline.ensureTable('raw_bf_match_events', matchColumns);
+    await env.offline.appendRows('raw_bf_match_events', rows);
+    const good = rows.filter((r) => r.matchId !== 'bad');
+    // users 1-10 are live already: their live state starts at their first live match (the last
+    // two days' matches came through Kafka); the backfill must count only what came before
+    const liveFrom = now - 2 * DAY;
+    const liveEvents = good
+      .filter((r) => (r.userId as number) <= 10 && (r.timestampMillis as number) >= liveFrom)
+      .sort((a, b) => (a.timestampMillis as number) - (b.timestampMillis as number));
+    await env.online.writeAggregateEvents(
+      def,
+      liveEvents.map((r) => ({
+        keys: { user_id: r.userId },
+        eventTimeMs: r.timestampMillis as number,
+        eventId: r.matchId as string,
+        values: { chat_duration: r.chat_duration, peer_user_id: r.peerUserId },
+      })),
+      now,
+    );
+    const backfill = () =>
+      runSyncWorkflow(activitiesFor(env), {
+        feature: def.name,
+        mode: 'backfill',
+        fromMs: from,
+        toMs: now,
+        options: { source: 'events', pageSize: 500, chunkRows: 4_000 },
+      });
+    const r = await backfill();
+    expect(r.chunks.length).toBeGreaterThan(2);
+    expect(r.progress.rowsDeadLettered).toBe(1);
+    // every event counted once: the live ones by the live state, the others by the history
+    const counted = liveEvents.length + r.progress.rowsWritten;
+    expect(counted).toBe(good.length);
+    const events = (user: number): AggregateEvent[] =>
+      good
+        .filter((g) => g.userId === user)
+        .map((g) => ({
+          t: g.timestampMillis as number,
+          id: g.matchId as string,
+          values: { chat_duration: g.chat_duration as number, peer_user_id: g.peerUserId as number },
+        }));
+    const check = async () => {
+      for (const user of [1, 5, 10, 11, 20, 30]) {
+        const [got] = await env.online.readAggregates(def, [{ user_id: user }], { atMs: now });
+        for (const f of spec.fields) {
+          expectField(
+            f,
+            got!.values[f.name]!,
+            bruteForce(f, inWindow(f, events(user), now)),
+            `user ${user} ${f.name}`,
+          );
+        }
+      }
+    };
+    await check();
+    const letters = await env.offline.readDeadLetters(def.name);
+    expect(letters.map((l) => l.reason).join()).toMatch(/keys\.user_id: the event gives no value/);
+    // the same range again (a user who runs it twice): nothing counted twice
+    const again = await backfill();
+    expect(again.progress.rowsWritten).toBe(0);
+    await check();
   }, 240_000);
 
   it('fails for good, saying why, without a backfill table or with a range backwards', async () => {
