@@ -42,6 +42,8 @@ export type EventOutcome = { accepted: true } | { duplicate: true } | { late: st
 /** Where an `add` may put events: live (from `start`) or history (before `cut`). */
 interface AddBounds {
   start?: number | undefined;
+  /** Whether an event before `start` is late (a feature with a backfill), or `start` only recorded. */
+  enforceStart?: boolean;
   cut?: number | undefined;
   history: boolean;
 }
@@ -82,11 +84,12 @@ export class AggregationEngine {
     historyMeta?: KeyMeta,
   ): EventOutcome[] {
     const meta = state.meta();
-    let start = meta?.start;
-    if (meta === undefined && this.spec.history && events.length > 0) {
-      start = historyMeta?.cut ?? events.reduce((m, e) => Math.min(m, e.t), Number.POSITIVE_INFINITY);
-    }
-    return this.addWithin(state, events, { start, history: false });
+    // the start is kept without a backfill too, so that one configured later knows where to stop
+    const start =
+      meta !== undefined
+        ? meta.start
+        : (historyMeta?.cut ?? events.reduce((m, e) => Math.min(m, e.t), Number.POSITIVE_INFINITY));
+    return this.addWithin(state, events, { start, enforceStart: this.spec.history, history: false });
   }
 
   /**
@@ -114,7 +117,10 @@ export class AggregationEngine {
   ): EventOutcome[] {
     const out: EventOutcome[] = [];
     let meta = state.meta();
-    const metaBefore = meta === undefined ? undefined : { watermark: meta.watermark, through: meta.through };
+    const metaBefore =
+      meta === undefined
+        ? undefined
+        : { watermark: meta.watermark, through: meta.through, start: meta.start };
     const rawChanged = new Map<number, AggregateEvent[]>();
     const buckets = new Map<string, PartialAggregate>();
     for (const e of events) {
@@ -123,7 +129,7 @@ export class AggregationEngine {
       if (!('accepted' in outcome)) continue;
       if (meta === undefined) {
         meta = emptyMeta(floorTo(e.t - this.spec.latenessMs, DAY));
-        if (bounds.start !== undefined) meta.start = bounds.start;
+        if (bounds.start !== undefined && Number.isFinite(bounds.start)) meta.start = bounds.start;
         if (bounds.cut !== undefined) meta.cut = bounds.cut;
       }
       const minute = floorTo(e.t, MINUTE);
@@ -147,6 +153,9 @@ export class AggregationEngine {
         addEvent(p, e, this.needs);
       }
       if (e.t > meta.watermark) meta = { ...meta, watermark: e.t };
+      // without a backfill the start only records the oldest live event
+      if (!bounds.enforceStart && meta.start !== undefined && e.t < meta.start)
+        meta = { ...meta, start: e.t };
     }
     for (const [minute, list] of rawChanged) state.setRawMinute(minute, list);
     for (const [id, p] of buckets) {
@@ -158,7 +167,8 @@ export class AggregationEngine {
       if (
         metaBefore === undefined ||
         meta.watermark !== metaBefore.watermark ||
-        meta.through !== metaBefore.through
+        meta.through !== metaBefore.through ||
+        meta.start !== metaBefore.start
       )
         state.setMeta(meta);
     }
@@ -176,7 +186,7 @@ export class AggregationEngine {
     const minute = floorTo(e.t, MINUTE);
     const raw = rawChanged.get(minute) ?? state.rawMinute(minute);
     if (raw?.some((x) => x.t === e.t && x.id === e.id)) return { duplicate: true };
-    if (bounds.start !== undefined && e.t < bounds.start) {
+    if (bounds.enforceStart && bounds.start !== undefined && e.t < bounds.start) {
       return {
         late: `event time ${iso(e.t)} is before the key's live start (${iso(bounds.start)}): the events before it are counted by \`ferry events backfill\` from the warehouse`,
       };

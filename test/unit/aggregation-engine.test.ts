@@ -6,7 +6,8 @@ import {
   HOUR,
   MINUTE,
 } from '../../domain/aggregations/aggregate-field.ts';
-import { KeyAggregation } from '../../domain/aggregations/key-aggregation.ts';
+import { MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
+import { AggregationEngine, KeyAggregation } from '../../domain/aggregations/key-aggregation.ts';
 import { planWindow, windowCoverage } from '../../domain/aggregations/window-plan.ts';
 import { allFields, mulberry32, runScenario, type Scenario } from '../aggregation-contract.ts';
 
@@ -131,4 +132,35 @@ describe('randomised comparison with a brute force over the raw events', () => {
     },
     120_000,
   );
+});
+
+describe('history from a backfill beside the live state', () => {
+  const count: AggregateField = { name: 'count_life', fn: 'count', window: { kind: 'lifetime' } };
+  const t0 = at('12:00');
+
+  it('a backfill configured after the live state began stops at its oldest live event', () => {
+    const live = new MemoryAggregationState();
+    const history = new MemoryAggregationState();
+    // live without a backfill: the start records the oldest live event, a late one too
+    const before = new AggregationEngine(aggregationSpec([count], HOUR));
+    before.add(live, [{ t: t0, id: 'a', values: {} }]);
+    before.add(live, [{ t: t0 - 5 * MINUTE, id: 'b', values: {} }]);
+    expect(live.meta()!.start).toBe(t0 - 5 * MINUTE);
+    // then a backfill is configured: the warehouse's events before that start are the history's
+    const after = new AggregationEngine(aggregationSpec([count], HOUR, true));
+    const warehouse = [
+      { t: t0 - 2 * DAY, id: 'old', values: {} },
+      { t: t0 - 6 * MINUTE, id: 'c', values: {} },
+      { t: t0 - 5 * MINUTE, id: 'b', values: {} },
+      { t: t0, id: 'a', values: {} },
+    ];
+    expect(after.addHistory(history, live.meta(), warehouse, t0 + DAY).map((o) => Object.keys(o)[0])).toEqual(
+      ['accepted', 'accepted', 'skipped', 'skipped'],
+    );
+    expect(after.read(live, t0 + MINUTE, history)).toEqual({ count_life: 4 });
+    // and from now on a live event before the start is late, naming the backfill
+    expect(after.add(live, [{ t: t0 - 7 * MINUTE, id: 'd', values: {} }])[0]).toEqual({
+      late: expect.stringContaining('ferry events backfill'),
+    });
+  });
 });
