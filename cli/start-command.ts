@@ -12,6 +12,7 @@ import { parseOptions, UsageError } from './parse-options.ts';
 import { runCommand } from './run-command.ts';
 import { claimDataDir } from './start-data-dir.ts';
 import { countDeadLetters } from './start-dead-letters.ts';
+import { backfillAggregationHistory } from './start-history.ts';
 import { transformsAndUpsync } from './start-pipeline.ts';
 import { printReady, pushSampleCommands, startSampleReader } from './start-ready.ts';
 import { type Running, type StartRun, Stopped, stopAll, within } from './start-run.ts';
@@ -35,8 +36,11 @@ and stops itself, the worker (in this process) and the read API. Then it applies
 sample features of features/, generates realistic sample data (users, 1:1 matches with chat
 durations, lounge events, live rooms), loads it into the raw tables the transforms of sql/
 read, runs the transforms and the upsyncs through the Temporal workflows, pushes the
-product's domain events (live rooms, matches: the features' from_events rules turn them into
-writes) and a stream job's commands through the reader, and prints the reader's and the Temporal UI's addresses, a token and three curl lines.
+product's domain events of the last day (live rooms, matches, logins: the features' from_events
+rules turn them into writes) and a stream job's commands through the reader, runs the events
+backfill of the Aggregation features over the month of events kept in DuckDB (their 30-day and
+lifetime values start with that history), and prints the reader's and the Temporal UI's
+addresses, a token and three curl lines.
 
 Ctrl-C (or SIGTERM) stops everything it started and exits 0. Starting again reuses the
 data folder (the data, the applied features and the Temporal history are kept; nothing is
@@ -221,6 +225,7 @@ async function start(args: string[]): Promise<number> {
     await transformsAndUpsync(run, dirs, local, client, settings);
     const reader = await startSampleReader(run, settings, readerPort, stores.online);
     const live = await pushSampleCommands(run, dirs, population, reader);
+    await backfillAggregationHistory(run, dirs, local, client, settings);
     const deadLetters = await run.step(countDeadLetters(stores.offline, local));
     await printReady(run, dirs, settings, population, live, reader, temporal, deadLetters, json);
 

@@ -24,6 +24,8 @@ export interface QuickstartState {
   /** Features whose first transform-and-upsync ran (a feature added later is upsynced on the next start). */
   upsynced?: { atMs: number; workflowId: string; features: string[] };
   pushed?: { atMs: number; commands: number };
+  /** Aggregation features whose history the events backfill counted from the warehouse. */
+  historyBackfilled?: { atMs: number; features: string[] };
 }
 
 function readState(dataDir: string): QuickstartState | undefined {

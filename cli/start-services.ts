@@ -9,7 +9,7 @@ import { OnlineStoreTarget } from '../apply/online-store-target.ts';
 import { projectRoot } from '../config/module-files.ts';
 import type { Settings } from '../config/settings.ts';
 import type { FeatureDefinition } from '../domain/definitions/feature-definition.ts';
-import { loadSampleSources } from '../samples/sample-data.ts';
+import { type LoadProgress, loadSampleEventLogs, loadSampleSources } from '../samples/sample-data.ts';
 import type { SamplePopulation } from '../samples/sample-users.ts';
 import type { OfflineStore } from '../stores/offline/offline-store.ts';
 import type { OnlineStore } from '../stores/online/online-store.ts';
@@ -107,15 +107,15 @@ export async function loadSampleData(
     run.say(
       `sample data: generating and loading ${int.format(config.users)} users, ${config.days} days of events into DuckDB`,
     );
+    const onProgress = (p: LoadProgress) => {
+      if (p.done) run.say(`  ${p.table}: ${int.format(p.rows)} rows`);
+    };
     const rows = await run.step(
-      run.timed('load sample data', () =>
-        loadSampleSources(offline, config, {
-          population,
-          onProgress: (p) => {
-            if (p.done) run.say(`  ${p.table}: ${int.format(p.rows)} rows`);
-          },
-        }),
-      ),
+      run.timed('load sample data', async () => ({
+        ...(await loadSampleSources(offline, config, { population, onProgress })),
+        // the domain events as a Kafka sink keeps them: the Aggregation features' history
+        ...(await loadSampleEventLogs(offline, config, { population, onProgress })),
+      })),
     );
     state.loaded = { atMs: Date.now(), rows };
     writeState(dirs.dataDir, state);

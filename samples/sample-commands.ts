@@ -1,6 +1,6 @@
 import { Rng } from './random.ts';
 import { type MatchRow, sampleMatchRows } from './sample-events.ts';
-import { HOUR, MINUTE, type SampleConfig } from './sample-options.ts';
+import { DAY, HOUR, MINUTE, periodStartMs, type SampleConfig } from './sample-options.ts';
 import type { SamplePopulation } from './sample-users.ts';
 import { sampleUserId } from './sample-users.ts';
 
@@ -239,25 +239,63 @@ export function sampleLiveRooms(config: SampleConfig, population: SamplePopulati
  */
 export function sampleMatchEvents(config: SampleConfig, population: SamplePopulation): MatchEvent[] {
   const recentFrom = config.endMs - config.recentMatchHours * HOUR;
-  const countryOf = (userId: number) => population.countryCode(userId - sampleUserId(0));
   const out: MatchEvent[] = [];
-  for (const m of sampleMatchRows(config, population)) {
-    if (m.event_time < recentFrom) continue;
-    out.push({
-      matchId: m.match_id,
-      userId: m.user_id,
-      peerUserId: m.peer_user_id,
-      chat_duration: m.chat_duration_sec,
-      peerCountryCode: countryOf(m.peer_user_id),
-      timestampMillis: m.event_time,
-    });
-  }
+  for (const e of sampleMatchEventLog(config, population)) if (e.timestampMillis >= recentFrom) out.push(e);
   return out.sort(
     (a, b) =>
       a.timestampMillis - b.timestampMillis ||
       Number(a.matchId.slice(1)) - Number(b.matchId.slice(1)) ||
       a.userId - b.userId,
   );
+}
+
+/**
+ * Every match event of the sample period as the match backend published it (one per participant),
+ * in generation order: what a Kafka sink keeps in the warehouse (`raw_azar_match_event`), from
+ * which `ferry events backfill` gives azar-match::match-stats its history.
+ */
+export function* sampleMatchEventLog(
+  config: SampleConfig,
+  population: SamplePopulation,
+): Generator<MatchEvent> {
+  const countryOf = (userId: number) => population.countryCode(userId - sampleUserId(0));
+  for (const m of sampleMatchRows(config, population)) {
+    yield {
+      matchId: m.match_id,
+      userId: m.user_id,
+      peerUserId: m.peer_user_id,
+      chat_duration: m.chat_duration_sec,
+      peerCountryCode: countryOf(m.peer_user_id),
+      timestampMillis: m.event_time,
+    };
+  }
+}
+
+/** Logins per user per day before the recent hours (the recent hours have their own, busier ones). */
+const olderLoginsPerUserDay = 0.3;
+
+/**
+ * Every login of the sample period (`raw_azar_user_login` in the warehouse): the older ones, a few
+ * per user per month, then exactly the recent ones `sampleLoginEvents` pushes live.
+ */
+export function* sampleLoginLog(config: SampleConfig, population: SamplePopulation): Generator<LoginEvent> {
+  const start = periodStartMs(config);
+  const recentFrom = Math.max(start, config.endMs - config.recentMatchHours * HOUR);
+  const rng = Rng.derive(config.seed, 'logins-older');
+  const platforms = ['ios', 'android', 'web'] as const;
+  const total = Math.round(population.size * olderLoginsPerUserDay * ((recentFrom - start) / DAY));
+  for (let k = 0; k < total; k++) {
+    const index = population.pick(rng);
+    const t = Math.floor(start + rng.next() * (recentFrom - start - 1));
+    if (population.signupMs[index]! > t) continue;
+    yield {
+      loginId: `o${k}`,
+      userId: sampleUserId(index),
+      platform: platforms[rng.int(0, 2)]!,
+      timestampMillis: t,
+    };
+  }
+  yield* sampleLoginEvents(config, population);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { OfflineStore } from '../stores/offline/offline-store.ts';
+import type { ColumnSpec, OfflineStore } from '../stores/offline/offline-store.ts';
 import {
   type LiveRoomEvent,
   type LoginEvent,
@@ -7,13 +7,20 @@ import {
   type SampleLiveRoom,
   sampleLiveRooms,
   sampleLoginEvents,
+  sampleLoginLog,
   sampleMatchCommands,
+  sampleMatchEventLog,
   sampleMatchEvents,
   type TimedCommand,
 } from './sample-commands.ts';
 import { type LoungeRow, type MatchRow, sampleLoungeRows, sampleMatchRows } from './sample-events.ts';
 import { resolveSampleOptions, type SampleConfig, type SampleDataOptions } from './sample-options.ts';
-import { type SampleTable, sampleSourceTables } from './sample-sources.ts';
+import {
+  type SampleEventLogTable,
+  type SampleTable,
+  sampleEventLogTables,
+  sampleSourceTables,
+} from './sample-sources.ts';
 import { SamplePopulation, sampleUser, sampleUserRows } from './sample-users.ts';
 
 /**
@@ -114,9 +121,41 @@ export function sampleTableRows(
 }
 
 export interface LoadProgress {
-  table: SampleTable;
+  table: SampleTable | SampleEventLogTable;
   rows: number;
   done: boolean;
+}
+
+interface LoadOptions {
+  chunkRows?: number;
+  onProgress?: (p: LoadProgress) => void;
+  population?: SamplePopulation;
+}
+
+/** Replaces a table with the rows given, written in chunks so any size fits in memory. */
+async function loadTable<T extends SampleTable | SampleEventLogTable>(
+  store: OfflineStore,
+  table: T,
+  columns: ColumnSpec[],
+  rows: Iterable<object>,
+  extra: LoadOptions,
+): Promise<number> {
+  const chunkRows = extra.chunkRows ?? 20_000;
+  await store.dropTable(table);
+  await store.ensureTable(table, columns);
+  let n = 0;
+  let chunk: Record<string, unknown>[] = [];
+  for (const row of rows) {
+    chunk.push(row as Record<string, unknown>);
+    if (chunk.length >= chunkRows) {
+      n += await store.appendRows(table, chunk, { batchSize: chunkRows });
+      chunk = [];
+      extra.onProgress?.({ table, rows: n, done: false });
+    }
+  }
+  if (chunk.length > 0) n += await store.appendRows(table, chunk, { batchSize: chunkRows });
+  extra.onProgress?.({ table, rows: n, done: true });
+  return n;
 }
 
 /**
@@ -126,30 +165,46 @@ export interface LoadProgress {
 export async function loadSampleSources(
   store: OfflineStore,
   options: SampleDataOptions = {},
-  extra: { chunkRows?: number; onProgress?: (p: LoadProgress) => void; population?: SamplePopulation } = {},
+  extra: LoadOptions = {},
 ): Promise<Record<SampleTable, number>> {
   const config = resolveSampleOptions(options);
   const population = extra.population ?? new SamplePopulation(config);
-  const chunkRows = extra.chunkRows ?? 20_000;
   const counts = {} as Record<SampleTable, number>;
-  for (const table of Object.keys(sampleSourceTables) as SampleTable[]) {
-    await store.dropTable(table);
-    await store.ensureTable(table, sampleSourceTables[table]);
-    let n = 0;
-    let chunk: Record<string, unknown>[] = [];
-    for (const row of sampleTableRows(config, table, population)) {
-      chunk.push(row);
-      if (chunk.length >= chunkRows) {
-        n += await store.appendRows(table, chunk, { batchSize: chunkRows });
-        chunk = [];
-        extra.onProgress?.({ table, rows: n, done: false });
-      }
-    }
-    if (chunk.length > 0) n += await store.appendRows(table, chunk, { batchSize: chunkRows });
-    counts[table] = n;
-    extra.onProgress?.({ table, rows: n, done: true });
-  }
+  for (const table of Object.keys(sampleSourceTables) as SampleTable[])
+    counts[table] = await loadTable(
+      store,
+      table,
+      sampleSourceTables[table],
+      sampleTableRows(config, table, population),
+      extra,
+    );
   return counts;
+}
+
+/** Loads the event logs of the sample period (match events, logins) as a Kafka sink keeps them. */
+export async function loadSampleEventLogs(
+  store: OfflineStore,
+  options: SampleDataOptions = {},
+  extra: LoadOptions = {},
+): Promise<Record<SampleEventLogTable, number>> {
+  const config = resolveSampleOptions(options);
+  const population = extra.population ?? new SamplePopulation(config);
+  return {
+    raw_azar_match_event: await loadTable(
+      store,
+      'raw_azar_match_event',
+      sampleEventLogTables.raw_azar_match_event,
+      sampleMatchEventLog(config, population),
+      extra,
+    ),
+    raw_azar_user_login: await loadTable(
+      store,
+      'raw_azar_user_login',
+      sampleEventLogTables.raw_azar_user_login,
+      sampleLoginLog(config, population),
+      extra,
+    ),
+  };
 }
 
 /** The values of azar::user-profile for one user as of `asOfMs` (what sql/azar/user_profile.sql computes), without the chat average. */

@@ -42,6 +42,29 @@ export const sampleSourceTables: Record<
 
 export type SampleTable = keyof typeof sampleSourceTables;
 
+/**
+ * The product's domain events as a Kafka sink keeps them in the warehouse: one row per event,
+ * columns named as its fields. `from_events.backfill` of the Aggregation features names them.
+ */
+export const sampleEventLogTables: Record<'raw_azar_match_event' | 'raw_azar_user_login', ColumnSpec[]> = {
+  raw_azar_match_event: [
+    { name: 'matchId', type: t('Text') },
+    { name: 'userId', type: t('Long') },
+    { name: 'peerUserId', type: t('Long') },
+    { name: 'chat_duration', type: t('Long') },
+    { name: 'peerCountryCode', type: t('Text') },
+    { name: 'timestampMillis', type: t('Long') },
+  ],
+  raw_azar_user_login: [
+    { name: 'loginId', type: t('Text') },
+    { name: 'userId', type: t('Long') },
+    { name: 'platform', type: t('Text') },
+    { name: 'timestampMillis', type: t('Long') },
+  ],
+};
+
+export type SampleEventLogTable = keyof typeof sampleEventLogTables;
+
 /** The logical date the sample rows are laid out around. */
 export const sampleLogicalDate = '2024-03-10';
 
