@@ -13,6 +13,8 @@ export interface KeyMeta {
   start?: number;
   /** History (backfilled) state: its events are before this time (those at or after are live). */
   cut?: number;
+  /** A store without TTLs (LMDB): the key's clock when its expired pieces were last removed. */
+  sweptAt?: number;
 }
 
 /**

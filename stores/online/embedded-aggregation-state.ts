@@ -93,9 +93,16 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
   /**
    * Deletes what no read or deduplication needs any more at `nowMs` (LMDB has no TTL): raw minutes
    * past the raw horizon, partials past the longest window, day partials once folded and past it.
-   * Called after each write of the key, so a key's state stays the size of its windows.
+   * Called after each write of the key, it looks (a range scan per level) once per `sweepEveryMs`
+   * of the key's clock, so a key's state stays the size of its windows plus that much.
    */
   expire(nowMs: number, spec: AggregationSpec): number {
+    const meta = this.meta();
+    if (meta === undefined) return 0;
+    // raw events by the key's own clock: a consumer that lags keeps them until the key has moved on
+    // by the raw horizon, when a second delivery of them is late anyway
+    const clock = Math.min(nowMs, meta.watermark);
+    if (meta.sweptAt !== undefined && clock >= meta.sweptAt && clock - meta.sweptAt < sweepEveryMs) return 0;
     let removed = 0;
     const drop = (code: number, before: number) => {
       if (!(before > Number.NEGATIVE_INFINITY)) return;
@@ -104,17 +111,15 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
         removed++;
       }
     };
-    // raw events by the key's own clock: a consumer that lags keeps them until the key has moved on
-    // by the raw horizon, when a second delivery of them is late anyway
-    const meta = this.meta();
-    drop(this.code.raw, Math.min(nowMs, meta?.watermark ?? nowMs) - spec.rawHorizonMs - MINUTE);
+    drop(this.code.raw, clock - spec.rawHorizonMs - MINUTE);
     const cut = nowMs - spec.bucketRetentionMs;
     drop(this.code.minute, cut - MINUTE);
     drop(this.code.hour, cut - HOUR);
-    const through = spec.lifetime
-      ? (this.meta()?.through ?? Number.NEGATIVE_INFINITY)
-      : Number.POSITIVE_INFINITY;
-    drop(this.code.day, Math.min(cut - DAY, through));
+    drop(this.code.day, Math.min(cut - DAY, spec.lifetime ? meta.through : Number.POSITIVE_INFINITY));
+    this.setMeta({ ...meta, sweptAt: clock });
     return removed;
   }
 }
+
+/** How often (in a key's own time) the embedded store looks for a key's expired pieces. */
+export const sweepEveryMs = 10 * MINUTE;

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSettings } from '../../config/settings.ts';
+import { DAY, HOUR, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
+import { aggregationSpecOf } from '../../domain/aggregations/aggregation-definition.ts';
 import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
+import { sweepEveryMs } from '../../stores/online/embedded-aggregation-state.ts';
 import {
   type EmbeddedOnlineStore,
   openEmbeddedOnlineStore,
@@ -80,6 +83,69 @@ embedded::brief:
     expect(store.storedEntryCount(brief)).toBe(1);
     expect(await store.sweepExpired(brief, now + 500)).toBe(0);
   });
+});
+
+describe('embedded online store: an Aggregation key keeps the size of its windows', () => {
+  const { definitions } = loadDefinitionsFromText(
+    'embedded-aggregation.yaml',
+    `
+embedded::matches:
+  feature_type: Aggregation
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    match_count_10m: { aggregate: { function: count, window: 10m } }
+    match_count_1d: { aggregate: { function: count, window: 1d } }
+    match_count_lifetime: { aggregate: { function: count, window: lifetime } }
+  aggregation:
+    allowed_lateness: 10m
+`,
+  );
+  const def = definitions[0]!;
+
+  it('raw minutes past the raw horizon and partials past the longest window are removed as the key moves on', async () => {
+    const where = path.join(dir, 'aggregation-expiry');
+    const store = await openEmbeddedOnlineStore({ path: where });
+    await store.ensureFeature(def);
+    const t0 = Date.parse('2024-01-01T00:00:00Z');
+    // an event every 5 minutes for 20 days, written as they happen
+    let n = 0;
+    for (let t = t0; t < t0 + 20 * DAY; t += 5 * MINUTE) {
+      await store.writeAggregateEvents(
+        def,
+        [{ keys: { user_id: 1 }, eventTimeMs: t, eventId: `e${n++}`, values: {} }],
+        t,
+      );
+    }
+    const end = t0 + 20 * DAY;
+    expect((await store.readAggregates(def, [{ user_id: 1 }], { atMs: end }))[0]!.values).toEqual({
+      // (end − 10 min, end]: the event at end − 5 min; a day: 287 of them
+      match_count_10m: 1,
+      match_count_1d: 287,
+      match_count_lifetime: n,
+    });
+    await store.close();
+    const { open } = await import('lmdb');
+    const root = open({ path: where, readOnly: true });
+    const db = root.openDB({ name: `aggregates:${def.name}`, encoding: 'binary' });
+    const oldest = new Map<number, number>();
+    const count = new Map<number, number>();
+    for (const { key } of db.getRange({ start: [1], end: [2] })) {
+      const [, level, start] = key as [number, number, number | undefined];
+      count.set(level, (count.get(level) ?? 0) + 1);
+      if (start !== undefined && !oldest.has(level)) oldest.set(level, start);
+    }
+    await root.close();
+    const spec = aggregationSpecOf(def);
+    // raw minutes: the raw horizon, plus the sweep interval at most
+    expect(end - oldest.get(1)!).toBeLessThanOrEqual(spec.rawHorizonMs + sweepEveryMs + 2 * MINUTE);
+    // minute and hour partials: the longest window and the lateness (a day and a bit), not 20 days
+    expect(end - oldest.get(2)!).toBeLessThanOrEqual(spec.bucketRetentionMs + sweepEveryMs + 2 * MINUTE);
+    expect(end - oldest.get(3)!).toBeLessThanOrEqual(spec.bucketRetentionMs + sweepEveryMs + HOUR);
+    // day partials: folded into the lifetime partial, then gone past the window
+    expect(count.get(4)!).toBeLessThanOrEqual(4);
+    expect(count.get(2)!).toBeLessThan(3 * 24 * 60);
+  }, 120_000);
 });
 
 describe('openOnlineStore', () => {
