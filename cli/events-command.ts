@@ -23,6 +23,8 @@ backfill: runs the feature's rules over the events kept in the offline store (th
 by from_events.backfill, one row per event), rows whose watermark lies in [from, to), on the
 Temporal worker (workflow events-backfill/<feature>/<from>-<to>), in bounded chunks, so that a
 new event-fed feature starts with history. Event time still decides: nothing newer is replaced.
+An Aggregation counts, per key, the rows before its oldest live event (the key's history, kept
+apart; the live events count the rest), each once: running the same range again changes nothing.
 Rows a rule cannot map go to dead letters (ferry replay takes them once the rule is fixed).
 
 Options (test):
@@ -30,7 +32,7 @@ Options (test):
   --features DIR folder of feature YAML (default: $FERRY_FEATURES_DIR or features)
   --json         print [{event, outcomes: [{rule, matched, command | failure}]}] as JSON
 Options (backfill):
-  --from <time>  start of the range (inclusive): 2024-03-01, 2024-03-01T05:00:00Z or epoch ms
+  --from <time>  start of the range (inclusive): 2024-03-01, 2024-03-01T05:00:00Z, epoch ms or now
   --to <time>    end of the range (exclusive)
   --wait         wait for the end with a progress bar
   --json         print the start (or, with --wait, the final progress) as JSON`;

@@ -175,13 +175,16 @@ export function summary(p: SyncProgress): string {
   );
 }
 
-/** `2024-03-10`, `2024-03-10T05:00:00Z` or epoch milliseconds. */
-export function parseTime(option: string, text: string | undefined): number | undefined {
+/** `2024-03-10`, `2024-03-10T05:00:00Z`, epoch milliseconds, or `now` (to the second). */
+export function parseTime(option: string, text: string | undefined, nowMs = Date.now()): number | undefined {
   if (text === undefined) return undefined;
+  if (text === 'now') return Math.floor(nowMs / 1000) * 1000;
   if (/^-?\d+$/.test(text)) return Number(text);
   const ms = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : Date.parse(text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(ms)) {
-    throw new UsageError(`${option} must be a date, an ISO-8601 time or epoch milliseconds, got "${text}"`);
+    throw new UsageError(
+      `${option} must be a date, an ISO-8601 time, epoch milliseconds or now, got "${text}"`,
+    );
   }
   return ms;
 }

@@ -9,8 +9,10 @@ export interface KeyMeta {
   /** The lifetime partial holds the days before this one. */
   through: number;
   lifetime: PartialAggregate;
-  /** Live state of a feature with a backfill: its events are at or after this time (those before are the history's). */
+  /** Live state: its oldest event time (a backfill counts what is before it as the key's history). */
   start?: number;
+  /** Live state of a key with a history: events before this time are the history's (late here). */
+  historyCut?: number;
   /** History (backfilled) state: its events are before this time (those at or after are live). */
   cut?: number;
   /** A store without TTLs (LMDB): the key's clock when its expired pieces were last removed. */

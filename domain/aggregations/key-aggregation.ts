@@ -39,11 +39,11 @@ import {
  */
 export type EventOutcome = { accepted: true } | { duplicate: true } | { late: string } | { skipped: string };
 
-/** Where an `add` may put events: live (from `start`) or history (before `cut`). */
+/** Where an `add` may put events: live (from `historyCut`, when a history exists) or history (before `cut`). */
 interface AddBounds {
-  start?: number | undefined;
-  /** Whether an event before `start` is late (a feature with a backfill), or `start` only recorded. */
-  enforceStart?: boolean;
+  /** Live: events before it are the history's (late here). */
+  historyCut?: number | undefined;
+  /** History: events at or after it are the live state's (skipped here). */
   cut?: number | undefined;
   history: boolean;
 }
@@ -74,9 +74,10 @@ export class AggregationEngine {
   }
 
   /**
-   * Adds a key's live events in arrival order. With a backfill (`spec.history`) the key's live
-   * state starts where its history stops (`historyMeta.cut`) or else at its first events; an
-   * event before that start is late: the backfill of the warehouse's events counts it.
+   * Adds a key's live events in arrival order. The live meta keeps the oldest live event time
+   * (`start`): a backfill counts the warehouse's events before it as the key's history
+   * (`addHistory`), after which the live state refuses events before that cut as late (the history
+   * has them). A key whose history came first starts at the history's cut (`historyMeta`).
    */
   add(
     state: AggregationStateAccess,
@@ -84,30 +85,34 @@ export class AggregationEngine {
     historyMeta?: KeyMeta,
   ): EventOutcome[] {
     const meta = state.meta();
-    // the start is kept without a backfill too, so that one configured later knows where to stop
-    const start =
-      meta !== undefined
-        ? meta.start
-        : (historyMeta?.cut ?? events.reduce((m, e) => Math.min(m, e.t), Number.POSITIVE_INFINITY));
-    return this.addWithin(state, events, { start, enforceStart: this.spec.history, history: false });
+    const historyCut = meta !== undefined ? meta.historyCut : historyMeta?.cut;
+    return this.addWithin(state, events, { historyCut, history: false });
   }
 
   /**
    * Adds events of the warehouse to a key's history state (kept apart from its live state): those
-   * at or after the key's live start (`liveMeta.start`, or `cutMs` while the key has no live
-   * state) are skipped, as are those a backfill already counted (older than the history's newest
-   * by more than the lateness: a rerun or a resumed page); the rest as `add` does. The events come
-   * in time order (the backfill reads the table in its watermark order).
+   * at or after the cut are skipped (the cut is the key's oldest live event, or `cutMs` while it
+   * has no live state; it is then fixed, and the live state refuses events before it), as are those
+   * a backfill already counted (older than the history's newest by more than the lateness: a rerun
+   * or a resumed page); the rest as `add` does. The events come in time order (the backfill reads
+   * the table in its watermark order).
    */
   addHistory(
     state: AggregationStateAccess,
-    liveMeta: KeyMeta | undefined,
+    live: AggregationStateAccess,
     events: readonly AggregateEvent[],
     cutMs: number,
   ): EventOutcome[] {
+    const liveMeta = live.meta();
     const cut =
-      state.meta()?.cut ?? (liveMeta === undefined ? cutMs : (liveMeta.start ?? Number.NEGATIVE_INFINITY));
-    return this.addWithin(state, events, { cut, history: true });
+      state.meta()?.cut ??
+      liveMeta?.historyCut ??
+      (liveMeta === undefined ? cutMs : (liveMeta.start ?? Number.NEGATIVE_INFINITY));
+    const out = this.addWithin(state, events, { cut, history: true });
+    // from now on the live state leaves what is before the cut to the history
+    if (liveMeta !== undefined && liveMeta.historyCut === undefined && state.meta() !== undefined)
+      live.setMeta({ ...liveMeta, historyCut: cut });
+    return out;
   }
 
   private addWithin(
@@ -120,7 +125,7 @@ export class AggregationEngine {
     const metaBefore =
       meta === undefined
         ? undefined
-        : { watermark: meta.watermark, through: meta.through, start: meta.start };
+        : { watermark: meta.watermark, through: meta.through, start: meta.start, cut: meta.historyCut };
     const rawChanged = new Map<number, AggregateEvent[]>();
     const buckets = new Map<string, PartialAggregate>();
     for (const e of events) {
@@ -129,8 +134,11 @@ export class AggregationEngine {
       if (!('accepted' in outcome)) continue;
       if (meta === undefined) {
         meta = emptyMeta(floorTo(e.t - this.spec.latenessMs, DAY));
-        if (bounds.start !== undefined && Number.isFinite(bounds.start)) meta.start = bounds.start;
-        if (bounds.cut !== undefined) meta.cut = bounds.cut;
+        if (bounds.history) meta.cut = bounds.cut;
+        else {
+          meta.start = e.t;
+          if (bounds.historyCut !== undefined) meta.historyCut = bounds.historyCut;
+        }
       }
       const minute = floorTo(e.t, MINUTE);
       let list = rawChanged.get(minute);
@@ -153,9 +161,8 @@ export class AggregationEngine {
         addEvent(p, e, this.needs);
       }
       if (e.t > meta.watermark) meta = { ...meta, watermark: e.t };
-      // without a backfill the start only records the oldest live event
-      if (!bounds.enforceStart && meta.start !== undefined && e.t < meta.start)
-        meta = { ...meta, start: e.t };
+      // the oldest live event: where a backfill stops
+      if (!bounds.history && (meta.start === undefined || e.t < meta.start)) meta = { ...meta, start: e.t };
     }
     for (const [minute, list] of rawChanged) state.setRawMinute(minute, list);
     for (const [id, p] of buckets) {
@@ -168,7 +175,8 @@ export class AggregationEngine {
         metaBefore === undefined ||
         meta.watermark !== metaBefore.watermark ||
         meta.through !== metaBefore.through ||
-        meta.start !== metaBefore.start
+        meta.start !== metaBefore.start ||
+        meta.historyCut !== metaBefore.cut
       )
         state.setMeta(meta);
     }
@@ -186,9 +194,9 @@ export class AggregationEngine {
     const minute = floorTo(e.t, MINUTE);
     const raw = rawChanged.get(minute) ?? state.rawMinute(minute);
     if (raw?.some((x) => x.t === e.t && x.id === e.id)) return { duplicate: true };
-    if (bounds.enforceStart && bounds.start !== undefined && e.t < bounds.start) {
+    if (bounds.historyCut !== undefined && e.t < bounds.historyCut) {
       return {
-        late: `event time ${iso(e.t)} is before the key's live start (${iso(bounds.start)}): the events before it are counted by \`ferry events backfill\` from the warehouse`,
+        late: `event time ${iso(e.t)} is before the key's live start (${iso(bounds.historyCut)}): the events before it are its history, counted by \`ferry events backfill\` from the warehouse`,
       };
     }
     if (bounds.cut !== undefined && e.t >= bounds.cut) {

@@ -21,6 +21,7 @@ import {
 } from './aggregate-codec.ts';
 import { aggregateResult } from './aggregate-results.ts';
 import type { CompiledFeature, CompiledField } from './compiled-feature.ts';
+import type { KeyLock } from './key-lock.ts';
 import { mapLimit } from './map-limit.ts';
 import type { AggregateOutcome, ObjectReadResult } from './online-store.ts';
 import { eventsByKey, type PreparedAggregateEvent } from './prepare-aggregate-events.ts';
@@ -51,8 +52,9 @@ type Segment = keyof typeof levelCodes;
  * folded; meta never expires). A batch reads the pieces its events touch, runs the engine, and
  * writes the pieces that changed; a read reads the pieces its plan names, one range per level.
  *
- * The read-modify-write assumes one writer per key at a time: events of a topic are consumed by one
- * consumer (its workflow), and a key's events stay in call order.
+ * The read-modify-write of a key runs one at a time in this process (KeyLock: the consumer applies
+ * several partitions at once, a backfill runs beside it); across processes it assumes one writer
+ * per key (one consumer per topic, on one worker).
  */
 export class CassandraAggregates {
   private readonly where: string;
@@ -65,6 +67,11 @@ export class CassandraAggregates {
     private readonly options: QueryOptions,
     private readonly toParams: (key: KeyTuple) => unknown[],
     private readonly maxInFlight: number,
+    /**
+     * One read-modify-write of a key at a time in this process (both states: the history reads
+     * the live meta), shared by every view of the feature (definitions reloaded are new objects).
+     */
+    private readonly keyLock: KeyLock,
   ) {
     this.where = keyWhere;
   }
@@ -141,10 +148,8 @@ export class CassandraAggregates {
     const out: AggregateOutcome[] = new Array(prepared.length);
     // keys a few at a time, each key's reads and writes a few at a time: the driver refuses more
     // than 2,048 requests in flight on a connection
-    await mapLimit(
-      eventsByKey(prepared),
-      Math.max(1, Math.floor(this.maxInFlight / 4)),
-      async ({ key, items }) => {
+    await mapLimit(eventsByKey(prepared), Math.max(1, Math.floor(this.maxInFlight / 4)), ({ key, items }) =>
+      this.keyLock.run(JSON.stringify(key), async () => {
         const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
         const state = new MemoryAggregationState();
         const metaBytes = await this.one(key, levelCode.meta, 0);
@@ -188,15 +193,25 @@ export class CassandraAggregates {
             );
         }
         await mapLimit(loads, 8, (load) => load());
+        // a history sets the live state's cut on its meta (written with the history's pieces)
+        const live = new MemoryAggregationState();
+        live.load(otherMeta);
         const outcomes =
           segment === 'history'
-            ? engine.addHistory(state, otherMeta, events, cutMs)
+            ? engine.addHistory(state, live, events, cutMs)
             : engine.add(state, events, otherMeta);
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
         });
-        await this.flush(key, state, nowMs, meta?.through, levelCode);
-      },
+        await this.flush(
+          key,
+          state,
+          nowMs,
+          meta?.through,
+          levelCode,
+          live.dirty.meta ? live.meta() : undefined,
+        );
+      }),
     );
     return out;
   }
@@ -208,6 +223,7 @@ export class CassandraAggregates {
     nowMs: number,
     throughBefore: number | undefined,
     levelCode: Record<'meta' | StateLevel, number>,
+    liveMeta?: KeyMeta,
   ): Promise<void> {
     const spec = aggregationEngineOf(this.feature.def).spec;
     const ttl = (expiresAt: number) =>
@@ -244,6 +260,7 @@ export class CassandraAggregates {
         if (expiresAt > nowMs) puts.push([levelCode.day, start, encodePartial(p), ttl(expiresAt)]);
       }
     }
+    if (liveMeta) puts.push([liveLevelCode.meta, 0, encodeMeta(liveMeta), 0]);
     if (state.dirty.meta && meta) puts.push([levelCode.meta, 0, encodeMeta(meta), 0]);
     // a batch of duplicates only changes nothing
     if (puts.length === 0) return;

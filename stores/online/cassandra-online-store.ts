@@ -27,6 +27,7 @@ import {
   isExpired,
   projectFields,
 } from './compiled-feature.ts';
+import { KeyLock } from './key-lock.ts';
 import { mapLimit } from './map-limit.ts';
 import type {
   AggregateAppend,
@@ -214,6 +215,8 @@ export class CassandraOnlineStore implements OnlineStore {
   private readonly tables = new Map<string, TableState>();
   private readonly missing = new Map<string, number>();
   private readonly states = new WeakMap<FeatureDefinition, FeatureState>();
+  /** Aggregation writes of one key, one at a time in this process, whatever definition object they come with. */
+  private readonly aggregateKeyLock = new KeyLock();
   private readonly ks: string;
   private readonly maxInFlight: number;
   private readonly keysPerRead: number;
@@ -602,6 +605,7 @@ export class CassandraOnlineStore implements OnlineStore {
       this.queryOptions,
       (key) => pushKey([], st.compiled, key),
       this.maxInFlight,
+      this.aggregateKeyLock,
     );
     return st.aggregates;
   }

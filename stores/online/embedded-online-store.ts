@@ -322,7 +322,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
         const keyEvents = items.map((i) => prepared[i]!.event);
         let outcomes: AggregateOutcome[];
         if (segment === 'history' && history) {
-          outcomes = engine.addHistory(history, live.meta(), keyEvents, cutMs);
+          outcomes = engine.addHistory(history, live, keyEvents, cutMs);
           history.expire(nowMs, engine.spec);
         } else {
           // a key's first live events start after its history, if a backfill gave it one

@@ -1063,6 +1063,23 @@ conformance::room-seat:
         });
       });
 
+      it('concurrent calls for one key (partitions applied at once) count every event once', async () => {
+        const keys = { user_id: freshId() };
+        const t = Date.parse('2024-03-10T12:00:00Z');
+        const outcomes = await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            store.writeAggregateEvents(
+              seed,
+              [{ keys, eventTimeMs: t + i * 1_000, eventId: `c${i}`, values: {} }],
+              t + 60_000,
+            ),
+          ),
+        );
+        expect(outcomes.flat().every((o) => 'accepted' in o)).toBe(true);
+        const [r] = await store.readAggregates(seed, [keys], { atMs: t + 60_000 });
+        expect(r!.values).toEqual({ recent_10min_match_count: 40, match_count_lifetime: 40 });
+      });
+
       it('keys are apart; projection; the inputs are not served', async () => {
         const a = { user_id: freshId() };
         const b = { user_id: freshId() };

@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../../config/settings.ts';
+import { sketchStandardError } from '../../domain/aggregations/distinct-sketch.ts';
 import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
 import { CommandProducer } from '../../streaming/commands/command-producer.ts';
 import { commandConsumerWorkflowId, eventGroupOf } from '../../workflow-contract/command-consumer-ids.ts';
@@ -91,7 +92,11 @@ async function startWorker(): Promise<FerryProcess> {
 }
 
 /** Publishes raw event values (JSON text, or anything) to a topic, keyed by nothing: as a product backend might. */
-async function publish(topic: string, values: (string | Buffer | object)[]): Promise<void> {
+async function publish<T extends string | Buffer | object>(
+  topic: string,
+  values: T[],
+  keyOf: (v: T) => string | null = () => null,
+): Promise<void> {
   let p = producers.get(topic);
   if (p === undefined) {
     p = await CommandProducer.connect({ brokers: [env.FERRY_KAFKA_BROKERS!], topic });
@@ -100,7 +105,7 @@ async function publish(topic: string, values: (string | Buffer | object)[]): Pro
   for (let i = 0; i < values.length; i += 2_000)
     await p.sendMessages(
       values.slice(i, i + 2_000).map((v) => ({
-        key: null,
+        key: keyOf(v),
         value: typeof v === 'string' || Buffer.isBuffer(v) ? v : JSON.stringify(v),
       })),
     );
@@ -471,6 +476,119 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
       });
   }, 240_000);
 
+  it('ferry events backfill gives an Aggregation its history from the warehouse (the emulator): live first, then the month before, each event counted once', async () => {
+    const now = Date.now();
+    const DAY = 86_400_000;
+    // users 930000-930019 have live matches (the last day, through Kafka); 940000-940009 none yet.
+    // The warehouse keeps every match of 40 days, the live ones too. No event within an hour of a
+    // window's edge at the time of the read, so the values do not depend on when it happens.
+    const rows: {
+      matchId: string;
+      userId: number;
+      peerUserId: number;
+      chat_duration: number;
+      peerCountryCode: string;
+      timestampMillis: number;
+    }[] = [];
+    let n = 0;
+    const add = (userId: number, t: number) =>
+      rows.push({
+        matchId: `hist-${tag}-${n++}`,
+        userId,
+        peerUserId: (userId * 13 + n) % 97,
+        chat_duration: (userId + n * 7) % 500,
+        peerCountryCode: 'KR',
+        timestampMillis: t,
+      });
+    const users = [
+      ...Array.from({ length: 20 }, (_, i) => 930_000 + i),
+      ...Array.from({ length: 10 }, (_, i) => 940_000 + i),
+    ];
+    for (const u of users) {
+      for (let k = 0; k < 150; k++) {
+        const t = now - 40 * DAY + k * 6 * 3_600_000 + (u % 1000) * 1_000;
+        if (t > now - DAY || Math.abs(t - (now - 30 * DAY)) < 3_600_000) continue;
+        add(u, t);
+      }
+      if (u < 940_000)
+        for (let k = 0; k < 10; k++) add(u, now - DAY + 3_600_000 + k * 3_600_000 + (u % 1000));
+    }
+    const live = rows
+      .filter((r) => r.timestampMillis > now - DAY)
+      .sort((a, b) => a.timestampMillis - b.timestampMillis);
+    const group = eventGroupOf(topics.match);
+    // keyed by user, as a match backend publishes them: a user's matches stay in order
+    await publish(topics.match, live, (e) => String(e.userId));
+    await eventually('the live matches consumed', 180_000, async () => {
+      const p = await groupProgress(admin, group, topics.match);
+      return p.committed >= p.end ? p : undefined;
+    });
+    const T = { kind: 'scalar', scalar: 'Text' } as const;
+    const L = { kind: 'scalar', scalar: 'Long' } as const;
+    await stores.offline.ensureTable('raw_azar_match_event', [
+      { name: 'matchId', type: T },
+      { name: 'userId', type: L },
+      { name: 'peerUserId', type: L },
+      { name: 'chat_duration', type: L },
+      { name: 'peerCountryCode', type: T },
+      { name: 'timestampMillis', type: L },
+    ]);
+    await stores.offline.appendRows('raw_azar_match_event', rows);
+    const backfill = async () => {
+      const r = await ferry(
+        'events',
+        'backfill',
+        'match-stats',
+        '--from',
+        String(now - 45 * DAY),
+        '--to',
+        String(now),
+        '--wait',
+        '--json',
+      );
+      expect(r.code, r.out).toBe(0);
+      return JSON.parse(r.stdout).result as { state: string; rowsRead: number; rowsWritten: number };
+    };
+    // the history counts what came before each user's first live match: all but the live ones
+    expect(await backfill()).toMatchObject({
+      state: 'done',
+      rowsRead: rows.length,
+      rowsWritten: rows.length - live.length,
+    });
+    const check = async () => {
+      const res = await fetch(`${reader.url}/v1/features/lookup`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ feature: 'azar-match::match-stats', keys: users }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { results: { rows: { values: Record<string, number> }[] }[] };
+      const t = Date.now();
+      body.results[0]!.rows.forEach((row, j) => {
+        const mine = rows.filter((r) => r.userId === users[j]);
+        const month = mine.filter((r) => r.timestampMillis > t - 30 * DAY);
+        const want = {
+          match_count_lifetime: mine.length,
+          chat_seconds_lifetime: mine.reduce((sum, r) => sum + r.chat_duration, 0),
+          avg_chat_duration_30d: month.reduce((sum, r) => sum + r.chat_duration, 0) / month.length,
+          match_count_1h: 0,
+        };
+        for (const [name, v] of Object.entries(want))
+          expect(row.values[name], `user ${users[j]} ${name}`).toBeCloseTo(v, 9);
+        // past 64 values a HyperLogLog: within three standard errors (1.6%)
+        const peers = new Set(month.map((r) => r.peerUserId)).size;
+        expect(
+          Math.abs(row.values.distinct_peers_30d! - peers),
+          `user ${users[j]} distinct peers`,
+        ).toBeLessThanOrEqual(Math.ceil(3 * sketchStandardError * peers));
+      });
+    };
+    await check();
+    // a second run of the same range: nothing counted twice
+    expect(await backfill()).toMatchObject({ state: 'done', rowsWritten: 0 });
+    await check();
+  }, 600_000);
+
   it('a worker killed (SIGKILL) in the middle of 100,000 events: after the restart every value is online, no dead letter twice', async () => {
     const rooms = 2_000;
     const base = Date.now() - 3_600_000;
@@ -576,7 +694,8 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
     }
     const group = eventGroupOf(topics.match);
     const start = await groupProgress(admin, group, topics.match);
-    const producing = publish(topics.match, events);
+    // keyed by user, as a match backend publishes them: a user's matches stay in order
+    const producing = publish(topics.match, events, (e) => String(e.userId));
     const matchWorkflow = commandConsumerWorkflowId(topics.match, group);
     const atKill = await eventually('3,000 match events committed', 300_000, async () => {
       const p = await groupProgress(admin, group, topics.match);

@@ -154,9 +154,12 @@ describe('history from a backfill beside the live state', () => {
       { t: t0 - 5 * MINUTE, id: 'b', values: {} },
       { t: t0, id: 'a', values: {} },
     ];
-    expect(after.addHistory(history, live.meta(), warehouse, t0 + DAY).map((o) => Object.keys(o)[0])).toEqual(
-      ['accepted', 'accepted', 'skipped', 'skipped'],
-    );
+    expect(after.addHistory(history, live, warehouse, t0 + DAY).map((o) => Object.keys(o)[0])).toEqual([
+      'accepted',
+      'accepted',
+      'skipped',
+      'skipped',
+    ]);
     expect(after.read(live, t0 + MINUTE, history)).toEqual({ count_life: 4 });
     // and from now on a live event before the start is late, naming the backfill
     expect(after.add(live, [{ t: t0 - 7 * MINUTE, id: 'd', values: {} }])[0]).toEqual({
