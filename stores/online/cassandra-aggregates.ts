@@ -149,20 +149,10 @@ export class CassandraAggregates {
     // keys a few at a time, each key's reads and writes a few at a time: the driver refuses more
     // than 2,048 requests in flight on a connection
     await mapLimit(eventsByKey(prepared), Math.max(1, Math.floor(this.maxInFlight / 4)), ({ key, items }) =>
-      this.keyLock.run(JSON.stringify(key), async () => {
+      this.keyLock.run(`${this.feature.name}\u0000${JSON.stringify(key)}`, async () => {
         const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
         const state = new MemoryAggregationState();
-        const metaBytes = await this.one(key, levelCode.meta, 0);
-        const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
-        state.load(meta);
-        // the other state's meta: a history stops where the live state starts, a new live state
-        // starts where its history stopped
-        let otherMeta: KeyMeta | undefined;
-        if (segment === 'history' || (spec.history && meta === undefined)) {
-          const other = await this.one(key, levelCodes[segment === 'history' ? 'live' : 'history'].meta, 0);
-          otherMeta = other ? decodeMeta(other) : undefined;
-        }
-        // the pieces the events touch, and the days a fold may take into the lifetime partial
+        // the pieces the events touch, read beside the meta (one round trip)
         const loads: (() => Promise<void>)[] = [];
         const seen = new Set<string>();
         const loadOne = (level: 'raw' | BucketLevel, start: number) => {
@@ -177,22 +167,34 @@ export class CassandraAggregates {
             }),
           );
         };
-        let watermark = meta?.watermark ?? Number.NEGATIVE_INFINITY;
+        let watermark = Number.NEGATIVE_INFINITY;
         for (const e of events) {
           loadOne('raw', floorTo(e.t, MINUTE));
           for (const level of bucketLevels) loadOne(level, floorTo(e.t, bucketSize[level]));
           if (e.t > watermark) watermark = e.t;
         }
+        const otherCode = levelCodes[segment === 'history' ? 'live' : 'history'];
+        const [metaBytes, historyOther] = await Promise.all([
+          this.one(key, levelCode.meta, 0),
+          // a history stops where the live state starts
+          segment === 'history' ? this.one(key, otherCode.meta, 0) : undefined,
+          mapLimit(loads, 8, (load) => load()),
+        ]);
+        const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
+        state.load(meta);
+        // a new live state starts where its history stopped
+        const otherBytes =
+          segment === 'live' && spec.history && meta === undefined
+            ? await this.one(key, otherCode.meta, 0)
+            : historyOther;
+        const otherMeta = otherBytes ? decodeMeta(otherBytes) : undefined;
+        // the days a fold may take into the lifetime partial
         if (spec.lifetime && meta !== undefined) {
-          const limit = floorTo(watermark - spec.latenessMs, DAY);
+          const limit = floorTo(Math.max(watermark, meta.watermark) - spec.latenessMs, DAY);
           if (meta.through < limit)
-            loads.push(() =>
-              this.range(key, levelCode.day, meta.through, limit).then((rows) => {
-                for (const [start, b] of rows) state.buckets.day.set(start, decodePartial(b));
-              }),
-            );
+            for (const [start, b] of await this.range(key, levelCode.day, meta.through, limit))
+              if (!state.buckets.day.has(start)) state.buckets.day.set(start, decodePartial(b));
         }
-        await mapLimit(loads, 8, (load) => load());
         // a history sets the live state's cut on its meta (written with the history's pieces)
         const live = new MemoryAggregationState();
         live.load(otherMeta);
