@@ -10,6 +10,8 @@ export interface MeasuredServer {
   /** Peak resident memory of the server's process, MB (0: not measured). */
   peakRssMb(): number;
   close(): Promise<void>;
+  /** What the server printed (ferry serve). */
+  log?(): string;
 }
 
 /** `ferry serve --port 0` as users start it (bin/ferry.js), settings in `env`; resolves once it prints its address. */
@@ -25,11 +27,15 @@ export function ferryServe(env: Record<string, string | undefined>): Promise<Mea
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
       if (!m) return;
       child.stdout.off('data', onData);
+      child.stdout.on('data', (more) => {
+        out += more;
+      });
       const pid = child.pid!;
       resolve({
         port: Number(m[1]),
         cpuSeconds: () => procCpuSeconds(pid),
         peakRssMb: () => procMemoryMb(pid).hwm,
+        log: () => out,
         close: () =>
           new Promise((done) => {
             child.once('exit', () => done());

@@ -72,6 +72,10 @@ export class CassandraAggregates {
      * the live meta), shared by every view of the feature (definitions reloaded are new objects).
      */
     private readonly keyLock: KeyLock,
+    /** The key's column (quoted) when the key is a single column: batch reads use `IN` on it. */
+    private readonly inColumn: string | undefined,
+    /** Keys per `IN` select of a batch read. */
+    private readonly keysPerRead: number,
   ) {
     this.where = keyWhere;
   }
@@ -296,6 +300,7 @@ export class CassandraAggregates {
     const withHistory = engine.spec.history;
     // the sliding windows' pieces do not depend on the key's meta: read beside it
     const sliding = [...engine.plan(undefined, t).values()].flat();
+    if (tuples.length > 1 && this.inColumn !== undefined) return this.readGrouped(tuples, fields, t);
     return mapLimit(tuples, this.maxInFlight, async (key) => {
       const state = new MemoryAggregationState();
       const [metaBytes, historyBytes] = await Promise.all([
@@ -326,6 +331,136 @@ export class CassandraAggregates {
         }
       }
       await Promise.all(loads);
+      return aggregateResult(engine, state, fields, t, history);
+    });
+  }
+
+  /** Rows of a level's range for many keys at once (`key IN ?`), each under its key. */
+  private async rangeOfMany(
+    values: unknown[],
+    level: number,
+    from: number,
+    to: number,
+    into: (k: string, start: number, value: Buffer) => void,
+  ): Promise<void> {
+    const cql = `SELECT ${this.inColumn} AS k, "_start" AS start, "_value" AS value FROM ${this.ref} WHERE ${this.inColumn} IN ? AND "_level" = ? AND "_start" >= ? AND "_start" < ?`;
+    let pageState: string | undefined;
+    do {
+      const rs = await this.client.execute(cql, [values, level, BigInt(from), BigInt(to)], {
+        ...this.options,
+        fetchSize: 5_000,
+        ...(pageState ? { pageState } : {}),
+      });
+      for (const row of rs.rows)
+        into(String(row.get('k')), Number(row.get('start') as bigint), row.get('value') as Buffer);
+      pageState = rs.pageState ?? undefined;
+    } while (pageState);
+  }
+
+  /** Loads the ranges of a plan for many keys into their states (`key IN ?`, one select per range). */
+  private loadPiecesOfMany(
+    states: Map<string, MemoryAggregationState>,
+    values: unknown[],
+    pieces: PlanPiece[],
+    levelCode: Record<'meta' | StateLevel, number>,
+  ): Promise<void>[] {
+    return mergeRanges(pieces).map(({ level, from, to }) =>
+      this.rangeOfMany(
+        values,
+        levelCode[level],
+        level === 'raw' ? floorTo(from, MINUTE) : from,
+        to,
+        (k, start, b) => {
+          const state = states.get(k);
+          if (state === undefined) return;
+          if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
+          else state.buckets[level].set(start, decodePartial(b));
+        },
+      ),
+    );
+  }
+
+  /**
+   * A batch read of single-column keys: a few selects for the whole group (`key IN ?`) instead of
+   * a few per key: the metas of both states, each sliding range, and the lifetime ranges of the
+   * keys that share a fold day. Histories (a backfill's) are read key by key.
+   */
+  private async readGrouped(
+    tuples: readonly KeyTuple[],
+    fields: readonly CompiledField[],
+    t: number,
+  ): Promise<ObjectReadResult[]> {
+    const engine = aggregationEngineOf(this.feature.def);
+    const lifetimeFields = engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name);
+    const sliding = [...engine.plan(undefined, t).values()].flat();
+    const byKey = new Map<
+      string,
+      { key: KeyTuple; value: unknown; state: MemoryAggregationState; history?: MemoryAggregationState }
+    >();
+    for (const key of tuples) {
+      const k = String(key[0]);
+      if (!byKey.has(k))
+        byKey.set(k, { key, value: this.toParams(key)[0], state: new MemoryAggregationState() });
+    }
+    const groups: string[][] = [];
+    const ids = [...byKey.keys()];
+    for (let i = 0; i < ids.length; i += this.keysPerRead) groups.push(ids.slice(i, i + this.keysPerRead));
+    await mapLimit(groups, Math.max(1, Math.floor(this.maxInFlight / 8)), async (group) => {
+      const values = group.map((k) => byKey.get(k)!.value);
+      const states = new Map(group.map((k) => [k, byKey.get(k)!.state]));
+      const metaCql = `SELECT ${this.inColumn} AS k, "_level" AS level, "_value" AS value FROM ${this.ref} WHERE ${this.inColumn} IN ? AND "_level" IN (${liveLevelCode.meta}, ${historyLevelCode.meta}) AND "_start" = 0`;
+      const [metas] = await Promise.all([
+        this.client.execute(metaCql, [values], this.options),
+        ...this.loadPiecesOfMany(states, values, sliding, liveLevelCode),
+      ]);
+      const throughs = new Map<number, string[]>();
+      const histories: string[] = [];
+      for (const row of metas.rows) {
+        const k = String(row.get('k'));
+        const entry = byKey.get(k)!;
+        const meta = decodeMeta(row.get('value') as Buffer);
+        if (row.get('level') === historyLevelCode.meta) {
+          entry.history = new MemoryAggregationState();
+          entry.history.load(meta);
+          histories.push(k);
+        } else {
+          entry.state.load(meta);
+          const list = throughs.get(meta.through) ?? [];
+          list.push(k);
+          throughs.set(meta.through, list);
+        }
+      }
+      const loads: Promise<void>[] = [];
+      if (lifetimeFields.length > 0) {
+        // lifetime: the days after those folded, for the keys that share a fold day at once
+        for (const [, keys] of throughs) {
+          const plans = engine.plan(byKey.get(keys[0]!)!.state.meta(), t);
+          const pieces = lifetimeFields.flatMap((name) => plans.get(name) ?? []);
+          loads.push(
+            ...this.loadPiecesOfMany(
+              states,
+              keys.map((k) => byKey.get(k)!.value),
+              pieces,
+              liveLevelCode,
+            ),
+          );
+        }
+      }
+      for (const k of histories) {
+        const { key, history } = byKey.get(k)!;
+        loads.push(
+          this.loadPieces(
+            history!,
+            key,
+            [...engine.planHistory(history!.meta(), t).values()].flat(),
+            historyLevelCode,
+          ),
+        );
+      }
+      await Promise.all(loads);
+    });
+    return tuples.map((key) => {
+      const { state, history } = byKey.get(String(key[0]))!;
       return aggregateResult(engine, state, fields, t, history);
     });
   }

@@ -606,6 +606,8 @@ export class CassandraOnlineStore implements OnlineStore {
       (key) => pushKey([], st.compiled, key),
       this.maxInFlight,
       this.aggregateKeyLock,
+      st.compiled.keyFields.length === 1 ? q(keyColumns(st.compiled.def)[0]!.name) : undefined,
+      Math.max(1, this.keysPerRead),
     );
     return st.aggregates;
   }

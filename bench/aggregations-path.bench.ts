@@ -1,0 +1,276 @@
+/**
+ * Aggregations as users run them (issue 18): domain events on Kafka → the event consumer of
+ * `ferry worker` (a child process, its Temporal workflow) → Cassandra, and lookups through
+ * `ferry serve` (the reader process, compiled JavaScript). The Aggregation feature has count,
+ * sum and avg over 10 minutes, 1 hour, 30 days and lifetime; its baseline, in the same run, is the
+ * same events writing one Object value per event (a from_events UPDATE rule: the commands path
+ * of one Object value, through the same consumer).
+ *
+ *   npm run bench:aggregations -- [--events=100000] [--keys=20000] [--seconds=8] [--connections=20]
+ *
+ * Ingest: the events (keyed by user, as a match backend publishes them; event times spread over
+ * two days, not following the key) are produced first, then `ferry worker` starts and drains
+ * them; events/s = events applied between the first and the last commit of the consumer group /
+ * that time. Each feature drains alone (the worker is restarted between them). Reads: wrk
+ * (-t1) POSTs /v1/features/lookup with 1 or 100 uniform keys for --seconds, the reader's cache off
+ * (FERRY_READER_CACHE_MB=0) and on (the Aggregation with a 1 s TTL from a cache file: the
+ * staleness bound its users would choose; the Object its default real-time 1 s).
+ *
+ * Needs Kafka, Cassandra, Temporal and the BigQuery emulator (`bash infra/up.sh`) and wrk.
+ * Loopback servers only; a fresh keyspace, dataset and topics per run, dropped at the end.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client as CassandraClient } from 'cassandra-driver';
+import { projectRoot } from '../config/module-files.ts';
+import { readSettings } from '../config/settings.ts';
+import type { BigQueryOfflineStore } from '../stores/offline/bigquery-offline-store.ts';
+import { openOfflineStore } from '../stores/offline/open-offline-store.ts';
+import { createKafka, deadLetterTopicOf } from '../streaming/commands/command-kafka.ts';
+import { CommandProducer } from '../streaming/commands/command-producer.ts';
+import { eventGroupOf } from '../workflow-contract/command-consumer-ids.ts';
+import { runFerryCli } from './ferry-bin.ts';
+import { ferryServe } from './ferry-serve-process.ts';
+import { startFerryWorker } from './ferry-worker-process.ts';
+import { seededRandom } from './seeded-random.ts';
+import { requireWrk, runWrk, type WrkResult } from './wrk-load.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '100000' },
+    keys: { type: 'string', default: '20000' },
+    seconds: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '20' },
+  },
+});
+const eventCount = Number(args.events);
+const keyCount = Number(args.keys);
+const seconds = Number(args.seconds);
+const connections = Number(args.connections);
+requireWrk();
+
+const id = `${process.pid}_${Date.now()}`;
+const dir = mkdtempSync(path.join(tmpdir(), 'ferry-agg-path-'));
+const brokers = [`127.0.0.1:${process.env.FERRY_KAFKA_PORT ?? 9092}`];
+const topics = { aggregation: `bench_agg_events_${id}`, object: `bench_obj_events_${id}` };
+const features = { aggregation: 'bench::match-stats', object: 'bench::last-match' };
+const keyspace = `ferry_bench_aggp_${id}`;
+const log = (s: string) => console.error(`[bench] ${s}`);
+
+const windows = ['10m', '1h', '30d', 'lifetime'];
+const aggregateFields = windows
+  .flatMap((w) => {
+    const n = w === 'lifetime' ? 'lifetime' : w;
+    return [
+      `    match_count_${n}: { aggregate: { function: count, window: ${w} } }`,
+      `    chat_seconds_${n}: { aggregate: { function: sum, of: chat_duration, window: ${w} } }`,
+      `    avg_chat_${n}: { aggregate: { function: avg, of: chat_duration, window: ${w} } }`,
+    ];
+  })
+  .join('\n');
+const featuresDir = path.join(dir, 'features');
+mkdirSync(featuresDir);
+writeFileSync(
+  path.join(featuresDir, 'bench.yaml'),
+  `bench::match-stats:
+  feature_type: Aggregation
+  owner: bench
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    chat_duration: { type: Long }
+${aggregateFields}
+  aggregation:
+    allowed_lateness: 1h
+  access:
+    readers: ["*"]
+  from_events:
+    topic: ${topics.aggregation}
+    event_time: timestampMillis
+    rules:
+      - name: match
+        keys: { user_id: userId }
+        values: { _event_id: matchId, chat_duration: chat_duration }
+bench::last-match:
+  feature_type: Object
+  owner: bench
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    chat_duration: { type: Long, default_value: 0 }
+  access:
+    readers: ["*"]
+  from_events:
+    topic: ${topics.object}
+    event_time: timestampMillis
+    rules:
+      - name: match
+        keys: { user_id: userId }
+        values: { chat_duration: chat_duration }
+`,
+);
+const cacheFile = path.join(dir, 'reader-cache.yaml');
+writeFileSync(cacheFile, `features:\n  ${features.aggregation}: { ttl: 1s }\n`);
+
+const env: Record<string, string> = {
+  FERRY_ONLINE_STORE: 'cassandra',
+  FERRY_CASSANDRA_CONTACT_POINTS: `127.0.0.1:${process.env.FERRY_CASSANDRA_PORT ?? 9042}`,
+  FERRY_CASSANDRA_KEYSPACE: keyspace,
+  FERRY_CASSANDRA_REPLICATION: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+  FERRY_CASSANDRA_CONSISTENCY: 'ONE',
+  FERRY_OFFLINE_STORE: 'bigquery',
+  FERRY_BIGQUERY_ENDPOINT: `http://127.0.0.1:${process.env.FERRY_BIGQUERY_PORT ?? 9050}`,
+  FERRY_BIGQUERY_DATASET: `ferry_bench_aggp_${id}`,
+  FERRY_KAFKA_BROKERS: brokers.join(','),
+  FERRY_TEMPORAL_TASK_QUEUE: `bench-aggregations-${id}`,
+  FERRY_FEATURES_DIR: featuresDir,
+  FERRY_SQL_DIR: path.join(projectRoot, 'sql'),
+  FERRY_TOKENS_FILE: path.join(projectRoot, 'tokens.yaml'),
+  FERRY_DATA_DIR: path.join(dir, 'data'),
+};
+const token = 'ferry-sample-app-token';
+
+const kafka = createKafka(brokers, 'ferry-bench-aggregations');
+const admin = kafka.admin();
+await admin.connect();
+
+/** The same events for both features: keyed by user, times over two days that do not follow the key. */
+function events(): { key: string; value: string }[] {
+  const rnd = seededRandom(18);
+  const now = Date.now();
+  const out: { key: string; value: string }[] = [];
+  for (let i = 0; i < eventCount; i++) {
+    const userId = 1 + Math.floor(rnd() * keyCount);
+    const e = {
+      matchId: `m${i}`,
+      userId,
+      chat_duration: Math.floor(rnd() * 600),
+      // rising overall (a stream), a few seconds of disorder
+      timestampMillis:
+        now - 2 * 86_400_000 + Math.floor((i / eventCount) * 2 * 86_400_000) - Math.floor(rnd() * 5_000),
+    };
+    out.push({ key: String(userId), value: JSON.stringify(e) });
+  }
+  return out;
+}
+
+async function committed(topic: string): Promise<number> {
+  const [c] = await admin.fetchOffsets({ groupId: eventGroupOf(topic), topics: [topic] });
+  return (c?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+}
+
+/** Produces the backlog, starts `ferry worker`, and times the consumer group from its first commit to the end. */
+async function drain(which: 'aggregation' | 'object', all: { key: string; value: string }[]) {
+  const topic = topics[which];
+  const producer = await CommandProducer.connect({ brokers, topic });
+  for (let i = 0; i < all.length; i += 5_000) await producer.sendMessages(all.slice(i, i + 5_000));
+  await producer.close();
+  const worker = await startFerryWorker(env, projectRoot);
+  try {
+    let first: { at: number; n: number } | undefined;
+    const deadline = Date.now() + 30 * 60_000;
+    for (;;) {
+      const n = await committed(topic);
+      const at = performance.now();
+      if (n > 0 && first === undefined) first = { at, n };
+      if (n >= all.length) {
+        const ms = at - first!.at;
+        return { events: n - first!.n, ms, perSecond: ((n - first!.n) * 1000) / Math.max(1, ms) };
+      }
+      if (Date.now() > deadline) throw new Error(`${which}: ${n} of ${all.length} after 30 minutes`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await worker.stop();
+  }
+}
+
+const rows: string[] = [];
+const fmt = (x: number) => new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 }).format(x);
+try {
+  log(`ferry apply (topics ${topics.aggregation}, ${topics.object})`);
+  await runFerryCli(['apply'], env, projectRoot);
+  const all = events();
+  log(`draining ${eventCount} events of ${keyCount} users into ${features.object}`);
+  const object = await drain('object', all);
+  log(`draining ${eventCount} events of ${keyCount} users into ${features.aggregation}`);
+  const aggregation = await drain('aggregation', all);
+  rows.push(
+    `| ingest through ferry worker (events/s) | ${fmt(aggregation.perSecond)} | ${fmt(object.perSecond)} | ${(aggregation.perSecond / object.perSecond).toFixed(2)}x |`,
+  );
+
+  for (const cache of ['off', 'on'] as const) {
+    const server = await ferryServe({
+      ...env,
+      FERRY_READER_THREADS: '1',
+      ...(cache === 'off' ? { FERRY_READER_CACHE_MB: '0' } : { FERRY_READER_CACHE_FILE: cacheFile }),
+    });
+    try {
+      for (const feature of Object.values(features)) {
+        const res = await fetch(`http://127.0.0.1:${server.port}/v1/features/lookup`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ feature, keys: [1] }),
+        });
+        if (res.status !== 200) throw new Error(`${feature}: ${res.status} ${await res.text()}`);
+      }
+      for (const batch of [1, 100]) {
+        const run = (feature: string): Promise<WrkResult> =>
+          runWrk({
+            port: server.port,
+            feature,
+            keys: keyCount,
+            batch,
+            dist: 'uniform',
+            seconds,
+            connections,
+            token,
+          });
+        // warm the connections and the JIT, then measure (the Object first, the Aggregation second)
+        await run(features.object);
+        const o = await run(features.object);
+        const a = await run(features.aggregation);
+        for (const [name, r] of [
+          [features.object, o],
+          [features.aggregation, a],
+        ] as const)
+          if (r.non2xx > 0 || r.socket_errors > 0)
+            throw new Error(
+              `wrk ${name}, ${batch} keys, cache ${cache}: ${JSON.stringify(r)}\n${server.log?.() ?? ''}`,
+            );
+        const ms = (us: number) => (us / 1000).toFixed(2);
+        rows.push(
+          `| read ${batch} key${batch > 1 ? 's' : ''}, cache ${cache}: p50 / p99 ms (req/s) | ${ms(a.p50_us)} / ${ms(a.p99_us)} (${fmt(a.rps)}) | ${ms(o.p50_us)} / ${ms(o.p99_us)} (${fmt(o.rps)}) | p99 ${(a.p99_us / o.p99_us).toFixed(2)}x |`,
+        );
+      }
+    } finally {
+      await server.close();
+    }
+  }
+} finally {
+  await admin
+    .deleteTopics({ topics: Object.values(topics).flatMap((t) => [t, deadLetterTopicOf(t)]) })
+    .catch(() => {});
+  await admin.disconnect();
+  const cassandra = new CassandraClient({
+    contactPoints: [env.FERRY_CASSANDRA_CONTACT_POINTS!],
+    localDataCenter: 'datacenter1',
+  });
+  await cassandra.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
+  await cassandra.shutdown();
+  const offline = await openOfflineStore(readSettings({ ...process.env, ...env }));
+  await (offline as BigQueryOfflineStore).dropDataset?.().catch(() => undefined);
+  await offline.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(
+  `\nAggregations as users run them: ${fmt(eventCount)} events of ${fmt(keyCount)} users (Kafka → ferry worker → Cassandra; reads through ferry serve, 1 thread, wrk -c${connections}, uniform keys)\n`,
+);
+console.log(
+  [
+    `| measure | ${features.aggregation} (count, sum, avg × 10m, 1h, 30d, lifetime) | ${features.object} (one Object value per event, same run) | ratio |`,
+    '| --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n'),
+);
