@@ -166,13 +166,16 @@ async function drain(which: 'aggregation' | 'object', all: { key: string; value:
   for (let i = 0; i < all.length; i += 5_000) await producer.sendMessages(all.slice(i, i + 5_000));
   await producer.close();
   const worker = await startFerryWorker(env, projectRoot);
+  const ready = performance.now();
   try {
+    // from the first commit (the consumer has joined its group); from the worker's start when the
+    // first commit is already the end (a backlog smaller than a few batches)
     let first: { at: number; n: number } | undefined;
     const deadline = Date.now() + 30 * 60_000;
     for (;;) {
       const n = await committed(topic);
       const at = performance.now();
-      if (n > 0 && first === undefined) first = { at, n };
+      if (n > 0 && first === undefined) first = n >= all.length ? { at: ready, n: 0 } : { at, n };
       if (n >= all.length) {
         const ms = at - first!.at;
         return { events: n - first!.n, ms, perSecond: ((n - first!.n) * 1000) / Math.max(1, ms) };
@@ -230,17 +233,15 @@ try {
         await run(features.object);
         const o = await run(features.object);
         const a = await run(features.aggregation);
-        for (const [name, r] of [
-          [features.object, o],
-          [features.aggregation, a],
-        ] as const)
-          if (r.non2xx > 0 || r.socket_errors > 0)
-            throw new Error(
-              `wrk ${name}, ${batch} keys, cache ${cache}: ${JSON.stringify(r)}\n${server.log?.() ?? ''}`,
-            );
+        // a refusal is the reader's answer when the store does not keep up (503 past its timeout):
+        // reported, not hidden
+        const refused = (r: WrkResult) =>
+          r.non2xx + r.socket_errors > 0
+            ? `, ${fmt(r.non2xx + r.socket_errors)} of ${fmt(r.requests)} refused`
+            : '';
         const ms = (us: number) => (us / 1000).toFixed(2);
         rows.push(
-          `| read ${batch} key${batch > 1 ? 's' : ''}, cache ${cache}: p50 / p99 ms (req/s) | ${ms(a.p50_us)} / ${ms(a.p99_us)} (${fmt(a.rps)}) | ${ms(o.p50_us)} / ${ms(o.p99_us)} (${fmt(o.rps)}) | p99 ${(a.p99_us / o.p99_us).toFixed(2)}x |`,
+          `| read ${batch} key${batch > 1 ? 's' : ''}, cache ${cache}: p50 / p99 ms (req/s) | ${ms(a.p50_us)} / ${ms(a.p99_us)} (${fmt(a.rps)}${refused(a)}) | ${ms(o.p50_us)} / ${ms(o.p99_us)} (${fmt(o.rps)}${refused(o)}) | p99 ${(a.p99_us / o.p99_us).toFixed(2)}x |`,
         );
       }
     } finally {

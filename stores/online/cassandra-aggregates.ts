@@ -263,7 +263,8 @@ export class CassandraAggregates {
       for (const [start, p] of state.buckets.day) {
         if (start < throughBefore || start >= meta.through || state.dirty.day.has(start)) continue;
         const expiresAt = start + DAY + spec.bucketRetentionMs;
-        if (expiresAt > nowMs) puts.push([levelCode.day, start, encodePartial(p), ttl(expiresAt)]);
+        // past its horizon already (a key folding after a long pause): gone in a second, not kept
+        puts.push([levelCode.day, start, encodePartial(p), expiresAt > nowMs ? ttl(expiresAt) : 1]);
       }
     }
     if (liveMeta) puts.push([liveLevelCode.meta, 0, encodeMeta(liveMeta), 0]);
@@ -301,6 +302,7 @@ export class CassandraAggregates {
     // the sliding windows' pieces do not depend on the key's meta: read beside it
     const sliding = [...engine.plan(undefined, t).values()].flat();
     if (tuples.length > 1 && this.inColumn !== undefined) return this.readGrouped(tuples, fields, t);
+    const slidingRanges = mergeRanges(sliding);
     return mapLimit(tuples, this.maxInFlight, async (key) => {
       const state = new MemoryAggregationState();
       const [metaBytes, historyBytes] = await Promise.all([
@@ -319,15 +321,14 @@ export class CassandraAggregates {
       if (metaBytes !== undefined) {
         state.load(decodeMeta(metaBytes));
         if (lifetimeFields.size > 0) {
-          // lifetime: the days after those folded into the meta's partial
+          // lifetime: the days after those folded into the meta's partial, unless the sliding
+          // windows' pieces hold them already (a 30-day window does, for a key active this month)
           const plans = engine.plan(state.meta(), t);
-          loads.push(
-            this.loadPieces(
-              state,
-              key,
-              [...lifetimeFields].flatMap((name) => plans.get(name) ?? []),
-            ),
+          const missing = notWithin(
+            [...lifetimeFields].flatMap((name) => plans.get(name) ?? []),
+            slidingRanges,
           );
+          if (missing.length > 0) loads.push(this.loadPieces(state, key, missing));
         }
       }
       await Promise.all(loads);
@@ -393,6 +394,7 @@ export class CassandraAggregates {
     const engine = aggregationEngineOf(this.feature.def);
     const lifetimeFields = engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name);
     const sliding = [...engine.plan(undefined, t).values()].flat();
+    const slidingRanges = mergeRanges(sliding);
     const byKey = new Map<
       string,
       { key: KeyTuple; value: unknown; state: MemoryAggregationState; history?: MemoryAggregationState }
@@ -435,7 +437,11 @@ export class CassandraAggregates {
         // lifetime: the days after those folded, for the keys that share a fold day at once
         for (const [, keys] of throughs) {
           const plans = engine.plan(byKey.get(keys[0]!)!.state.meta(), t);
-          const pieces = lifetimeFields.flatMap((name) => plans.get(name) ?? []);
+          const pieces = notWithin(
+            lifetimeFields.flatMap((name) => plans.get(name) ?? []),
+            slidingRanges,
+          );
+          if (pieces.length === 0) continue;
           loads.push(
             ...this.loadPiecesOfMany(
               states,
@@ -464,6 +470,19 @@ export class CassandraAggregates {
       return aggregateResult(engine, state, fields, t, history);
     });
   }
+}
+
+/** The pieces not inside one of `loaded` (ranges of the same level already read). */
+export function notWithin(pieces: readonly PlanPiece[], loaded: readonly PlanPiece[]): PlanPiece[] {
+  return pieces.filter(
+    (p) =>
+      !loaded.some(
+        (r) =>
+          r.level === p.level &&
+          r.from <= (p.level === 'raw' ? floorTo(p.from, MINUTE) : p.from) &&
+          r.to >= p.to,
+      ),
+  );
 }
 
 /** The union of plan pieces, one sorted list of disjoint ranges per level. */
