@@ -8,6 +8,7 @@ import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../../config/settings.ts';
 import { sketchStandardError } from '../../domain/aggregations/distinct-sketch.ts';
+import type { MatchEvent } from '../../samples/sample-commands.ts';
 import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
 import { CommandProducer } from '../../streaming/commands/command-producer.ts';
 import { commandConsumerWorkflowId, eventGroupOf } from '../../workflow-contract/command-consumer-ids.ts';
@@ -482,14 +483,7 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
     // users 930000-930019 have live matches (the last day, through Kafka); 940000-940009 none yet.
     // The warehouse keeps every match of 40 days, the live ones too. No event within an hour of a
     // window's edge at the time of the read, so the values do not depend on when it happens.
-    const rows: {
-      matchId: string;
-      userId: number;
-      peerUserId: number;
-      chat_duration: number;
-      peerCountryCode: string;
-      timestampMillis: number;
-    }[] = [];
+    const rows: MatchEvent[] = [];
     let n = 0;
     const add = (userId: number, t: number) =>
       rows.push({
