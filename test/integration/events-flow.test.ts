@@ -527,7 +527,7 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
       { name: 'peerCountryCode', type: T },
       { name: 'timestampMillis', type: L },
     ]);
-    await stores.offline.appendRows('raw_azar_match_event', rows);
+    await stores.offline.appendRows('raw_azar_match_event', rows as unknown as Record<string, unknown>[]);
     const backfill = async () => {
       const r = await ferry(
         'events',
