@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../../config/settings.ts';
 import { sketchStandardError } from '../../domain/aggregations/distinct-sketch.ts';
 import type { MatchEvent } from '../../samples/sample-commands.ts';
+import { sampleEventLogTables } from '../../samples/sample-sources.ts';
 import { deadLetterTopicOf } from '../../streaming/commands/command-kafka.ts';
 import { CommandProducer } from '../../streaming/commands/command-producer.ts';
 import { commandConsumerWorkflowId, eventGroupOf } from '../../workflow-contract/command-consumer-ids.ts';
@@ -517,16 +518,7 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
       const p = await groupProgress(admin, group, topics.match);
       return p.committed >= p.end ? p : undefined;
     });
-    const T = { kind: 'scalar', scalar: 'Text' } as const;
-    const L = { kind: 'scalar', scalar: 'Long' } as const;
-    await stores.offline.ensureTable('raw_azar_match_event', [
-      { name: 'matchId', type: T },
-      { name: 'userId', type: L },
-      { name: 'peerUserId', type: L },
-      { name: 'chat_duration', type: L },
-      { name: 'peerCountryCode', type: T },
-      { name: 'timestampMillis', type: L },
-    ]);
+    await stores.offline.ensureTable('raw_azar_match_event', sampleEventLogTables.raw_azar_match_event);
     await stores.offline.appendRows('raw_azar_match_event', rows as unknown as Record<string, unknown>[]);
     const backfill = async () => {
       const r = await ferry(
