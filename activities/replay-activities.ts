@@ -7,6 +7,7 @@ import { eventMappersOf } from '../domain/events/event-mapper.ts';
 import type { DeadLetter, NewDeadLetter, OfflineRow } from '../stores/offline/offline-store.ts';
 import { type ObjectWrite, OnlineStoreInputError } from '../stores/online/online-store.ts';
 import { applyCommands } from '../streaming/commands/apply-command.ts';
+import { withKafkaEventId } from '../streaming/commands/command-processor.ts';
 import type { ReplayBatchInput } from '../workflow-contract/activities.ts';
 import type { ReplayBatchResult, ReplayCursor } from '../workflow-contract/types.ts';
 import { deadLetterId } from './dead-letter-payload.ts';
@@ -28,7 +29,21 @@ const isAfter = (l: DeadLetter, c: ReplayCursor | undefined) =>
  */
 function rewrittenId(old: DeadLetter, reason: string): string {
   const bangs = /^!*/.exec(old.id)![0].length;
+  // a consumer's letter keeps its Kafka position (the id its Aggregation events are counted by)
+  if (kafkaPositionOf(old.id) !== undefined) return `!${old.id}`;
   return '!'.repeat(bangs + 1) + deadLetterId(old.feature, old.origin, old.payload, reason);
+}
+
+/**
+ * Where the consumer read an event it dead-lettered (`event:<topic>:<partition>:<offset>:<feature>`,
+ * command-consumer.ts): the Aggregation events its rules made live were counted by
+ * `<topic>/<partition>/<offset>/<rule>` (withKafkaEventId), so a replay counts them by the same id.
+ */
+export function kafkaPositionOf(
+  letterId: string,
+): { topic: string; partition: number; offset: number } | undefined {
+  const m = /^!*event:([^:]+):(\d+):(\d+):/.exec(letterId);
+  return m ? { topic: m[1]!, partition: Number(m[2]), offset: Number(m[3]) } : undefined;
 }
 
 export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefinitions) {
@@ -150,7 +165,12 @@ export function createReplayActivities(deps: ActivityDeps, defs: AppliedDefiniti
         }
         try {
           // no rule matching it any more is fixed too: the rules say the event writes nothing
-          const commands = outcomes.flatMap((o) => ('command' in o ? [o.command] : []));
+          const at = kafkaPositionOf(l.id);
+          const commands = outcomes.flatMap((o) =>
+            'command' in o
+              ? [at === undefined ? o.command : withKafkaEventId(def, o.command, at, o.rule)]
+              : [],
+          );
           const late = commands.length > 0 ? await applyCommands(online, def, commands) : [];
           if (late.length > 0) failing.push({ letter: l, reason: late.map((r) => r.reason).join('; ') });
           else fixed.push(l.id);

@@ -104,10 +104,10 @@ const originOf = (a: Accepted): { origin?: 'event' } => (a.fromEvent ? { origin:
  * An Aggregation event without `_event_id` is counted once by where Kafka keeps it (a redelivery
  * after a restart has the same topic, partition and offset), and by rule for a domain event.
  */
-function withKafkaEventId(
+export function withKafkaEventId(
   def: FeatureDefinition,
   command: ValidCommand,
-  record: CommandRecord,
+  record: Pick<CommandRecord, 'topic' | 'partition' | 'offset'>,
   rule?: string,
 ): ValidCommand {
   if (command.eventId !== undefined || layoutOf(def) !== 'aggregates') return command;

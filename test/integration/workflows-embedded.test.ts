@@ -74,6 +74,25 @@ const defs = definitionsOf(
     feature('bf', '{ table: e2e_bf }'),
     feature('cli', '{ table: e2e_cli }'),
     `${feature('ret', '{ table: e2e_ret }')}  retention:\n    online: 1h\n    offline: 1d\n`,
+    `
+${ns}::matches:
+  feature_type: Aggregation
+  owner: test
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    peer: { type: Long }
+    match_count_lifetime: { aggregate: { function: count, window: lifetime } }
+  from_events:
+    topic: e2e_matches
+    event_time: t
+    rules:
+      - name: as-user
+        keys: { user_id: userId }
+        values: { peer: peerUserId }
+      - name: as-peer
+        keys: { user_id: peerUserId }
+        values: { peer: userId }
+`,
   ].join(''),
 );
 const def = (name: string) => defs.get(`${ns}::${name}`)!;
@@ -422,6 +441,40 @@ describe('workflows on Temporal with the embedded stores', () => {
     expect((await env.offline.readDeadLetters(d.name)).map((l) => l.reason)).toEqual([
       'values.level: expected Long, got "x"',
     ]);
+  });
+
+  it('replay of an event one rule of an Aggregation applied: that rule counted once (by its Kafka position), the other applied', async () => {
+    const d = def('matches');
+    const t = Date.now() - 60_000;
+    // the consumer applied rule as-user of the event at e2e_matches partition 3 offset 41, then
+    // dead-lettered the event for as-peer: the letter keeps the position
+    await env.online.writeAggregateEvents(d, [
+      {
+        keys: { user_id: 7001 },
+        eventTimeMs: t,
+        eventId: 'e2e_matches/3/41/as-user',
+        values: { peer: 7002 },
+      },
+    ]);
+    await env.offline.writeDeadLetters([
+      {
+        id: `event:e2e_matches:3:41:${d.name}`,
+        feature: d.name,
+        origin: 'event',
+        reason: 'rule as-peer: late',
+        payload: JSON.stringify({ userId: 7001, peerUserId: 7002, t }),
+        occurredAtMs: t,
+      },
+    ]);
+    const r = (await client.workflow.execute('replayDeadLettersWorkflow', {
+      taskQueue,
+      workflowId: `replay/${d.name}`,
+      args: [{ feature: d.name, fromMs: t - 1 }],
+    })) as ReplayProgress;
+    expect(r).toMatchObject({ state: 'done', read: 1, applied: 1, stillFailing: 0 });
+    const counts = await env.online.readAggregates(d, [{ user_id: 7001 }, { user_id: 7002 }]);
+    expect(counts.map((c) => c.values.match_count_lifetime)).toEqual([1, 1]);
+    expect(await env.offline.readDeadLetters(d.name)).toEqual([]);
   });
 
   it('ferry upsync, backfill and replay start the workflows from the shell and report the end as JSON', async () => {
