@@ -8,8 +8,6 @@ import type { ConvertedPage } from './row-to-write.ts';
 /** A page of event rows run through a feature's rules: its writes, its deletes, and the rows refused. */
 export interface ConvertedEventPage<L> extends ConvertedPage<L> {
   deletes: KeyDelete[];
-  /** The rule that made each write (beside `writes` and `sources`). */
-  rules: string[];
 }
 
 /** An offline row as the event it holds: integers the warehouse returns as BigInt become numbers. */
@@ -32,7 +30,7 @@ export function convertEventPage<L>(
   mapper: EventMapper,
   refuse: (row: OfflineRow, reason: string) => L,
 ): ConvertedEventPage<L> {
-  const out: ConvertedEventPage<L> = { writes: [], sources: [], letters: [], deletes: [], rules: [] };
+  const out: ConvertedEventPage<L> = { writes: [], sources: [], letters: [], deletes: [] };
   for (const row of rows) {
     const failures: string[] = [];
     for (const o of mapper.map(eventOf(row))) {
@@ -45,7 +43,6 @@ export function convertEventPage<L>(
       else {
         out.writes.push({ keys, values, eventTimeMs } satisfies ObjectWrite);
         out.sources.push(row);
-        out.rules.push(o.rule);
       }
     }
     if (failures.length > 0) out.letters.push(refuse(row, failures.join('; ')));
@@ -55,22 +52,20 @@ export function convertEventPage<L>(
 
 /**
  * The writes of an events page as an Aggregation's events: the id a rule maps to `_event_id`, or
- * else the hash of the row it came from and the rule (a rerun of the same rows gives the same ids;
- * two rules mapping one row count apart, as the consumer's Kafka position ids do).
+ * else the hash of what the event says (a rerun of the same rows gives the same ids).
  */
-export function historyEvents(
-  writes: readonly ObjectWrite[],
-  sources: readonly OfflineRow[],
-  rules: readonly string[],
-): AggregateAppend[] {
-  const text = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? String(x) : x));
-  return writes.map((w, i) => {
+export function historyEvents(writes: readonly ObjectWrite[]): AggregateAppend[] {
+  return writes.map((w) => {
     const { [eventIdField]: id, ...values } = w.values;
     const eventId =
       typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint'
         ? String(id)
         : createHash('sha256')
-            .update(text([sources[i], rules[i]]))
+            .update(
+              JSON.stringify([w.keys, values, w.eventTimeMs], (_, v) =>
+                typeof v === 'bigint' ? String(v) : v,
+              ),
+            )
             .digest('base64url')
             .slice(0, 22);
     return { keys: w.keys, eventTimeMs: w.eventTimeMs, eventId, values };

@@ -176,8 +176,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
       pageSize: Math.max(1, Math.floor(o.pageSize ?? online.bulkWriteRows)),
       pagesInFlight: Math.max(1, Math.floor(o.pagesInFlight ?? online.bulkWritesInFlight)),
       events: true,
-      // an Aggregation's history takes a key's events in time order: one page at a time
-      ...(layoutOf(def) === 'aggregates' ? { historyCutMs: Math.min(toMs!, now()), pagesInFlight: 1 } : {}),
+      ...(layoutOf(def) === 'aggregates' ? { historyCutMs: Math.min(toMs!, now()) } : {}),
     };
   }
 
@@ -412,14 +411,10 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
           }
         }
         const at = now();
-        const { writes, sources, letters, deletes, rules } =
+        const { writes, sources, letters, deletes } =
           mapper !== undefined
             ? convertEventPage(rows, mapper, (row, reason) => eventLetter(row, reason, at))
-            : {
-                ...convertPage(rows, convert, (row, reason) => letter(row, reason, at)),
-                deletes: [],
-                rules: [],
-              };
+            : { ...convertPage(rows, convert, (row, reason) => letter(row, reason, at)), deletes: [] };
         if (bucket && writes.length > 0) await bucket.take(writes.length);
         const pageCursor = page.cursor;
         // A page's position is saved once its rows are written, its dead letters stored, and the
@@ -433,14 +428,10 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
               writes.length === 0
                 ? []
                 : plan.historyCutMs !== undefined
-                  ? await writeIsolating(online, def, writes, async (batch, from) => {
+                  ? await writeIsolating(online, def, writes, async (batch) => {
                       const outcomes = await online.writeAggregateHistory(
                         def,
-                        historyEvents(
-                          batch,
-                          sources.slice(from, from + batch.length),
-                          rules.slice(from, from + batch.length),
-                        ),
+                        historyEvents(batch),
                         plan.historyCutMs!,
                         now(),
                       );

@@ -29,15 +29,13 @@ export async function writeIsolating(
   online: OnlineStore,
   def: FeatureDefinition,
   writes: readonly ObjectWrite[],
-  /** Writes `batch`, the writes from index `from` on (default: the feature's layout's write). */
-  writeBatch: (batch: readonly ObjectWrite[], from: number) => Promise<unknown> = (batch) =>
-    write(online, def, batch),
+  writeBatch: (batch: readonly ObjectWrite[]) => Promise<unknown> = (batch) => write(online, def, batch),
 ): Promise<RejectedWrite[]> {
   const rejected: RejectedWrite[] = [];
   const run = async (start: number, end: number): Promise<void> => {
     while (start < end) {
       try {
-        await writeBatch(writes.slice(start, end), start);
+        await writeBatch(writes.slice(start, end));
         return;
       } catch (e) {
         if (!(e instanceof OnlineStoreInputError)) throw e;

@@ -178,15 +178,19 @@ export class CassandraAggregates {
           if (e.t > watermark) watermark = e.t;
         }
         const otherCode = levelCodes[segment === 'history' ? 'live' : 'history'];
-        // the other state's meta: a history stops where the live state starts, the live state
-        // refuses what is before the history's cut
-        const [metaBytes, otherBytes] = await Promise.all([
+        const [metaBytes, historyOther] = await Promise.all([
           this.one(key, levelCode.meta, 0),
-          segment === 'history' || spec.history ? this.one(key, otherCode.meta, 0) : undefined,
+          // a history stops where the live state starts
+          segment === 'history' ? this.one(key, otherCode.meta, 0) : undefined,
           mapLimit(loads, 8, (load) => load()),
         ]);
         const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
         state.load(meta);
+        // a new live state starts where its history stopped
+        const otherBytes =
+          segment === 'live' && spec.history && meta === undefined
+            ? await this.one(key, otherCode.meta, 0)
+            : historyOther;
         const otherMeta = otherBytes ? decodeMeta(otherBytes) : undefined;
         // the days a fold may take into the lifetime partial
         if (spec.lifetime && meta !== undefined) {
@@ -195,14 +199,24 @@ export class CassandraAggregates {
             for (const [start, b] of await this.range(key, levelCode.day, meta.through, limit))
               if (!state.buckets.day.has(start)) state.buckets.day.set(start, decodePartial(b));
         }
+        // a history sets the live state's cut on its meta (written with the history's pieces)
+        const live = new MemoryAggregationState();
+        live.load(otherMeta);
         const outcomes =
           segment === 'history'
-            ? engine.addHistory(state, otherMeta, events, cutMs)
+            ? engine.addHistory(state, live, events, cutMs)
             : engine.add(state, events, otherMeta);
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
         });
-        await this.flush(key, state, nowMs, meta?.through, levelCode);
+        await this.flush(
+          key,
+          state,
+          nowMs,
+          meta?.through,
+          levelCode,
+          live.dirty.meta ? live.meta() : undefined,
+        );
       }),
     );
     return out;
@@ -215,6 +229,7 @@ export class CassandraAggregates {
     nowMs: number,
     throughBefore: number | undefined,
     levelCode: Record<'meta' | StateLevel, number>,
+    liveMeta?: KeyMeta,
   ): Promise<void> {
     const spec = aggregationEngineOf(this.feature.def).spec;
     const ttl = (expiresAt: number) =>
@@ -252,6 +267,7 @@ export class CassandraAggregates {
         puts.push([levelCode.day, start, encodePartial(p), expiresAt > nowMs ? ttl(expiresAt) : 1]);
       }
     }
+    if (liveMeta) puts.push([liveLevelCode.meta, 0, encodeMeta(liveMeta), 0]);
     if (state.dirty.meta && meta) puts.push([levelCode.meta, 0, encodeMeta(meta), 0]);
     // a batch of duplicates only changes nothing
     if (puts.length === 0) return;

@@ -322,11 +322,11 @@ export class EmbeddedOnlineStore implements OnlineStore {
         const keyEvents = items.map((i) => prepared[i]!.event);
         let outcomes: AggregateOutcome[];
         if (segment === 'history' && history) {
-          outcomes = engine.addHistory(history, live.meta(), keyEvents, cutMs);
+          outcomes = engine.addHistory(history, live, keyEvents, cutMs);
           history.expire(nowMs, engine.spec);
         } else {
-          // the live events start where the key's history (a backfill's) stops
-          const historyMeta = history?.meta();
+          // a key's first live events start after its history, if a backfill gave it one
+          const historyMeta = history && live.meta() === undefined ? history.meta() : undefined;
           outcomes = engine.add(live, keyEvents, historyMeta);
           // what expired of this key goes now (the Cassandra store's TTLs do the same)
           live.expire(nowMs, engine.spec);
