@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { eventIdField } from '../domain/definitions/feature-definition.ts';
 import type { EventMapper } from '../domain/events/event-mapper.ts';
 import type { OfflineRow } from '../stores/offline/offline-store.ts';
 import type { AggregateAppend, KeyDelete, ObjectWrite } from '../stores/online/online-store.ts';
+import { contentEventId } from '../streaming/commands/apply-command.ts';
 import type { ConvertedPage } from './row-to-write.ts';
 
 /** A page of event rows run through a feature's rules: its writes, its deletes, and the rows refused. */
@@ -52,22 +52,16 @@ export function convertEventPage<L>(
 
 /**
  * The writes of an events page as an Aggregation's events: the id a rule maps to `_event_id`, or
- * else the hash of what the event says (a rerun of the same rows gives the same ids).
+ * else the hash of what the event says (`contentEventId`, as the push endpoint counts a command):
+ * a rerun of the same rows gives the same ids.
  */
-export function historyEvents(writes: readonly ObjectWrite[]): AggregateAppend[] {
+export function historyEvents(feature: string, writes: readonly ObjectWrite[]): AggregateAppend[] {
   return writes.map((w) => {
     const { [eventIdField]: id, ...values } = w.values;
     const eventId =
       typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint'
         ? String(id)
-        : createHash('sha256')
-            .update(
-              JSON.stringify([w.keys, values, w.eventTimeMs], (_, v) =>
-                typeof v === 'bigint' ? String(v) : v,
-              ),
-            )
-            .digest('base64url')
-            .slice(0, 22);
+        : contentEventId({ feature, keys: w.keys, values, eventTimeMs: w.eventTimeMs });
     return { keys: w.keys, eventTimeMs: w.eventTimeMs, eventId, values };
   });
 }

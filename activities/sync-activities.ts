@@ -431,7 +431,7 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
                   ? await writeIsolating(online, def, writes, async (batch) => {
                       const outcomes = await online.writeAggregateHistory(
                         def,
-                        historyEvents(batch),
+                        historyEvents(def.name, batch),
                         plan.historyCutMs!,
                         now(),
                       );

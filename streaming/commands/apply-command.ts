@@ -16,9 +16,13 @@ export interface CommandRefusal {
  * (and the Kafka consumer gave none): the hash of what it says, so the same event sent twice
  * counts once.
  */
-export function contentEventId(c: ValidCommand): string {
+export function contentEventId(c: Pick<ValidCommand, 'feature' | 'keys' | 'values' | 'eventTimeMs'>): string {
   return createHash('sha256')
-    .update(JSON.stringify([c.feature, c.keys, c.values, c.eventTimeMs]))
+    .update(
+      JSON.stringify([c.feature, c.keys, c.values, c.eventTimeMs], (_, v) =>
+        typeof v === 'bigint' ? String(v) : v,
+      ),
+    )
     .digest('base64url')
     .slice(0, 22);
 }
