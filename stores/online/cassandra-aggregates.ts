@@ -1,10 +1,9 @@
-import type { Client, QueryOptions } from 'cassandra-driver';
+import { type Client, type QueryOptions, types } from 'cassandra-driver';
 import { DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
 import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
 import { type KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
 import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
 import {
-  type BucketLevel,
   bucketLevels,
   bucketSize,
   floorTo,
@@ -45,6 +44,51 @@ const historyLevelCode: Record<'meta' | StateLevel, number> = {
 const levelCodes = { live: liveLevelCode, history: historyLevelCode } as const;
 type Segment = keyof typeof levelCodes;
 
+/** A piece of a key's state by its clustering: (`_level` code, `_start`). */
+export type PieceName = readonly [level: number, start: number];
+
+/** What a `_level` code holds: which state, which piece. */
+const pieceOfCode = new Map<number, { segment: Segment; level: 'meta' | StateLevel }>(
+  (Object.keys(levelCodes) as Segment[]).flatMap((segment) =>
+    Object.entries(levelCodes[segment]).map(
+      ([level, code]) => [code, { segment, level: level as 'meta' | StateLevel }] as const,
+    ),
+  ),
+);
+
+/** A range of a plan with more pieces than this is read as a slice, not by name. */
+const maxNamesPerRange = 64;
+/** Names per select (Cassandra reads a partition's named rows in one pass). */
+const namesPerSelect = 400;
+
+/**
+ * The pieces of a plan by name (a key's read then costs one select however many levels and
+ * ranges its windows touch), and the ranges too long to name (a lifetime's months of days).
+ */
+export function namePieces(
+  pieces: readonly PlanPiece[],
+  levelCode: Record<'meta' | StateLevel, number>,
+): { names: PieceName[]; slices: PlanPiece[] } {
+  const names: PieceName[] = [];
+  const slices: PlanPiece[] = [];
+  for (const r of mergeRanges(pieces)) {
+    const size = r.level === 'raw' ? MINUTE : bucketSize[r.level];
+    const from = floorTo(r.from, size);
+    if ((r.to - from) / size > maxNamesPerRange) {
+      slices.push(r);
+      continue;
+    }
+    for (let start = from; start < r.to; start += size) names.push([levelCode[r.level], start]);
+  }
+  return { names, slices };
+}
+
+/** Puts a piece read from the table into a memory state. */
+function placePiece(state: MemoryAggregationState, level: StateLevel, start: number, b: Buffer): void {
+  if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
+  else state.buckets[level].set(start, decodePartial(b));
+}
+
 /**
  * The aggregation state of a feature in its Cassandra table `a_<name>`: partition = the key,
  * clustering (_level, _start), one blob `_value` per piece, each with a TTL from its horizon (raw events:
@@ -83,57 +127,90 @@ export class CassandraAggregates {
   private get cql() {
     const { ref, where } = this;
     return {
-      one: `SELECT "_value" AS value FROM ${ref} WHERE ${where} AND "_level" = ? AND "_start" = ?`,
       range: `SELECT "_start" AS start, "_value" AS value FROM ${ref} WHERE ${where} AND "_level" = ? AND "_start" >= ? AND "_start" < ?`,
+      named: `SELECT "_level" AS level, "_start" AS start, "_value" AS value FROM ${ref} WHERE ${where} AND ("_level", "_start") IN ?`,
+      namedOfMany: `SELECT ${this.inColumn} AS k, "_level" AS level, "_start" AS start, "_value" AS value FROM ${ref} WHERE ${this.inColumn} IN ? AND ("_level", "_start") IN ?`,
       put: `UPDATE ${ref} USING TTL ? SET "_value" = ? WHERE ${where} AND "_level" = ? AND "_start" = ?`,
     };
   }
 
-  private async one(key: KeyTuple, level: number, start: number): Promise<Buffer | undefined> {
-    const rs = await this.client.execute(
-      this.cql.one,
-      [...this.toParams(key), level, BigInt(start)],
-      this.options,
-    );
-    return (rs.first()?.get('value') as Buffer | null) ?? undefined;
-  }
-
-  private async range(key: KeyTuple, level: number, from: number, to: number): Promise<[number, Buffer][]> {
-    const out: [number, Buffer][] = [];
-    const params = [...this.toParams(key), level, BigInt(from), BigInt(to)];
-    // pages: a busy key's minutes over a month are many rows
+  /** Every row of a select, page by page (a busy key's minutes over a month are many rows). */
+  private async rows(cql: string, params: unknown[], each: (row: types.Row) => void): Promise<void> {
     let pageState: string | undefined;
     do {
-      const rs = await this.client.execute(this.cql.range, params, {
+      const rs = await this.client.execute(cql, params, {
         ...this.options,
         fetchSize: 5_000,
         ...(pageState ? { pageState } : {}),
       });
-      for (const row of rs.rows) out.push([Number(row.get('start') as bigint), row.get('value') as Buffer]);
+      for (const row of rs.rows) each(row);
       pageState = rs.pageState ?? undefined;
     } while (pageState);
+  }
+
+  /** The named pieces of one key that exist, in one select (per `namesPerSelect`). */
+  private async named(
+    key: KeyTuple,
+    names: readonly PieceName[],
+    into: (level: number, start: number, value: Buffer) => void,
+  ): Promise<void> {
+    await Promise.all(
+      chunks(names, namesPerSelect).map((part) =>
+        this.rows(this.cql.named, [...this.toParams(key), tuplesOf(part)], (row) =>
+          into(row.get('level') as number, Number(row.get('start') as bigint), row.get('value') as Buffer),
+        ),
+      ),
+    );
+  }
+
+  /** The named pieces of many single-column keys (`key IN ?`), each under its key. */
+  private async namedOfMany(
+    values: unknown[],
+    names: readonly PieceName[],
+    into: (k: string, level: number, start: number, value: Buffer) => void,
+  ): Promise<void> {
+    await Promise.all(
+      chunks(names, namesPerSelect).map((part) =>
+        this.rows(this.cql.namedOfMany, [values, tuplesOf(part)], (row) =>
+          into(
+            String(row.get('k')),
+            row.get('level') as number,
+            Number(row.get('start') as bigint),
+            row.get('value') as Buffer,
+          ),
+        ),
+      ),
+    );
+  }
+
+  private async range(key: KeyTuple, level: number, from: number, to: number): Promise<[number, Buffer][]> {
+    const out: [number, Buffer][] = [];
+    await this.rows(this.cql.range, [...this.toParams(key), level, BigInt(from), BigInt(to)], (row) =>
+      out.push([Number(row.get('start') as bigint), row.get('value') as Buffer]),
+    );
     return out;
   }
 
-  /** Loads the pieces a plan names into a memory state. */
+  /** Loads the pieces a plan names into a memory state: one select by name, slices for long ranges. */
   private async loadPieces(
     state: MemoryAggregationState,
     key: KeyTuple,
     pieces: PlanPiece[],
     levelCode: Record<'meta' | StateLevel, number> = liveLevelCode,
   ): Promise<void> {
-    const ranges = mergeRanges(pieces);
-    await Promise.all(
-      ranges.map(async ({ level, from, to }) => {
-        if (level === 'raw') {
-          for (const [start, b] of await this.range(key, levelCode.raw, floorTo(from, MINUTE), to))
-            state.raw.set(start, decodeRawEvents(b));
-        } else {
-          for (const [start, b] of await this.range(key, levelCode[level], from, to))
-            state.buckets[level].set(start, decodePartial(b));
-        }
+    const { names, slices } = namePieces(pieces, levelCode);
+    await Promise.all([
+      names.length > 0
+        ? this.named(key, names, (code, start, b) =>
+            placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b),
+          )
+        : undefined,
+      ...slices.map(async ({ level, from, to }) => {
+        const lo = level === 'raw' ? floorTo(from, MINUTE) : from;
+        for (const [start, b] of await this.range(key, levelCode[level], lo, to))
+          placePiece(state, level, start, b);
       }),
-    );
+    ]);
   }
 
   /**
@@ -149,48 +226,38 @@ export class CassandraAggregates {
     const engine = aggregationEngineOf(this.feature.def);
     const spec = engine.spec;
     const levelCode = levelCodes[segment];
+    const otherCode = levelCodes[segment === 'history' ? 'live' : 'history'];
     const out: AggregateOutcome[] = new Array(prepared.length);
-    // keys a few at a time, each key's reads and writes a few at a time: the driver refuses more
-    // than 2,048 requests in flight on a connection
+    // keys a few at a time: the driver refuses more than 2,048 requests in flight on a connection
     await mapLimit(eventsByKey(prepared), Math.max(1, Math.floor(this.maxInFlight / 4)), ({ key, items }) =>
       this.keyLock.run(`${this.feature.name}\u0000${JSON.stringify(key)}`, async () => {
         const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
         const state = new MemoryAggregationState();
-        // the pieces the events touch, read beside the meta (one round trip)
-        const loads: (() => Promise<void>)[] = [];
+        // the key's metas and every piece its events touch, in one select: a history stops where
+        // the live state starts, and a new live state starts where its history stopped
+        const names: PieceName[] = [[levelCode.meta, 0]];
+        if (segment === 'history' || spec.history) names.push([otherCode.meta, 0]);
         const seen = new Set<string>();
-        const loadOne = (level: 'raw' | BucketLevel, start: number) => {
-          const id = `${level}:${start}`;
-          if (seen.has(id)) return;
-          seen.add(id);
-          loads.push(() =>
-            this.one(key, levelCode[level], start).then((b) => {
-              if (b === undefined) return;
-              if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
-              else state.buckets[level].set(start, decodePartial(b));
-            }),
-          );
-        };
         let watermark = Number.NEGATIVE_INFINITY;
         for (const e of events) {
-          loadOne('raw', floorTo(e.t, MINUTE));
-          for (const level of bucketLevels) loadOne(level, floorTo(e.t, bucketSize[level]));
+          for (const level of ['raw', ...bucketLevels] as const) {
+            const start = floorTo(e.t, level === 'raw' ? MINUTE : bucketSize[level]);
+            const id = `${level}:${start}`;
+            if (seen.has(id)) continue;
+            seen.add(id);
+            names.push([levelCode[level], start]);
+          }
           if (e.t > watermark) watermark = e.t;
         }
-        const otherCode = levelCodes[segment === 'history' ? 'live' : 'history'];
-        const [metaBytes, historyOther] = await Promise.all([
-          this.one(key, levelCode.meta, 0),
-          // a history stops where the live state starts
-          segment === 'history' ? this.one(key, otherCode.meta, 0) : undefined,
-          mapLimit(loads, 8, (load) => load()),
-        ]);
+        let metaBytes: Buffer | undefined;
+        let otherBytes: Buffer | undefined;
+        await this.named(key, names, (code, start, b) => {
+          if (code === levelCode.meta) metaBytes = b;
+          else if (code === otherCode.meta) otherBytes = b;
+          else placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b);
+        });
         const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
         state.load(meta);
-        // a new live state starts where its history stopped
-        const otherBytes =
-          segment === 'live' && spec.history && meta === undefined
-            ? await this.one(key, otherCode.meta, 0)
-            : historyOther;
         const otherMeta = otherBytes ? decodeMeta(otherBytes) : undefined;
         // the days a fold may take into the lifetime partial
         if (spec.lifetime && meta !== undefined) {
@@ -294,21 +361,26 @@ export class CassandraAggregates {
     fields: readonly CompiledField[],
     t: number,
   ): Promise<ObjectReadResult[]> {
-    const engine = aggregationEngineOf(this.feature.def);
-    const lifetimeFields = new Set(
-      engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name),
-    );
-    const withHistory = engine.spec.history;
-    // the sliding windows' pieces do not depend on the key's meta: read beside it
-    const sliding = [...engine.plan(undefined, t).values()].flat();
     if (tuples.length > 1 && this.inColumn !== undefined) return this.readGrouped(tuples, fields, t);
+    const engine = aggregationEngineOf(this.feature.def);
+    const lifetimeFields = engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name);
+    // the sliding windows' pieces do not depend on the key's meta: named beside it, one select
+    const sliding = [...engine.plan(undefined, t).values()].flat();
     const slidingRanges = mergeRanges(sliding);
+    const { names, slices } = namePieces(sliding, liveLevelCode);
+    const metaNames: PieceName[] = [[liveLevelCode.meta, 0]];
+    if (engine.spec.history) metaNames.push([historyLevelCode.meta, 0]);
     return mapLimit(tuples, this.maxInFlight, async (key) => {
       const state = new MemoryAggregationState();
-      const [metaBytes, historyBytes] = await Promise.all([
-        this.one(key, liveLevelCode.meta, 0),
-        withHistory ? this.one(key, historyLevelCode.meta, 0) : undefined,
-        this.loadPieces(state, key, sliding),
+      let metaBytes: Buffer | undefined;
+      let historyBytes: Buffer | undefined;
+      await Promise.all([
+        this.named(key, [...metaNames, ...names], (code, start, b) => {
+          if (code === liveLevelCode.meta) metaBytes = b;
+          else if (code === historyLevelCode.meta) historyBytes = b;
+          else placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b);
+        }),
+        slices.length > 0 ? this.loadPieces(state, key, slices) : undefined,
       ]);
       let history: MemoryAggregationState | undefined;
       const loads: Promise<void>[] = [];
@@ -320,12 +392,12 @@ export class CassandraAggregates {
       }
       if (metaBytes !== undefined) {
         state.load(decodeMeta(metaBytes));
-        if (lifetimeFields.size > 0) {
+        if (lifetimeFields.length > 0) {
           // lifetime: the days after those folded into the meta's partial, unless the sliding
           // windows' pieces hold them already (a 30-day window does, for a key active this month)
           const plans = engine.plan(state.meta(), t);
           const missing = notWithin(
-            [...lifetimeFields].flatMap((name) => plans.get(name) ?? []),
+            lifetimeFields.flatMap((name) => plans.get(name) ?? []),
             slidingRanges,
           );
           if (missing.length > 0) loads.push(this.loadPieces(state, key, missing));
@@ -336,55 +408,34 @@ export class CassandraAggregates {
     });
   }
 
-  /** Rows of a level's range for many keys at once (`key IN ?`), each under its key. */
-  private async rangeOfMany(
-    values: unknown[],
-    level: number,
-    from: number,
-    to: number,
-    into: (k: string, start: number, value: Buffer) => void,
-  ): Promise<void> {
-    const cql = `SELECT ${this.inColumn} AS k, "_start" AS start, "_value" AS value FROM ${this.ref} WHERE ${this.inColumn} IN ? AND "_level" = ? AND "_start" >= ? AND "_start" < ?`;
-    let pageState: string | undefined;
-    do {
-      const rs = await this.client.execute(cql, [values, level, BigInt(from), BigInt(to)], {
-        ...this.options,
-        fetchSize: 5_000,
-        ...(pageState ? { pageState } : {}),
-      });
-      for (const row of rs.rows)
-        into(String(row.get('k')), Number(row.get('start') as bigint), row.get('value') as Buffer);
-      pageState = rs.pageState ?? undefined;
-    } while (pageState);
-  }
-
-  /** Loads the ranges of a plan for many keys into their states (`key IN ?`, one select per range). */
-  private loadPiecesOfMany(
-    states: Map<string, MemoryAggregationState>,
-    values: unknown[],
+  /** Loads the pieces of a plan for many keys into their states: by name (`key IN ?`), slices per key. */
+  private async loadPiecesOfMany(
+    entries: readonly { key: KeyTuple; value: unknown; state: MemoryAggregationState }[],
     pieces: PlanPiece[],
     levelCode: Record<'meta' | StateLevel, number>,
-  ): Promise<void>[] {
-    return mergeRanges(pieces).map(({ level, from, to }) =>
-      this.rangeOfMany(
-        values,
-        levelCode[level],
-        level === 'raw' ? floorTo(from, MINUTE) : from,
-        to,
-        (k, start, b) => {
-          const state = states.get(k);
-          if (state === undefined) return;
-          if (level === 'raw') state.raw.set(start, decodeRawEvents(b));
-          else state.buckets[level].set(start, decodePartial(b));
-        },
-      ),
-    );
+  ): Promise<void> {
+    const { names, slices } = namePieces(pieces, levelCode);
+    const byValue = new Map(entries.map((e) => [String(e.key[0]), e.state]));
+    await Promise.all([
+      names.length > 0
+        ? this.namedOfMany(
+            entries.map((e) => e.value),
+            names,
+            (k, code, start, b) => {
+              const state = byValue.get(k);
+              if (state) placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b);
+            },
+          )
+        : undefined,
+      ...(slices.length > 0 ? entries.map((e) => this.loadPieces(e.state, e.key, slices, levelCode)) : []),
+    ]);
   }
 
   /**
-   * A batch read of single-column keys: a few selects for the whole group (`key IN ?`) instead of
-   * a few per key: the metas of both states, each sliding range, and the lifetime ranges of the
-   * keys that share a fold day. Histories (a backfill's) are read key by key.
+   * A batch read of single-column keys: one select for the whole group (`key IN ?`, the metas of
+   * both states and the sliding windows' pieces by name) instead of one per key, then the
+   * lifetime pieces of the keys that share a fold day, when the sliding pieces do not hold them.
+   * Histories (a backfill's) are read key by key.
    */
   private async readGrouped(
     tuples: readonly KeyTuple[],
@@ -395,70 +446,69 @@ export class CassandraAggregates {
     const lifetimeFields = engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name);
     const sliding = [...engine.plan(undefined, t).values()].flat();
     const slidingRanges = mergeRanges(sliding);
-    const byKey = new Map<
-      string,
-      { key: KeyTuple; value: unknown; state: MemoryAggregationState; history?: MemoryAggregationState }
-    >();
+    const { names, slices } = namePieces(sliding, liveLevelCode);
+    const metaNames: PieceName[] = [[liveLevelCode.meta, 0]];
+    if (engine.spec.history) metaNames.push([historyLevelCode.meta, 0]);
+    type Entry = {
+      key: KeyTuple;
+      value: unknown;
+      state: MemoryAggregationState;
+      history?: MemoryAggregationState;
+    };
+    const byKey = new Map<string, Entry>();
     for (const key of tuples) {
       const k = String(key[0]);
       if (!byKey.has(k))
         byKey.set(k, { key, value: this.toParams(key)[0], state: new MemoryAggregationState() });
     }
-    const groups: string[][] = [];
-    const ids = [...byKey.keys()];
-    for (let i = 0; i < ids.length; i += this.keysPerRead) groups.push(ids.slice(i, i + this.keysPerRead));
+    const groups: Entry[][] = [];
+    const entries = [...byKey.values()];
+    for (let i = 0; i < entries.length; i += this.keysPerRead)
+      groups.push(entries.slice(i, i + this.keysPerRead));
     await mapLimit(groups, Math.max(1, Math.floor(this.maxInFlight / 8)), async (group) => {
-      const values = group.map((k) => byKey.get(k)!.value);
-      const states = new Map(group.map((k) => [k, byKey.get(k)!.state]));
-      const metaCql = `SELECT ${this.inColumn} AS k, "_level" AS level, "_value" AS value FROM ${this.ref} WHERE ${this.inColumn} IN ? AND "_level" IN (${liveLevelCode.meta}, ${historyLevelCode.meta}) AND "_start" = 0`;
-      const [metas] = await Promise.all([
-        this.client.execute(metaCql, [values], this.options),
-        ...this.loadPiecesOfMany(states, values, sliding, liveLevelCode),
+      await Promise.all([
+        this.namedOfMany(
+          group.map((e) => e.value),
+          [...metaNames, ...names],
+          (k, code, start, b) => {
+            const entry = byKey.get(k);
+            if (entry === undefined) return;
+            if (code === liveLevelCode.meta) entry.state.load(decodeMeta(b));
+            else if (code === historyLevelCode.meta) {
+              entry.history = new MemoryAggregationState();
+              entry.history.load(decodeMeta(b));
+            } else placePiece(entry.state, pieceOfCode.get(code)!.level as StateLevel, start, b);
+          },
+        ),
+        ...(slices.length > 0 ? group.map((e) => this.loadPieces(e.state, e.key, slices)) : []),
       ]);
-      const throughs = new Map<number, string[]>();
-      const histories: string[] = [];
-      for (const row of metas.rows) {
-        const k = String(row.get('k'));
-        const entry = byKey.get(k)!;
-        const meta = decodeMeta(row.get('value') as Buffer);
-        if (row.get('level') === historyLevelCode.meta) {
-          entry.history = new MemoryAggregationState();
-          entry.history.load(meta);
-          histories.push(k);
-        } else {
-          entry.state.load(meta);
-          const list = throughs.get(meta.through) ?? [];
-          list.push(k);
-          throughs.set(meta.through, list);
-        }
-      }
       const loads: Promise<void>[] = [];
       if (lifetimeFields.length > 0) {
         // lifetime: the days after those folded, for the keys that share a fold day at once
-        for (const [, keys] of throughs) {
-          const plans = engine.plan(byKey.get(keys[0]!)!.state.meta(), t);
+        const throughs = new Map<number, Entry[]>();
+        for (const entry of group) {
+          const meta = entry.state.meta();
+          if (meta === undefined) continue;
+          const list = throughs.get(meta.through) ?? [];
+          list.push(entry);
+          throughs.set(meta.through, list);
+        }
+        for (const [, sharing] of throughs) {
+          const plans = engine.plan(sharing[0]!.state.meta(), t);
           const pieces = notWithin(
             lifetimeFields.flatMap((name) => plans.get(name) ?? []),
             slidingRanges,
           );
-          if (pieces.length === 0) continue;
-          loads.push(
-            ...this.loadPiecesOfMany(
-              states,
-              keys.map((k) => byKey.get(k)!.value),
-              pieces,
-              liveLevelCode,
-            ),
-          );
+          if (pieces.length > 0) loads.push(this.loadPiecesOfMany(sharing, pieces, liveLevelCode));
         }
       }
-      for (const k of histories) {
-        const { key, history } = byKey.get(k)!;
+      for (const { key, history } of group) {
+        if (history === undefined) continue;
         loads.push(
           this.loadPieces(
-            history!,
+            history,
             key,
-            [...engine.planHistory(history!.meta(), t).values()].flat(),
+            [...engine.planHistory(history.meta(), t).values()].flat(),
             historyLevelCode,
           ),
         );
@@ -470,6 +520,17 @@ export class CassandraAggregates {
       return aggregateResult(engine, state, fields, t, history);
     });
   }
+}
+
+/** Names as the driver binds them to `("_level", "_start") IN ?`. */
+function tuplesOf(names: readonly PieceName[]): types.Tuple[] {
+  return names.map(([level, start]) => new types.Tuple(level, BigInt(start)));
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 /** The pieces not inside one of `loaded` (ranges of the same level already read). */
