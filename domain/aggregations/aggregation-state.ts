@@ -99,10 +99,19 @@ export class MemoryAggregationState implements AggregationStateAccess {
     }
   }
 
-  /** Drops raw minutes and buckets past their horizons at `nowMs` (day buckets not yet folded stay). */
-  expire(nowMs: number, rawHorizonMs: number, bucketRetentionMs: number, keepDaysFrom: number): void {
+  /**
+   * Drops raw minutes and buckets past their horizons at `nowMs` (day buckets not yet folded stay);
+   * raw minutes by `rawNowMs` when given (a store that keeps them by the key's own clock).
+   */
+  expire(
+    nowMs: number,
+    rawHorizonMs: number,
+    bucketRetentionMs: number,
+    keepDaysFrom: number,
+    rawNowMs = nowMs,
+  ): void {
     for (const minute of this.raw.keys())
-      if (minute + MINUTE <= nowMs - rawHorizonMs) this.raw.delete(minute);
+      if (minute + MINUTE <= rawNowMs - rawHorizonMs) this.raw.delete(minute);
     for (const level of bucketLevels) {
       for (const start of this.buckets[level].keys()) {
         if (level === 'day' && start >= keepDaysFrom) continue;

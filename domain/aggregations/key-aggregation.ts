@@ -50,7 +50,8 @@ interface AddBounds {
 
 const iso = (t: number) => new Date(t).toISOString();
 
-const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
+/** The order of a key's events: event time, then id. */
+export const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
   a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
@@ -215,6 +216,29 @@ export class AggregationEngine {
     return { accepted: true };
   }
 
+  /**
+   * Builds a key's raw minutes and partials from its events (time order), as loaded, not changed:
+   * a store that keeps a small key's state as its events (the Cassandra store, inside the key's
+   * meta row) hands them to the engine so.
+   */
+  loadEvents(state: MemoryAggregationState, events: readonly AggregateEvent[]): void {
+    for (const e of events) {
+      const minute = floorTo(e.t, MINUTE);
+      const list = state.raw.get(minute);
+      if (list === undefined) state.raw.set(minute, [e]);
+      else (list as AggregateEvent[]).push(e);
+      for (const level of bucketLevels) {
+        const start = floorTo(e.t, bucketSize[level]);
+        let p = state.buckets[level].get(start);
+        if (p === undefined) {
+          p = emptyPartial();
+          state.buckets[level].set(start, p);
+        }
+        addEvent(p, e, this.needs);
+      }
+    }
+  }
+
   /** The first day not yet final: accepted events are at or after watermark − lateness. */
   foldLimit(meta: KeyMeta): number {
     return floorTo(meta.watermark - this.spec.latenessMs, DAY);
@@ -231,18 +255,32 @@ export class AggregationEngine {
     return { ...meta, through: limit, lifetime };
   }
 
-  /** The pieces a read at `t` needs for each field (for the stores' range reads, and tests). */
+  /**
+   * The pieces a read at `t` needs for each field (for the stores' range reads, and tests). Fields
+   * of one window share its plan; the last read time's plans are kept (a batch reads many keys at
+   * one `t`, and the sliding windows' plans do not depend on the key).
+   */
   plan(meta: KeyMeta | undefined, t: number): Map<string, PlanPiece[]> {
+    if (this.lastPlans.t !== t) this.lastPlans = { t, byWindow: new Map() };
+    const { byWindow } = this.lastPlans;
     const out = new Map<string, PlanPiece[]>();
     for (const f of this.spec.fields) {
-      if (f.window.kind === 'lifetime') {
-        out.set(f.name, meta === undefined ? [] : planRange(meta.through, t + 1, true));
-      } else {
-        out.set(f.name, planWindow(t, f.window.ms, isExactWindow(f.window)));
+      const id = f.window.kind === 'lifetime' ? `lifetime:${meta?.through}` : String(f.window.ms);
+      let pieces = byWindow.get(id);
+      if (pieces === undefined) {
+        if (f.window.kind === 'lifetime')
+          pieces = meta === undefined ? [] : planRange(meta.through, t + 1, true);
+        else pieces = planWindow(t, f.window.ms, isExactWindow(f.window));
+        byWindow.set(id, pieces);
       }
+      out.set(f.name, pieces);
     }
     return out;
   }
+  private lastPlans: { t: number; byWindow: Map<string, PlanPiece[]> } = {
+    t: Number.NaN,
+    byWindow: new Map(),
+  };
 
   /**
    * The pieces of a key's history state (a backfill's, before its `cut`) a read at `t` needs: the

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
-import type { KeyMeta } from '../../domain/aggregations/aggregation-state.ts';
+import type { KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
 import type { AggregateEvent, PartialAggregate } from '../../domain/aggregations/partial-aggregate.ts';
+import { type BucketLevel, bucketLevels } from '../../domain/aggregations/window-plan.ts';
 
 /**
  * The bytes of the aggregation state in both online stores: MessagePack (msgpackr, the encoder
@@ -18,3 +19,17 @@ export const decodeRawEvents = (b: Uint8Array): AggregateEvent[] => packr.unpack
 
 export const encodeMeta = (m: KeyMeta): Buffer => packr.pack(m);
 export const decodeMeta = (b: Uint8Array): KeyMeta => packr.unpack(b) as KeyMeta;
+
+/**
+ * The value of a key's meta row: its meta and, while the key is small (the Cassandra store keeps
+ * its state so until it outgrows a size), the events its state holds: the partials follow from
+ * them (`AggregationEngine.loadEvents`).
+ */
+export function encodeKeyRow(meta: KeyMeta, inline?: readonly AggregateEvent[]): Buffer {
+  return inline === undefined ? encodeMeta(meta) : packr.pack({ ...meta, _inline: inline });
+}
+
+export function decodeKeyRow(b: Uint8Array): { meta: KeyMeta; inline?: AggregateEvent[] } {
+  const { _inline, ...meta } = packr.unpack(b) as KeyMeta & { _inline?: AggregateEvent[] };
+  return _inline === undefined ? { meta } : { meta, inline: _inline };
+}

@@ -2,6 +2,7 @@ import { type Client, type QueryOptions, types } from 'cassandra-driver';
 import { DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
 import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
 import { type KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
+import { type AggregationEngine, byTimeThenId } from '../../domain/aggregations/key-aggregation.ts';
 import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
 import {
   bucketLevels,
@@ -11,10 +12,10 @@ import {
   type StateLevel,
 } from '../../domain/aggregations/window-plan.ts';
 import {
-  decodeMeta,
+  decodeKeyRow,
   decodePartial,
   decodeRawEvents,
-  encodeMeta,
+  encodeKeyRow,
   encodePartial,
   encodeRawEvents,
 } from './aggregate-codec.ts';
@@ -58,6 +59,11 @@ const pieceOfCode = new Map<number, { segment: Segment; level: 'meta' | StateLev
 
 /** A range of a plan with more pieces than this is read as a slice, not by name. */
 const maxNamesPerRange = 64;
+/**
+ * A key's state stays inline in its meta row (one row to read and write: Cassandra's cost is per
+ * row) until its encoding outgrows this; then each piece gets its own row, with its TTL.
+ */
+export const inlineBytes = 8 * 1024;
 /** Names per select (Cassandra reads a partition's named rows in one pass). */
 const namesPerSelect = 400;
 
@@ -251,16 +257,26 @@ export class CassandraAggregates {
         }
         let metaBytes: Buffer | undefined;
         let otherBytes: Buffer | undefined;
+        const pieces: [number, number, Buffer][] = [];
         await this.named(key, names, (code, start, b) => {
           if (code === levelCode.meta) metaBytes = b;
           else if (code === otherCode.meta) otherBytes = b;
-          else placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b);
+          else pieces.push([code, start, b]);
         });
-        const meta = metaBytes ? decodeMeta(metaBytes) : undefined;
+        const row = metaBytes ? decodeKeyRow(metaBytes) : undefined;
+        const meta = row?.meta;
+        // a key's state is inline in its meta row until it outgrows `inlineBytes` (a new key's is;
+        // rows of its pieces then are left from a move that failed half way, and not its state)
+        const inline = row === undefined || row.inline !== undefined;
+        if (row?.inline) engine.loadEvents(state, row.inline);
+        else if (!inline)
+          for (const [code, start, b] of pieces)
+            placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b);
         state.load(meta);
-        const otherMeta = otherBytes ? decodeMeta(otherBytes) : undefined;
-        // the days a fold may take into the lifetime partial
-        if (spec.lifetime && meta !== undefined) {
+        const otherRow = otherBytes ? decodeKeyRow(otherBytes) : undefined;
+        const otherMeta = otherRow?.meta;
+        // the days a fold may take into the lifetime partial (an inline state holds them)
+        if (spec.lifetime && meta !== undefined && !inline) {
           const limit = floorTo(Math.max(watermark, meta.watermark) - spec.latenessMs, DAY);
           if (meta.through < limit)
             for (const [start, b] of await this.range(key, levelCode.day, meta.through, limit))
@@ -282,7 +298,9 @@ export class CassandraAggregates {
           nowMs,
           meta?.through,
           levelCode,
-          live.dirty.meta ? live.meta() : undefined,
+          inline,
+          // the live row keeps its inline events as they were
+          live.dirty.meta ? encodeKeyRow(live.meta()!, otherRow?.inline) : undefined,
         );
       }),
     );
@@ -296,12 +314,45 @@ export class CassandraAggregates {
     nowMs: number,
     throughBefore: number | undefined,
     levelCode: Record<'meta' | StateLevel, number>,
-    liveMeta?: KeyMeta,
+    inline: boolean,
+    liveRow?: Buffer,
   ): Promise<void> {
     const spec = aggregationEngineOf(this.feature.def).spec;
     const ttl = (expiresAt: number) =>
       Math.max(1, Math.min(Math.ceil((expiresAt - nowMs) / 1000) + 1, 630_720_000));
     const puts: [number, number, Buffer, number][] = [];
+    if (liveRow) puts.push([liveLevelCode.meta, 0, liveRow, 0]);
+    const meta = state.meta();
+    const { dirty } = state;
+    const changed = dirty.meta || dirty.raw.size > 0 || bucketLevels.some((l) => dirty[l].size > 0);
+    if (inline && meta && changed) {
+      // the events are the state (the partials follow from them): kept while a partial of theirs
+      // is, and from the first day not yet folded into the lifetime partial
+      const keepFrom = Math.min(
+        nowMs - spec.bucketRetentionMs - MINUTE,
+        spec.lifetime ? meta.through : Number.POSITIVE_INFINITY,
+      );
+      const events = [...state.raw.values()].flat().filter((e) => e.t >= keepFrom);
+      events.sort(byTimeThenId);
+      const value = encodeKeyRow(meta, events);
+      if (value.length <= inlineBytes) {
+        puts.push([levelCode.meta, 0, value, 0]);
+        return this.put(key, puts);
+      }
+      // outgrown: the pieces a store with TTLs keeps, each to its own row (the meta last, without
+      // the events), in one batch
+      state.expire(
+        nowMs,
+        spec.rawHorizonMs,
+        spec.bucketRetentionMs,
+        spec.lifetime ? meta.through : Number.POSITIVE_INFINITY,
+        Math.min(nowMs, meta.watermark),
+      );
+      // outgrown: every piece to its own row, and the meta without them, in one batch
+      dirty.meta = true;
+      dirty.raw = new Set(state.raw.keys());
+      for (const level of bucketLevels) dirty[level] = new Set(state.buckets[level].keys());
+    }
     // raw events stay the raw horizon after their minute and after this write: a redelivery
     // within it is recognised, even of an old event
     for (const start of state.dirty.raw)
@@ -324,7 +375,6 @@ export class CassandraAggregates {
         ]);
       }
     }
-    const meta = state.meta();
     if (spec.lifetime && meta && throughBefore !== undefined && meta.through > throughBefore) {
       // days now folded into the lifetime partial expire like the other partials
       for (const [start, p] of state.buckets.day) {
@@ -334,8 +384,12 @@ export class CassandraAggregates {
         puts.push([levelCode.day, start, encodePartial(p), expiresAt > nowMs ? ttl(expiresAt) : 1]);
       }
     }
-    if (liveMeta) puts.push([liveLevelCode.meta, 0, encodeMeta(liveMeta), 0]);
-    if (state.dirty.meta && meta) puts.push([levelCode.meta, 0, encodeMeta(meta), 0]);
+    if (dirty.meta && meta) puts.push([levelCode.meta, 0, encodeKeyRow(meta), 0]);
+    return this.put(key, puts);
+  }
+
+  /** Writes rows of one key: one unlogged batch (applied whole) when it fits Cassandra's limit. */
+  private async put(key: KeyTuple, puts: readonly [number, number, Buffer, number][]): Promise<void> {
     // a batch of duplicates only changes nothing
     if (puts.length === 0) return;
     const queries = puts.map(([level, start, value, t]) => ({
@@ -363,49 +417,49 @@ export class CassandraAggregates {
   ): Promise<ObjectReadResult[]> {
     if (tuples.length > 1 && this.inColumn !== undefined) return this.readGrouped(tuples, fields, t);
     const engine = aggregationEngineOf(this.feature.def);
-    const lifetimeFields = engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name);
-    // the sliding windows' pieces do not depend on the key's meta: named beside it, one select
-    const sliding = [...engine.plan(undefined, t).values()].flat();
-    const slidingRanges = mergeRanges(sliding);
-    const { names, slices } = namePieces(sliding, liveLevelCode);
     const metaNames: PieceName[] = [[liveLevelCode.meta, 0]];
     if (engine.spec.history) metaNames.push([historyLevelCode.meta, 0]);
     return mapLimit(tuples, this.maxInFlight, async (key) => {
+      // the metas first: a small key's whole state is in them
       const state = new MemoryAggregationState();
-      let metaBytes: Buffer | undefined;
-      let historyBytes: Buffer | undefined;
-      await Promise.all([
-        this.named(key, [...metaNames, ...names], (code, start, b) => {
-          if (code === liveLevelCode.meta) metaBytes = b;
-          else if (code === historyLevelCode.meta) historyBytes = b;
-          else placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b);
-        }),
-        slices.length > 0 ? this.loadPieces(state, key, slices) : undefined,
-      ]);
       let history: MemoryAggregationState | undefined;
-      const loads: Promise<void>[] = [];
-      if (historyBytes !== undefined) {
-        history = new MemoryAggregationState();
-        history.load(decodeMeta(historyBytes));
-        const pieces = [...engine.planHistory(history.meta(), t).values()].flat();
-        loads.push(this.loadPieces(history, key, pieces, historyLevelCode));
-      }
-      if (metaBytes !== undefined) {
-        state.load(decodeMeta(metaBytes));
-        if (lifetimeFields.length > 0) {
-          // lifetime: the days after those folded into the meta's partial, unless the sliding
-          // windows' pieces hold them already (a 30-day window does, for a key active this month)
-          const plans = engine.plan(state.meta(), t);
-          const missing = notWithin(
-            lifetimeFields.flatMap((name) => plans.get(name) ?? []),
-            slidingRanges,
-          );
-          if (missing.length > 0) loads.push(this.loadPieces(state, key, missing));
+      const spilled: { state: MemoryAggregationState; segment: Segment }[] = [];
+      await this.named(key, metaNames, (code, _start, b) => {
+        const segment = pieceOfCode.get(code)!.segment;
+        let into = state;
+        if (segment === 'history') {
+          history = new MemoryAggregationState();
+          into = history;
         }
-      }
-      await Promise.all(loads);
+        if (!loadKeyRow(engine, into, b)) spilled.push({ state: into, segment });
+      });
+      await Promise.all(
+        spilled.map(({ state: s, segment }) =>
+          this.loadPieces(s, key, this.piecesOf(engine, s, segment, t), levelCodes[segment]),
+        ),
+      );
       return aggregateResult(engine, state, fields, t, history);
     });
+  }
+
+  /**
+   * The pieces a read at `t` needs of a key's state whose pieces have their own rows: the windows'
+   * plans (the history's stop at its cut); the lifetime's days after the fold only when the
+   * sliding windows do not hold them (a 30-day window does, for a key active this month).
+   */
+  private piecesOf(
+    engine: AggregationEngine,
+    state: MemoryAggregationState,
+    segment: Segment,
+    t: number,
+  ): PlanPiece[] {
+    if (segment === 'history') return [...engine.planHistory(state.meta(), t).values()].flat();
+    const plans = engine.plan(state.meta(), t);
+    const sliding: PlanPiece[] = [];
+    const lifetime: PlanPiece[] = [];
+    for (const f of engine.spec.fields)
+      (f.window.kind === 'lifetime' ? lifetime : sliding).push(...(plans.get(f.name) ?? []));
+    return [...sliding, ...notWithin(lifetime, mergeRanges(sliding))];
   }
 
   /** Loads the pieces of a plan for many keys into their states: by name (`key IN ?`), slices per key. */
@@ -432,10 +486,10 @@ export class CassandraAggregates {
   }
 
   /**
-   * A batch read of single-column keys: one select for the whole group (`key IN ?`, the metas of
-   * both states and the sliding windows' pieces by name) instead of one per key, then the
-   * lifetime pieces of the keys that share a fold day, when the sliding pieces do not hold them.
-   * Histories (a backfill's) are read key by key.
+   * A batch read of single-column keys: the metas of the whole group in one select (`key IN ?`;
+   * a small key's whole state is in them), then the pieces of the keys whose state has outgrown
+   * its meta, by name for the group at once (keys whose plans are the same: those that share a
+   * fold day). Histories with their own rows are read key by key.
    */
   private async readGrouped(
     tuples: readonly KeyTuple[],
@@ -443,10 +497,6 @@ export class CassandraAggregates {
     t: number,
   ): Promise<ObjectReadResult[]> {
     const engine = aggregationEngineOf(this.feature.def);
-    const lifetimeFields = engine.spec.fields.filter((f) => f.window.kind === 'lifetime').map((f) => f.name);
-    const sliding = [...engine.plan(undefined, t).values()].flat();
-    const slidingRanges = mergeRanges(sliding);
-    const { names, slices } = namePieces(sliding, liveLevelCode);
     const metaNames: PieceName[] = [[liveLevelCode.meta, 0]];
     if (engine.spec.history) metaNames.push([historyLevelCode.meta, 0]);
     type Entry = {
@@ -466,60 +516,48 @@ export class CassandraAggregates {
     for (let i = 0; i < entries.length; i += this.keysPerRead)
       groups.push(entries.slice(i, i + this.keysPerRead));
     await mapLimit(groups, Math.max(1, Math.floor(this.maxInFlight / 8)), async (group) => {
+      const spilled = new Map<number, Entry[]>();
+      const spilledHistories: Entry[] = [];
+      await this.namedOfMany(
+        group.map((e) => e.value),
+        metaNames,
+        (k, code, _start, b) => {
+          const entry = byKey.get(k);
+          if (entry === undefined) return;
+          if (code === liveLevelCode.meta) {
+            if (loadKeyRow(engine, entry.state, b)) return;
+            const through = entry.state.meta()!.through;
+            spilled.set(through, [...(spilled.get(through) ?? []), entry]);
+          } else {
+            entry.history = new MemoryAggregationState();
+            if (!loadKeyRow(engine, entry.history, b)) spilledHistories.push(entry);
+          }
+        },
+      );
       await Promise.all([
-        this.namedOfMany(
-          group.map((e) => e.value),
-          [...metaNames, ...names],
-          (k, code, start, b) => {
-            const entry = byKey.get(k);
-            if (entry === undefined) return;
-            if (code === liveLevelCode.meta) entry.state.load(decodeMeta(b));
-            else if (code === historyLevelCode.meta) {
-              entry.history = new MemoryAggregationState();
-              entry.history.load(decodeMeta(b));
-            } else placePiece(entry.state, pieceOfCode.get(code)!.level as StateLevel, start, b);
-          },
+        // the live pieces depend on the key's meta only by its fold day
+        ...[...spilled.values()].map((sharing) =>
+          this.loadPiecesOfMany(sharing, this.piecesOf(engine, sharing[0]!.state, 'live', t), liveLevelCode),
         ),
-        ...(slices.length > 0 ? group.map((e) => this.loadPieces(e.state, e.key, slices)) : []),
+        ...spilledHistories.map(({ key, history }) =>
+          this.loadPieces(history!, key, this.piecesOf(engine, history!, 'history', t), historyLevelCode),
+        ),
       ]);
-      const loads: Promise<void>[] = [];
-      if (lifetimeFields.length > 0) {
-        // lifetime: the days after those folded, for the keys that share a fold day at once
-        const throughs = new Map<number, Entry[]>();
-        for (const entry of group) {
-          const meta = entry.state.meta();
-          if (meta === undefined) continue;
-          const list = throughs.get(meta.through) ?? [];
-          list.push(entry);
-          throughs.set(meta.through, list);
-        }
-        for (const [, sharing] of throughs) {
-          const plans = engine.plan(sharing[0]!.state.meta(), t);
-          const pieces = notWithin(
-            lifetimeFields.flatMap((name) => plans.get(name) ?? []),
-            slidingRanges,
-          );
-          if (pieces.length > 0) loads.push(this.loadPiecesOfMany(sharing, pieces, liveLevelCode));
-        }
-      }
-      for (const { key, history } of group) {
-        if (history === undefined) continue;
-        loads.push(
-          this.loadPieces(
-            history,
-            key,
-            [...engine.planHistory(history.meta(), t).values()].flat(),
-            historyLevelCode,
-          ),
-        );
-      }
-      await Promise.all(loads);
     });
     return tuples.map((key) => {
       const { state, history } = byKey.get(String(key[0]))!;
       return aggregateResult(engine, state, fields, t, history);
     });
   }
+}
+
+/** Loads a key's meta row into a memory state, with its pieces when they are inline (then true). */
+function loadKeyRow(engine: AggregationEngine, state: MemoryAggregationState, b: Buffer): boolean {
+  const row = decodeKeyRow(b);
+  state.load(row.meta);
+  if (row.inline === undefined) return false;
+  engine.loadEvents(state, row.inline);
+  return true;
 }
 
 /** Names as the driver binds them to `("_level", "_start") IN ?`. */
