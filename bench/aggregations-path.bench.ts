@@ -6,7 +6,7 @@
  * same events writing one Object value per event (a from_events UPDATE rule: the commands path
  * of one Object value, through the same consumer).
  *
- *   npm run bench:aggregations -- [--events=100000] [--keys=20000] [--seconds=8] [--connections=20]
+ *   npm run bench:aggregations -- [--events=100000] [--keys=20000] [--seconds=8] [--connections=20] [--store=cassandra|embedded]
  *
  * Ingest: the events (keyed by user, as a match backend publishes them; event times spread over
  * two days, not following the key) are produced first, then `ferry worker` starts and drains
@@ -45,8 +45,12 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '20000' },
     seconds: { type: 'string', default: '8' },
     connections: { type: 'string', default: '20' },
+    store: { type: 'string', default: 'cassandra' },
   },
 });
+if (args.store !== 'cassandra' && args.store !== 'embedded')
+  throw new Error(`--store=${args.store}: use cassandra or embedded`);
+const onlineStore = args.store;
 const eventCount = Number(args.events);
 const keyCount = Number(args.keys);
 const seconds = Number(args.seconds);
@@ -119,7 +123,7 @@ writeFileSync(
 );
 
 const env: Record<string, string> = {
-  FERRY_ONLINE_STORE: 'cassandra',
+  FERRY_ONLINE_STORE: onlineStore,
   FERRY_CASSANDRA_CONTACT_POINTS: `127.0.0.1:${process.env.FERRY_CASSANDRA_PORT ?? 9042}`,
   FERRY_CASSANDRA_KEYSPACE: keyspace,
   FERRY_CASSANDRA_REPLICATION: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
@@ -305,7 +309,7 @@ try {
 }
 
 console.log(
-  `\nAggregations as users run them: ${fmt(eventCount)} events of ${fmt(keyCount)} users (Kafka → ferry worker → Cassandra; reads through ferry serve, 1 thread, wrk -c${connections}, uniform keys)\n`,
+  `\nAggregations as users run them: ${fmt(eventCount)} events of ${fmt(keyCount)} users (Kafka → ferry worker → ${onlineStore === 'cassandra' ? 'Cassandra' : 'LMDB (the embedded store)'}; reads through ferry serve, 1 thread, wrk -c${connections}, uniform keys)\n`,
 );
 console.log(
   [

@@ -36,6 +36,11 @@ export interface AggregationStateAccess {
   bucketRange(level: BucketLevel, from: number, to: number): Iterable<[number, PartialAggregate]>;
   /** The raw events with event time in [from, to), ascending. */
   rawRange(from: number, to: number): Iterable<AggregateEvent>;
+  /**
+   * A state read as its events whole (a small key's, which a store keeps so): every event of the
+   * longest window and since the lifetime's fold. A read then goes over them, not over pieces.
+   */
+  wholeEvents?(): readonly AggregateEvent[] | undefined;
 }
 
 /** The state of a key in memory: for tests, the offline backfill, and a batch's pieces. */
@@ -66,6 +71,14 @@ export class MemoryAggregationState implements AggregationStateAccess {
   /** Sets a piece as loaded from a store (not dirty). */
   load(meta: KeyMeta | undefined): void {
     this.metaValue = meta;
+  }
+  private events: readonly AggregateEvent[] | undefined;
+  /** For a read only: the key's events whole, in time order, instead of its pieces (`wholeEvents`). */
+  holdEvents(events: readonly AggregateEvent[]): void {
+    this.events = events;
+  }
+  wholeEvents(): readonly AggregateEvent[] | undefined {
+    return this.events;
   }
   rawMinute(start: number) {
     return this.raw.get(start);

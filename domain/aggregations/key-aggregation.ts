@@ -312,12 +312,30 @@ export class AggregationEngine {
     return out;
   }
 
-  private mergePiece(state: AggregationStateAccess, into: PartialAggregate, piece: PlanPiece): void {
-    if (piece.level === 'raw') {
-      for (const e of state.rawRange(piece.from, piece.to)) addEvent(into, e, this.needs);
-    } else {
-      for (const [, p] of state.bucketRange(piece.level, piece.from, piece.to))
-        mergeInto(into, p, this.needs);
+  /**
+   * Merges what a plan covers: its pieces, or, of a state held as its events whole, the events in
+   * the plan's range (from its first piece's start to its last's end: the same events).
+   */
+  private mergePlan(
+    state: AggregationStateAccess,
+    into: PartialAggregate,
+    pieces: readonly PlanPiece[],
+  ): void {
+    if (pieces.length === 0) return;
+    const events = state.wholeEvents?.();
+    if (events !== undefined) {
+      const from = pieces[0]!.from;
+      const to = pieces[pieces.length - 1]!.to;
+      for (const e of events) if (e.t >= from && e.t < to) addEvent(into, e, this.needs);
+      return;
+    }
+    for (const piece of pieces) {
+      if (piece.level === 'raw') {
+        for (const e of state.rawRange(piece.from, piece.to)) addEvent(into, e, this.needs);
+      } else {
+        for (const [, p] of state.bucketRange(piece.level, piece.from, piece.to))
+          mergeInto(into, p, this.needs);
+      }
     }
   }
 
@@ -344,10 +362,10 @@ export class AggregationEngine {
       if (p === undefined) {
         p = emptyPartial();
         if (f.window.kind === 'lifetime' && meta !== undefined) mergeInto(p, meta.lifetime, this.needs);
-        for (const piece of plans.get(f.name)!) this.mergePiece(state, p, piece);
+        this.mergePlan(state, p, plans.get(f.name)!);
         if (history && historyPlans && historyMeta) {
           if (f.window.kind === 'lifetime') mergeInto(p, historyMeta.lifetime, this.needs);
-          for (const piece of historyPlans.get(f.name)!) this.mergePiece(history, p, piece);
+          this.mergePlan(history, p, historyPlans.get(f.name)!);
         }
         byWindow.set(windowKey, p);
       }

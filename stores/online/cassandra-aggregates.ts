@@ -431,7 +431,7 @@ export class CassandraAggregates {
           history = new MemoryAggregationState();
           into = history;
         }
-        if (!loadKeyRow(engine, into, b)) spilled.push({ state: into, segment });
+        if (!loadKeyRow(into, b)) spilled.push({ state: into, segment });
       });
       await Promise.all(
         spilled.map(({ state: s, segment }) =>
@@ -525,12 +525,12 @@ export class CassandraAggregates {
           const entry = byKey.get(k);
           if (entry === undefined) return;
           if (code === liveLevelCode.meta) {
-            if (loadKeyRow(engine, entry.state, b)) return;
+            if (loadKeyRow(entry.state, b)) return;
             const through = entry.state.meta()!.through;
             spilled.set(through, [...(spilled.get(through) ?? []), entry]);
           } else {
             entry.history = new MemoryAggregationState();
-            if (!loadKeyRow(engine, entry.history, b)) spilledHistories.push(entry);
+            if (!loadKeyRow(entry.history, b)) spilledHistories.push(entry);
           }
         },
       );
@@ -551,12 +551,12 @@ export class CassandraAggregates {
   }
 }
 
-/** Loads a key's meta row into a memory state, with its pieces when they are inline (then true). */
-function loadKeyRow(engine: AggregationEngine, state: MemoryAggregationState, b: Buffer): boolean {
+/** Loads a key's meta row into a memory state for a read, with its events when inline (then true). */
+function loadKeyRow(state: MemoryAggregationState, b: Buffer): boolean {
   const row = decodeKeyRow(b);
   state.load(row.meta);
   if (row.inline === undefined) return false;
-  engine.loadEvents(state, row.inline);
+  state.holdEvents(row.inline);
   return true;
 }
 
