@@ -68,6 +68,11 @@ export class MemoryAggregationState implements AggregationStateAccess {
     this.metaValue = meta;
     this.dirty.meta = true;
   }
+  /** Whether a write changed something since the pieces were loaded. */
+  changed(): boolean {
+    const d = this.dirty;
+    return d.meta || d.raw.size > 0 || d.minute.size > 0 || d.hour.size > 0 || d.day.size > 0;
+  }
   /** Sets a piece as loaded from a store (not dirty). */
   load(meta: KeyMeta | undefined): void {
     this.metaValue = meta;

@@ -2,7 +2,7 @@ import { type Client, type QueryOptions, types } from 'cassandra-driver';
 import { DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
 import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
 import { type KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
-import { type AggregationEngine, byTimeThenId } from '../../domain/aggregations/key-aggregation.ts';
+import type { AggregationEngine } from '../../domain/aggregations/key-aggregation.ts';
 import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
 import {
   bucketLevels,
@@ -21,6 +21,7 @@ import {
 } from './aggregate-codec.ts';
 import { aggregateResult } from './aggregate-results.ts';
 import type { CompiledFeature, CompiledField } from './compiled-feature.ts';
+import { expireForSpill, inlineEntryOf, inlineStateForWrite, isInline } from './inline-aggregation.ts';
 import type { KeyLock } from './key-lock.ts';
 import { mapLimit } from './map-limit.ts';
 import type { AggregateOutcome, ObjectReadResult } from './online-store.ts';
@@ -59,11 +60,6 @@ const pieceOfCode = new Map<number, { segment: Segment; level: 'meta' | StateLev
 
 /** A range of a plan with more pieces than this is read as a slice, not by name. */
 const maxNamesPerRange = 64;
-/**
- * A key's state stays inline in its meta row (one row to read and write: Cassandra's cost is per
- * row) until its encoding outgrows this; then each piece gets its own row, with its TTL.
- */
-export const inlineBytes = 8 * 1024;
 /** Names per select (Cassandra reads a partition's named rows in one pass). */
 const namesPerSelect = 400;
 
@@ -238,7 +234,6 @@ export class CassandraAggregates {
     await mapLimit(eventsByKey(prepared), Math.max(1, Math.floor(this.maxInFlight / 4)), ({ key, items }) =>
       this.keyLock.run(`${this.feature.name}\u0000${JSON.stringify(key)}`, async () => {
         const events: AggregateEvent[] = items.map((i) => prepared[i]!.event);
-        const state = new MemoryAggregationState();
         // the key's metas and every piece its events touch, in one select: a history stops where
         // the live state starts, and a new live state starts where its history stopped
         const names: PieceName[] = [[levelCode.meta, 0]];
@@ -267,12 +262,13 @@ export class CassandraAggregates {
         const meta = row?.meta;
         // a key's state is inline in its meta row until it outgrows `inlineBytes` (a new key's is;
         // rows of its pieces then are left from a move that failed half way, and not its state)
-        const inline = row === undefined || row.inline !== undefined;
-        if (row?.inline) engine.loadEvents(state, row.inline);
-        else if (!inline)
+        const inline = isInline(row);
+        const state = inline ? inlineStateForWrite(engine, row) : new MemoryAggregationState();
+        if (!inline) {
+          state.load(meta);
           for (const [code, start, b] of pieces)
             placePiece(state, pieceOfCode.get(code)!.level as StateLevel, start, b);
-        state.load(meta);
+        }
         const otherRow = otherBytes ? decodeKeyRow(otherBytes) : undefined;
         const otherMeta = otherRow?.meta;
         // the days a fold may take into the lifetime partial (an inline state holds them)
@@ -324,31 +320,15 @@ export class CassandraAggregates {
     if (liveRow) puts.push([liveLevelCode.meta, 0, liveRow, 0]);
     const meta = state.meta();
     const { dirty } = state;
-    const changed = dirty.meta || dirty.raw.size > 0 || bucketLevels.some((l) => dirty[l].size > 0);
-    if (inline && meta && changed) {
-      // the events are the state (the partials follow from them): kept while a partial of theirs
-      // is, and from the first day not yet folded into the lifetime partial
-      const keepFrom = Math.min(
-        nowMs - spec.bucketRetentionMs - MINUTE,
-        spec.lifetime ? meta.through : Number.POSITIVE_INFINITY,
-      );
-      const events = [...state.raw.values()].flat().filter((e) => e.t >= keepFrom);
-      events.sort(byTimeThenId);
-      const value = encodeKeyRow(meta, events);
-      if (value.length <= inlineBytes) {
+    if (inline && meta && state.changed()) {
+      const value = inlineEntryOf(state, meta, spec, nowMs);
+      if (value !== undefined) {
         puts.push([levelCode.meta, 0, value, 0]);
         return this.put(key, puts);
       }
       // outgrown: the pieces a store with TTLs keeps, each to its own row (the meta last, without
       // the events), in one batch
-      state.expire(
-        nowMs,
-        spec.rawHorizonMs,
-        spec.bucketRetentionMs,
-        spec.lifetime ? meta.through : Number.POSITIVE_INFINITY,
-        Math.min(nowMs, meta.watermark),
-      );
-      // outgrown: every piece to its own row, and the meta without them, in one batch
+      expireForSpill(state, meta, spec, nowMs);
       dirty.meta = true;
       dirty.raw = new Set(state.raw.keys());
       for (const level of bucketLevels) dirty[level] = new Set(state.buckets[level].keys());

@@ -1,16 +1,21 @@
 import type { Database } from 'lmdb';
 import { type AggregationSpec, DAY, HOUR, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
-import type { AggregationStateAccess, KeyMeta } from '../../domain/aggregations/aggregation-state.ts';
+import type {
+  AggregationStateAccess,
+  KeyMeta,
+  MemoryAggregationState,
+} from '../../domain/aggregations/aggregation-state.ts';
 import type { AggregateEvent, PartialAggregate } from '../../domain/aggregations/partial-aggregate.ts';
-import type { BucketLevel } from '../../domain/aggregations/window-plan.ts';
+import { type BucketLevel, bucketLevels } from '../../domain/aggregations/window-plan.ts';
 import {
-  decodeMeta,
+  decodeKeyRow,
   decodePartial,
   decodeRawEvents,
   encodeMeta,
   encodePartial,
   encodeRawEvents,
 } from './aggregate-codec.ts';
+import { expireForSpill, inlineEntryOf, inlineStateForRead, type KeyRow } from './inline-aggregation.ts';
 import type { KeyTuple } from './prepare-input.ts';
 
 type LmdbKey = (string | number)[];
@@ -53,7 +58,8 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
 
   meta(): KeyMeta | undefined {
     const b = this.db.get([...this.key, this.code.meta]);
-    return b ? decodeMeta(b) : undefined;
+    // an inline key's entry holds its events too: a key read here is not inline
+    return b ? decodeKeyRow(b).meta : undefined;
   }
   setMeta(meta: KeyMeta): void {
     this.db.putSync([...this.key, this.code.meta], encodeMeta(meta));
@@ -123,3 +129,65 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
 
 /** How often (in a key's own time) the embedded store looks for a key's expired pieces. */
 export const sweepEveryMs = 10 * MINUTE;
+
+/** The meta entry of a key's state in LMDB, decoded (undefined without one). */
+export function readKeyRow(
+  db: Database<Buffer, LmdbKey>,
+  key: KeyTuple,
+  segment: AggregateSegment,
+): KeyRow | undefined {
+  const b = db.get([...key, metaCodeOf(segment)]);
+  return b ? decodeKeyRow(b) : undefined;
+}
+
+/** Writes a key's meta entry as it is (an inline key's, with its events). */
+export function writeKeyRow(
+  db: Database<Buffer, LmdbKey>,
+  key: KeyTuple,
+  segment: AggregateSegment,
+  value: Buffer,
+): void {
+  db.putSync([...key, metaCodeOf(segment)], value);
+}
+
+const metaCodeOf = (segment: AggregateSegment) =>
+  aggregateLevelCode.meta + (segment === 'history' ? historyLevelOffset : 0);
+
+/** The state a read goes over: an inline key's events, or its entries. */
+export function stateForRead(
+  db: Database<Buffer, LmdbKey>,
+  key: KeyTuple,
+  segment: AggregateSegment,
+): AggregationStateAccess {
+  const row = readKeyRow(db, key, segment);
+  return row?.inline
+    ? inlineStateForRead({ ...row, inline: row.inline })
+    : new EmbeddedAggregationState(db, key, segment);
+}
+
+/**
+ * After a write of an inline key's state (a memory state): its entry with its events, or, when
+ * that outgrows the inline size, every piece in an entry of its own (in the write's transaction).
+ */
+export function flushInline(
+  db: Database<Buffer, LmdbKey>,
+  key: KeyTuple,
+  segment: AggregateSegment,
+  state: MemoryAggregationState,
+  spec: AggregationSpec,
+  nowMs: number,
+): void {
+  const meta = state.meta();
+  if (meta === undefined || !state.changed()) return;
+  const value = inlineEntryOf(state, meta, spec, nowMs);
+  if (value !== undefined) {
+    writeKeyRow(db, key, segment, value);
+    return;
+  }
+  expireForSpill(state, meta, spec, nowMs);
+  const entries = new EmbeddedAggregationState(db, key, segment);
+  for (const [start, events] of state.raw) entries.setRawMinute(start, events);
+  for (const level of bucketLevels)
+    for (const [start, p] of state.buckets[level]) entries.setBucket(level, start, p);
+  entries.setMeta(meta);
+}

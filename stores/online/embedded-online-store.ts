@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
+import { MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
 import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { formatFieldType } from '../../domain/definitions/field-types.ts';
 import type { OnlineLayout } from '../../domain/kinds/feature-kind.ts';
 import { type FeatureType, layoutOf } from '../../domain/kinds/feature-kinds.ts';
+import { encodeKeyRow } from './aggregate-codec.ts';
 import { aggregateResult, servedAggregates } from './aggregate-results.ts';
 import {
   type CompiledFeature,
@@ -13,7 +15,14 @@ import {
   isExpired,
   projectFields,
 } from './compiled-feature.ts';
-import { type AggregateSegment, EmbeddedAggregationState } from './embedded-aggregation-state.ts';
+import {
+  type AggregateSegment,
+  EmbeddedAggregationState,
+  flushInline,
+  readKeyRow,
+  stateForRead,
+  writeKeyRow,
+} from './embedded-aggregation-state.ts';
 import {
   decodeHistoryValue,
   decodeObjectEntry,
@@ -21,6 +30,7 @@ import {
   encodeObjectEntry,
   type ObjectEntry,
 } from './embedded-entry-codec.ts';
+import { inlineStateForWrite, isInline, type KeyRow } from './inline-aggregation.ts';
 import type {
   AggregateAppend,
   AggregateOutcome,
@@ -317,20 +327,30 @@ export class EmbeddedOnlineStore implements OnlineStore {
     // each key's events together, in call order; one transaction for the call
     await st.db.childTransaction(() => {
       for (const { key, items } of eventsByKey(prepared)) {
-        const live = new EmbeddedAggregationState(st.db, key);
-        const history = engine.spec.history ? new EmbeddedAggregationState(st.db, key, 'history') : undefined;
+        const liveRow = readKeyRow(st.db, key, 'live');
+        const historyRow = engine.spec.history ? readKeyRow(st.db, key, 'history') : undefined;
+        // a small key's state is its meta entry's events: the engine writes to it in memory
+        const row = segment === 'history' ? historyRow : liveRow;
+        const inline = isInline(row);
+        const target = inline
+          ? inlineStateForWrite(engine, row)
+          : new EmbeddedAggregationState(st.db, key, segment);
         const keyEvents = items.map((i) => prepared[i]!.event);
         let outcomes: AggregateOutcome[];
-        if (segment === 'history' && history) {
-          outcomes = engine.addHistory(history, live, keyEvents, cutMs);
-          history.expire(nowMs, engine.spec);
+        if (segment === 'history') {
+          // the live state's meta, for the cut; written back with its events as they were
+          const live = new MemoryAggregationState();
+          live.load(liveRow?.meta);
+          outcomes = engine.addHistory(target, live, keyEvents, cutMs);
+          if (live.dirty.meta) writeKeyRow(st.db, key, 'live', encodeKeyRow(live.meta()!, liveRow?.inline));
         } else {
           // a key's first live events start after its history, if a backfill gave it one
-          const historyMeta = history && live.meta() === undefined ? history.meta() : undefined;
-          outcomes = engine.add(live, keyEvents, historyMeta);
-          // what expired of this key goes now (the Cassandra store's TTLs do the same)
-          live.expire(nowMs, engine.spec);
+          outcomes = engine.add(target, keyEvents, liveRow === undefined ? historyRow?.meta : undefined);
         }
+        // what expired of this key goes now (the Cassandra store's TTLs do the same)
+        if (target instanceof MemoryAggregationState)
+          flushInline(st.db, key, segment, target, engine.spec, nowMs);
+        else target.expire(nowMs, engine.spec);
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
         });
@@ -353,10 +373,10 @@ export class EmbeddedOnlineStore implements OnlineStore {
     return prepareKeys(feature, keys).map((key) =>
       aggregateResult(
         engine,
-        new EmbeddedAggregationState(st.db, key),
+        stateForRead(st.db, key, 'live'),
         fields,
         t,
-        engine.spec.history ? new EmbeddedAggregationState(st.db, key, 'history') : undefined,
+        engine.spec.history ? stateForRead(st.db, key, 'history') : undefined,
       ),
     );
   }
@@ -587,6 +607,12 @@ export class EmbeddedOnlineStore implements OnlineStore {
   /** Entries LMDB holds for the feature now (keys of an Object feature, entries of a History one), expired or not. */
   storedEntryCount(def: FeatureDefinition): number {
     return this.state(def).db.getCount();
+  }
+
+  /** The meta entry of an Aggregation key's live state, decoded (for tests and tools). */
+  aggregateKeyRow(def: FeatureDefinition, keys: KeyValues): KeyRow | undefined {
+    const st = this.state(def);
+    return readKeyRow(st.db, prepareKeys(st.compiled, [keys])[0]!, 'live');
   }
 
   async getMeta(key: string): Promise<string | undefined> {

@@ -1,7 +1,5 @@
 import { Client } from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AggregateWindow, DAY } from '../../domain/aggregations/aggregate-field.ts';
-import { aggregationSpecOf } from '../../domain/aggregations/aggregation-definition.ts';
 import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import { decodeKeyRow } from '../../stores/online/aggregate-codec.ts';
 import {
@@ -9,7 +7,7 @@ import {
   openCassandraOnlineStore,
 } from '../../stores/online/cassandra-online-store.ts';
 import { featureTableName } from '../../stores/online/cassandra-schema.ts';
-import { fieldsOf, runScenario, type Scenario } from '../aggregation-contract.ts';
+import { describeInlineAggregationConformance } from '../conformance/inline-aggregation-conformance.ts';
 import { describeOnlineStoreConformance } from '../conformance/online-store-conformance.ts';
 import { requireServer, servers } from './servers.ts';
 
@@ -129,91 +127,15 @@ tables::recent:
   });
 });
 
-describe("cassandra online store: a small key's aggregation state lives in its meta row", () => {
-  const fields = fieldsOf([
-    ['count', undefined],
-    ['sum', 'duration'],
-    ['avg', 'duration'],
-  ]);
-  const windowText = (w: AggregateWindow) => (w.kind === 'lifetime' ? 'lifetime' : `${w.ms / 1000}s`);
-  const { definitions, errors } = loadDefinitionsFromText(
-    'inline.yaml',
-    `inline::match-stats:
-  feature_type: Aggregation
-  owner: test
-  schema:
-    user_id: {type: Long, is_key_field: true}
-    duration: {type: Long}
-${fields.map((f) => `    ${f.name}: {aggregate: {function: ${f.fn}${f.of ? `, of: ${f.of}` : ''}, window: ${windowText(f.window)}}}`).join('\n')}
-  aggregation:
-    allowed_lateness: 1h
-`,
+describeInlineAggregationConformance('cassandra', open, async (store, def, userId) => {
+  const rows = await (store as CassandraOnlineStore).client.execute(
+    `SELECT "_level" AS level, "_value" AS value FROM ${keyspace}.${featureTableName(def)} WHERE user_id = ?`,
+    [BigInt(userId)],
+    { prepare: true },
   );
-  const def = definitions[0]!;
-  let store: CassandraOnlineStore;
-  let nextUser = 1;
-
-  beforeAll(async () => {
-    expect(errors).toEqual([]);
-    store = await open();
-    await store.ensureFeature(def);
-  }, 120_000);
-  afterAll(async () => {
-    await store?.close();
-  });
-
-  /** Drives one key through the contract's simulation; returns the key's rows afterwards. */
-  async function scenario(s: Scenario) {
-    const keys = { user_id: nextUser++ };
-    const spec = aggregationSpecOf(def);
-    const r = await runScenario(
-      s,
-      {
-        latenessMs: spec.latenessMs,
-        rawHorizonMs: spec.rawHorizonMs,
-        add: (events, now) =>
-          store.writeAggregateEvents(
-            def,
-            events.map((e) => ({
-              keys,
-              eventTimeMs: e.t,
-              eventId: e.id,
-              values: { duration: e.values.duration },
-            })),
-            now,
-          ),
-        read: async (t) => (await store.readAggregates(def, [keys], { atMs: t }))[0]!.values,
-      },
-      fields,
-    );
-    expect(r).toMatchObject({ mismatches: 0 });
-    const rows = await store.client.execute(
-      `SELECT "_level" AS level, "_value" AS value FROM ${keyspace}.${featureTableName(def)} WHERE user_id = ?`,
-      [BigInt(keys.user_id)],
-      { prepare: true },
-    );
-    const meta = rows.rows.find((row) => row.get('level') === 0);
-    return {
-      rows: rows.rows.length,
-      inline: decodeKeyRow(meta!.get('value') as Buffer).inline !== undefined,
-    };
-  }
-
-  it('a key with a few events a day stays one row for two months, its expired pieces dropped inside it; reads equal a brute force', async () => {
-    const got = await scenario({ name: 'sparse', events: 150, spanMs: 60 * DAY, reads: 75, seed: 5 });
-    expect(got).toEqual({ rows: 1, inline: true });
-  }, 120_000);
-
-  it('a busy key outgrows the row: its pieces move to rows of their own, and reads before and after equal a brute force', async () => {
-    const got = await scenario({
-      name: 'busy',
-      events: 1_500,
-      spanMs: 2 * DAY,
-      reads: 100,
-      seed: 7,
-      batch: 10,
-    });
-    expect(got.inline).toBe(false);
-    expect(got.rows).toBeGreaterThan(100);
-  }, 300_000);
+  const meta = rows.rows.find((row) => row.get('level') === 0);
+  return {
+    entries: rows.rows.length,
+    inline: meta !== undefined && decodeKeyRow(meta.get('value') as Buffer).inline !== undefined,
+  };
 });

@@ -12,6 +12,7 @@ import {
   openEmbeddedOnlineStore,
 } from '../../stores/online/embedded-online-store.ts';
 import { openOnlineStore } from '../../stores/online/open-online-store.ts';
+import { describeInlineAggregationConformance } from '../conformance/inline-aggregation-conformance.ts';
 import { describeOnlineStoreConformance } from '../conformance/online-store-conformance.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-online-'));
@@ -19,6 +20,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeOnlineStoreConformance('embedded (LMDB)', () =>
   openEmbeddedOnlineStore({ path: path.join(dir, 'conformance') }),
+);
+
+describeInlineAggregationConformance(
+  'embedded (LMDB)',
+  () => openEmbeddedOnlineStore({ path: path.join(dir, 'inline') }),
+  async (store, def, userId) => {
+    const lmdb = store as EmbeddedOnlineStore;
+    const meta = lmdb.aggregateKeyRow(def, { user_id: userId });
+    // one key per feature here: the feature's entries are the key's
+    return { entries: lmdb.storedEntryCount(def), inline: meta?.inline !== undefined };
+  },
 );
 
 describe('embedded online store: what LMDB holds', () => {
