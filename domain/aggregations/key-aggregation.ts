@@ -1,5 +1,6 @@
 import type { FieldValue } from '../values/coerce-value.ts';
 import {
+  type AggregateWindow,
   type AggregationSpec,
   DAY,
   type InputNeeds,
@@ -70,9 +71,51 @@ export const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
 export class AggregationEngine {
   private readonly needs: Map<string, InputNeeds>;
 
+  /** The distinct windows of the fields, and each field's index among them (fields of one window share its partial). */
+  private readonly windows: AggregateWindow[] = [];
+  private readonly windowOfField: number[] = [];
+
   constructor(readonly spec: AggregationSpec) {
     this.needs = inputNeeds(spec.fields);
+    for (const f of spec.fields) {
+      let i = this.windows.findIndex((w) =>
+        w.kind === 'lifetime'
+          ? f.window.kind === 'lifetime'
+          : f.window.kind === 'sliding' && f.window.ms === w.ms,
+      );
+      if (i < 0) i = this.windows.push(f.window) - 1;
+      this.windowOfField.push(i);
+    }
   }
+
+  /**
+   * The plan of a window read at `t`; the last read time's plans are kept (a batch reads many keys
+   * at one `t`, and a sliding window's plan does not depend on the key, a lifetime's only on its
+   * fold day).
+   */
+  private windowPlan(window: AggregateWindow, meta: KeyMeta | undefined, t: number): PlanPiece[] {
+    if (this.lastPlans.t !== t) this.lastPlans = { t, sliding: new Map(), lifetime: new Map() };
+    if (window.kind === 'lifetime') {
+      if (meta === undefined) return [];
+      let pieces = this.lastPlans.lifetime.get(meta.through);
+      if (pieces === undefined) {
+        pieces = planRange(meta.through, t + 1, true);
+        this.lastPlans.lifetime.set(meta.through, pieces);
+      }
+      return pieces;
+    }
+    let pieces = this.lastPlans.sliding.get(window.ms);
+    if (pieces === undefined) {
+      pieces = planWindow(t, window.ms, isExactWindow(window));
+      this.lastPlans.sliding.set(window.ms, pieces);
+    }
+    return pieces;
+  }
+  private lastPlans = {
+    t: Number.NaN,
+    sliding: new Map<number, PlanPiece[]>(),
+    lifetime: new Map<number, PlanPiece[]>(),
+  };
 
   /**
    * Adds a key's live events in arrival order. The live meta keeps the oldest live event time
@@ -255,32 +298,12 @@ export class AggregationEngine {
     return { ...meta, through: limit, lifetime };
   }
 
-  /**
-   * The pieces a read at `t` needs for each field (for the stores' range reads, and tests). Fields
-   * of one window share its plan; the last read time's plans are kept (a batch reads many keys at
-   * one `t`, and the sliding windows' plans do not depend on the key).
-   */
+  /** The pieces a read at `t` needs for each field (for the stores' range reads, and tests). */
   plan(meta: KeyMeta | undefined, t: number): Map<string, PlanPiece[]> {
-    if (this.lastPlans.t !== t) this.lastPlans = { t, byWindow: new Map() };
-    const { byWindow } = this.lastPlans;
     const out = new Map<string, PlanPiece[]>();
-    for (const f of this.spec.fields) {
-      const id = f.window.kind === 'lifetime' ? `lifetime:${meta?.through}` : String(f.window.ms);
-      let pieces = byWindow.get(id);
-      if (pieces === undefined) {
-        if (f.window.kind === 'lifetime')
-          pieces = meta === undefined ? [] : planRange(meta.through, t + 1, true);
-        else pieces = planWindow(t, f.window.ms, isExactWindow(f.window));
-        byWindow.set(id, pieces);
-      }
-      out.set(f.name, pieces);
-    }
+    for (const f of this.spec.fields) out.set(f.name, this.windowPlan(f.window, meta, t));
     return out;
   }
-  private lastPlans: { t: number; byWindow: Map<string, PlanPiece[]> } = {
-    t: Number.NaN,
-    byWindow: new Map(),
-  };
 
   /**
    * The pieces of a key's history state (a backfill's, before its `cut`) a read at `t` needs: the
@@ -351,26 +374,23 @@ export class AggregationEngine {
   ): Record<string, FieldValue> {
     const meta = state.meta();
     const historyMeta = history?.meta();
-    const values: Record<string, FieldValue> = {};
-    const plans = this.plan(meta, t);
     const historyPlans = history && historyMeta ? this.planHistory(historyMeta, t) : undefined;
-    // fields of one window share its partial
-    const byWindow = new Map<string, PartialAggregate>();
-    for (const f of this.spec.fields) {
-      const windowKey = f.window.kind === 'lifetime' ? 'lifetime' : String(f.window.ms);
-      let p = byWindow.get(windowKey);
-      if (p === undefined) {
-        p = emptyPartial();
-        if (f.window.kind === 'lifetime' && meta !== undefined) mergeInto(p, meta.lifetime, this.needs);
-        this.mergePlan(state, p, plans.get(f.name)!);
-        if (history && historyPlans && historyMeta) {
-          if (f.window.kind === 'lifetime') mergeInto(p, historyMeta.lifetime, this.needs);
-          this.mergePlan(history, p, historyPlans.get(f.name)!);
-        }
-        byWindow.set(windowKey, p);
+    const partials: PartialAggregate[] = [];
+    for (const [i, w] of this.windows.entries()) {
+      const p = emptyPartial();
+      if (w.kind === 'lifetime' && meta !== undefined) mergeInto(p, meta.lifetime, this.needs);
+      this.mergePlan(state, p, this.windowPlan(w, meta, t));
+      partials.push(p);
+      if (history && historyPlans && historyMeta) {
+        if (w.kind === 'lifetime') mergeInto(p, historyMeta.lifetime, this.needs);
+        // the history's plan is the same for every field of the window
+        const field = this.spec.fields[this.windowOfField.indexOf(i)]!;
+        this.mergePlan(history, p, historyPlans.get(field.name)!);
       }
-      values[f.name] = fieldValue(p, f);
     }
+    const values: Record<string, FieldValue> = {};
+    for (const [j, f] of this.spec.fields.entries())
+      values[f.name] = fieldValue(partials[this.windowOfField[j]!]!, f);
     return values;
   }
 }
