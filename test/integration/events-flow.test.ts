@@ -702,6 +702,8 @@ describe('features fed from domain events (Kafka, the shipped worker, Cassandra)
     await eventually('every match event committed', 400_000, async () => {
       const p = await groupProgress(admin, group, topics.match);
       return p.committed >= start.end + events.length ? p : undefined;
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}; the worker's last lines:\n${worker.log()}`);
     });
     // the brute force over the events of each user
     const want = (u: number) => {
