@@ -8,6 +8,8 @@ import type { ConvertedPage } from './row-to-write.ts';
 /** A page of event rows run through a feature's rules: its writes, its deletes, and the rows refused. */
 export interface ConvertedEventPage<L> extends ConvertedPage<L> {
   deletes: KeyDelete[];
+  /** The rule that made each write (beside `writes` and `sources`). */
+  rules: string[];
 }
 
 /** An offline row as the event it holds: integers the warehouse returns as BigInt become numbers. */
@@ -30,7 +32,7 @@ export function convertEventPage<L>(
   mapper: EventMapper,
   refuse: (row: OfflineRow, reason: string) => L,
 ): ConvertedEventPage<L> {
-  const out: ConvertedEventPage<L> = { writes: [], sources: [], letters: [], deletes: [] };
+  const out: ConvertedEventPage<L> = { writes: [], sources: [], letters: [], deletes: [], rules: [] };
   for (const row of rows) {
     const failures: string[] = [];
     for (const o of mapper.map(eventOf(row))) {
@@ -43,6 +45,7 @@ export function convertEventPage<L>(
       else {
         out.writes.push({ keys, values, eventTimeMs } satisfies ObjectWrite);
         out.sources.push(row);
+        out.rules.push(o.rule);
       }
     }
     if (failures.length > 0) out.letters.push(refuse(row, failures.join('; ')));
@@ -52,16 +55,21 @@ export function convertEventPage<L>(
 
 /**
  * The writes of an events page as an Aggregation's events: the id a rule maps to `_event_id`, or
- * else the hash of what the event says (`contentEventId`, as the push endpoint counts a command):
- * a rerun of the same rows gives the same ids.
+ * else the hash of what the event says (`contentEventId`, as the push endpoint counts a command)
+ * and the rule that mapped it (as the consumer's Kafka position ids end with the rule): a rerun of
+ * the same rows gives the same ids, and two rules mapping one row count apart.
  */
-export function historyEvents(feature: string, writes: readonly ObjectWrite[]): AggregateAppend[] {
-  return writes.map((w) => {
+export function historyEvents(
+  feature: string,
+  writes: readonly ObjectWrite[],
+  rules: readonly string[],
+): AggregateAppend[] {
+  return writes.map((w, i) => {
     const { [eventIdField]: id, ...values } = w.values;
     const eventId =
       typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint'
         ? String(id)
-        : contentEventId({ feature, keys: w.keys, values, eventTimeMs: w.eventTimeMs });
+        : `${contentEventId({ feature, keys: w.keys, values, eventTimeMs: w.eventTimeMs })}/${rules[i]}`;
     return { keys: w.keys, eventTimeMs: w.eventTimeMs, eventId, values };
   });
 }

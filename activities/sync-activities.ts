@@ -176,7 +176,8 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
       pageSize: Math.max(1, Math.floor(o.pageSize ?? online.bulkWriteRows)),
       pagesInFlight: Math.max(1, Math.floor(o.pagesInFlight ?? online.bulkWritesInFlight)),
       events: true,
-      ...(layoutOf(def) === 'aggregates' ? { historyCutMs: Math.min(toMs!, now()) } : {}),
+      // an Aggregation's history takes a key's events in time order: one page at a time
+      ...(layoutOf(def) === 'aggregates' ? { historyCutMs: Math.min(toMs!, now()), pagesInFlight: 1 } : {}),
     };
   }
 
@@ -411,10 +412,14 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
           }
         }
         const at = now();
-        const { writes, sources, letters, deletes } =
+        const { writes, sources, letters, deletes, rules } =
           mapper !== undefined
             ? convertEventPage(rows, mapper, (row, reason) => eventLetter(row, reason, at))
-            : { ...convertPage(rows, convert, (row, reason) => letter(row, reason, at)), deletes: [] };
+            : {
+                ...convertPage(rows, convert, (row, reason) => letter(row, reason, at)),
+                deletes: [],
+                rules: [],
+              };
         if (bucket && writes.length > 0) await bucket.take(writes.length);
         const pageCursor = page.cursor;
         // A page's position is saved once its rows are written, its dead letters stored, and the
@@ -428,10 +433,10 @@ export function createSyncActivities(deps: ActivityDeps, defs: AppliedDefinition
               writes.length === 0
                 ? []
                 : plan.historyCutMs !== undefined
-                  ? await writeIsolating(online, def, writes, async (batch) => {
+                  ? await writeIsolating(online, def, writes, async (batch, from) => {
                       const outcomes = await online.writeAggregateHistory(
                         def,
-                        historyEvents(def.name, batch),
+                        historyEvents(def.name, batch, rules.slice(from, from + batch.length)),
                         plan.historyCutMs!,
                         now(),
                       );

@@ -29,13 +29,15 @@ export async function writeIsolating(
   online: OnlineStore,
   def: FeatureDefinition,
   writes: readonly ObjectWrite[],
-  writeBatch: (batch: readonly ObjectWrite[]) => Promise<unknown> = (batch) => write(online, def, batch),
+  /** Writes `batch`, the writes from index `from` on (default: the feature's layout's write). */
+  writeBatch: (batch: readonly ObjectWrite[], from: number) => Promise<unknown> = (batch) =>
+    write(online, def, batch),
 ): Promise<RejectedWrite[]> {
   const rejected: RejectedWrite[] = [];
   const run = async (start: number, end: number): Promise<void> => {
     while (start < end) {
       try {
-        await writeBatch(writes.slice(start, end));
+        await writeBatch(writes.slice(start, end), start);
         return;
       } catch (e) {
         if (!(e instanceof OnlineStoreInputError)) throw e;

@@ -11,8 +11,8 @@ export interface KeyMeta {
   lifetime: PartialAggregate;
   /** Live state: its oldest event time (a backfill counts what is before it as the key's history). */
   start?: number;
-  /** Live state of a key with a history: events before this time are the history's (late here). */
-  historyCut?: number;
+  /** History state: the ids of the events counted at its newest event time (a rerun skips them). */
+  atWatermark?: string[];
   /** History (backfilled) state: its events are before this time (those at or after are live). */
   cut?: number;
   /** A store without TTLs (LMDB): the key's clock when its expired pieces were last removed. */

@@ -40,7 +40,7 @@ import {
  */
 export type EventOutcome = { accepted: true } | { duplicate: true } | { late: string } | { skipped: string };
 
-/** Where an `add` may put events: live (from `historyCut`, when a history exists) or history (before `cut`). */
+/** Where an `add` may put events: live (from the history's cut, when a history exists) or history (before `cut`). */
 interface AddBounds {
   /** Live: events before it are the history's (late here). */
   historyCut?: number | undefined;
@@ -120,43 +120,34 @@ export class AggregationEngine {
   /**
    * Adds a key's live events in arrival order. The live meta keeps the oldest live event time
    * (`start`): a backfill counts the warehouse's events before it as the key's history
-   * (`addHistory`), after which the live state refuses events before that cut as late (the history
-   * has them). A key whose history came first starts at the history's cut (`historyMeta`).
+   * (`addHistory`). The live state refuses an event before the history's cut (`historyMeta.cut`,
+   * read by the store on every write) as late: the history has it.
    */
   add(
     state: AggregationStateAccess,
     events: readonly AggregateEvent[],
     historyMeta?: KeyMeta,
   ): EventOutcome[] {
-    const meta = state.meta();
-    const historyCut = meta !== undefined ? meta.historyCut : historyMeta?.cut;
-    return this.addWithin(state, events, { historyCut, history: false });
+    return this.addWithin(state, events, { historyCut: historyMeta?.cut, history: false });
   }
 
   /**
-   * Adds events of the warehouse to a key's history state (kept apart from its live state): those
-   * at or after the cut are skipped (the cut is the key's oldest live event, or `cutMs` while it
-   * has no live state; it is then fixed, and the live state refuses events before it), as are those
-   * a backfill already counted (older than the history's newest by more than the lateness: a rerun
-   * or a resumed page); the rest as `add` does. The events come in time order (the backfill reads
-   * the table in its watermark order).
+   * Adds events of the warehouse, in time order (the backfill reads the table in its watermark
+   * order), to a key's history state, kept apart from its live state. The cut is the key's oldest
+   * live event, or `cutMs` while it has no live state, and it only moves forward (a later run
+   * continues the history): events at or after it are skipped (the live state has them, or will).
+   * Events before the history's newest are skipped as counted by an earlier run (a rerun, a
+   * resumed page); at the newest, the ids counted there decide. The live meta is only read.
    */
   addHistory(
     state: AggregationStateAccess,
-    live: AggregationStateAccess,
+    liveMeta: KeyMeta | undefined,
     events: readonly AggregateEvent[],
     cutMs: number,
   ): EventOutcome[] {
-    const liveMeta = live.meta();
-    const cut =
-      state.meta()?.cut ??
-      liveMeta?.historyCut ??
-      (liveMeta === undefined ? cutMs : (liveMeta.start ?? Number.NEGATIVE_INFINITY));
-    const out = this.addWithin(state, events, { cut, history: true });
-    // from now on the live state leaves what is before the cut to the history
-    if (liveMeta !== undefined && liveMeta.historyCut === undefined && state.meta() !== undefined)
-      live.setMeta({ ...liveMeta, historyCut: cut });
-    return out;
+    const proposed = liveMeta === undefined ? cutMs : (liveMeta.start ?? Number.NEGATIVE_INFINITY);
+    const cut = Math.max(state.meta()?.cut ?? Number.NEGATIVE_INFINITY, proposed);
+    return this.addWithin(state, events, { cut, history: true });
   }
 
   private addWithin(
@@ -169,7 +160,7 @@ export class AggregationEngine {
     const metaBefore =
       meta === undefined
         ? undefined
-        : { watermark: meta.watermark, through: meta.through, start: meta.start, cut: meta.historyCut };
+        : { watermark: meta.watermark, through: meta.through, start: meta.start, cut: meta.cut };
     const rawChanged = new Map<number, AggregateEvent[]>();
     const buckets = new Map<string, PartialAggregate>();
     for (const e of events) {
@@ -179,10 +170,7 @@ export class AggregationEngine {
       if (meta === undefined) {
         meta = emptyMeta(floorTo(e.t - this.spec.latenessMs, DAY));
         if (bounds.history) meta.cut = bounds.cut;
-        else {
-          meta.start = e.t;
-          if (bounds.historyCut !== undefined) meta.historyCut = bounds.historyCut;
-        }
+        else meta.start = e.t;
       }
       const minute = floorTo(e.t, MINUTE);
       let list = rawChanged.get(minute);
@@ -204,15 +192,22 @@ export class AggregationEngine {
         }
         addEvent(p, e, this.needs);
       }
-      if (e.t > meta.watermark) meta = { ...meta, watermark: e.t };
-      // the oldest live event: where a backfill stops
-      if (!bounds.history && (meta.start === undefined || e.t < meta.start)) meta = { ...meta, start: e.t };
+      if (bounds.history) {
+        // the ids counted at the newest event time: a rerun recognises them without raw events
+        if (e.t > meta.watermark) meta = { ...meta, watermark: e.t, atWatermark: [e.id] };
+        else if (e.t === meta.watermark) meta = { ...meta, atWatermark: [...(meta.atWatermark ?? []), e.id] };
+      } else if (e.t > meta.watermark) meta = { ...meta, watermark: e.t };
+      // the oldest live event: where a backfill stops (a meta from before it was kept has none)
+      if (!bounds.history && meta.start !== undefined && e.t < meta.start) meta = { ...meta, start: e.t };
     }
     for (const [minute, list] of rawChanged) state.setRawMinute(minute, list);
     for (const [id, p] of buckets) {
       const [level, start] = id.split(':') as [(typeof bucketLevels)[number], string];
       state.setBucket(level, Number(start), p);
     }
+    // a history's cut moves forward with a later run
+    if (meta !== undefined && bounds.history && bounds.cut !== undefined && meta.cut !== bounds.cut)
+      meta = { ...meta, cut: bounds.cut };
     if (meta !== undefined) {
       meta = this.fold(state, meta);
       if (
@@ -220,7 +215,8 @@ export class AggregationEngine {
         meta.watermark !== metaBefore.watermark ||
         meta.through !== metaBefore.through ||
         meta.start !== metaBefore.start ||
-        meta.historyCut !== metaBefore.cut
+        meta.cut !== metaBefore.cut ||
+        bounds.history
       )
         state.setMeta(meta);
     }
@@ -244,14 +240,20 @@ export class AggregationEngine {
       };
     }
     if (bounds.cut !== undefined && e.t >= bounds.cut) {
-      return { skipped: `at or after the key's live start (${iso(bounds.cut)}): the live events count it` };
+      return {
+        skipped: Number.isFinite(bounds.cut)
+          ? `at or after the key's live start (${iso(bounds.cut)}): the live events count it`
+          : "the key's live state is older than the live starts Ferry records: the live events count it",
+      };
+    }
+    if (bounds.history && meta !== undefined) {
+      if (e.t < meta.watermark || (e.t === meta.watermark && meta.atWatermark?.includes(e.id)))
+        return {
+          skipped: `not after the key's backfilled history (${iso(meta.watermark)}): counted by an earlier backfill, or out of the table's order`,
+        };
+      return { accepted: true };
     }
     if (meta !== undefined && e.t < meta.watermark - latenessMs) {
-      if (bounds.history) {
-        return {
-          skipped: `more than the allowed lateness before the key's backfilled history (${iso(meta.watermark)}): counted by an earlier backfill, or out of the table's order`,
-        };
-      }
       return {
         late: `event time ${iso(e.t)} is more than the allowed lateness (${latenessMs} ms) before the key's newest event (${iso(meta.watermark)})`,
       };

@@ -278,26 +278,14 @@ export class CassandraAggregates {
             for (const [start, b] of await this.range(key, levelCode.day, meta.through, limit))
               if (!state.buckets.day.has(start)) state.buckets.day.set(start, decodePartial(b));
         }
-        // a history sets the live state's cut on its meta (written with the history's pieces)
-        const live = new MemoryAggregationState();
-        live.load(otherMeta);
         const outcomes =
           segment === 'history'
-            ? engine.addHistory(state, live, events, cutMs)
+            ? engine.addHistory(state, otherMeta, events, cutMs)
             : engine.add(state, events, otherMeta);
         items.forEach((i, j) => {
           out[i] = outcomes[j]!;
         });
-        await this.flush(
-          key,
-          state,
-          nowMs,
-          meta?.through,
-          levelCode,
-          inline,
-          // the live row keeps its inline events as they were
-          live.dirty.meta ? encodeKeyRow(live.meta()!, otherRow?.inline) : undefined,
-        );
+        await this.flush(key, state, nowMs, meta?.through, levelCode, inline);
       }),
     );
     return out;
@@ -311,13 +299,11 @@ export class CassandraAggregates {
     throughBefore: number | undefined,
     levelCode: Record<'meta' | StateLevel, number>,
     inline: boolean,
-    liveRow?: Buffer,
   ): Promise<void> {
     const spec = aggregationEngineOf(this.feature.def).spec;
     const ttl = (expiresAt: number) =>
       Math.max(1, Math.min(Math.ceil((expiresAt - nowMs) / 1000) + 1, 630_720_000));
     const puts: [number, number, Buffer, number][] = [];
-    if (liveRow) puts.push([liveLevelCode.meta, 0, liveRow, 0]);
     const meta = state.meta();
     const { dirty } = state;
     if (inline && meta && state.changed()) {

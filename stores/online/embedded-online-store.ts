@@ -338,14 +338,11 @@ export class EmbeddedOnlineStore implements OnlineStore {
         const keyEvents = items.map((i) => prepared[i]!.event);
         let outcomes: AggregateOutcome[];
         if (segment === 'history') {
-          // the live state's meta, for the cut; written back with its events as they were
-          const live = new MemoryAggregationState();
-          live.load(liveRow?.meta);
-          outcomes = engine.addHistory(target, live, keyEvents, cutMs);
-          if (live.dirty.meta) writeKeyRow(st.db, key, 'live', encodeKeyRow(live.meta()!, liveRow?.inline));
+          // the live state's meta gives the cut; the backfill only reads it
+          outcomes = engine.addHistory(target, liveRow?.meta, keyEvents, cutMs);
         } else {
-          // a key's first live events start after its history, if a backfill gave it one
-          outcomes = engine.add(target, keyEvents, liveRow === undefined ? historyRow?.meta : undefined);
+          // the live state refuses what is before the history's cut (a backfill's)
+          outcomes = engine.add(target, keyEvents, historyRow?.meta);
         }
         // what expired of this key goes now (the Cassandra store's TTLs do the same)
         if (target instanceof MemoryAggregationState)

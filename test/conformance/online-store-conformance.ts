@@ -1025,6 +1025,14 @@ conformance::room-seat:
           expect(outcomes.filter((o) => 'accepted' in o)).toHaveLength(before.length);
           expect(outcomes.slice(before.length).every((o) => 'skipped' in o)).toBe(true);
           await expectReads(keys, [...before, ...live], [T0 - 1, T0, T0 + 5 * MINUTE, T0 + 45 * MINUTE]);
+          // the live state now leaves what is before its start to the history: a live event a minute
+          // before it (within the lateness) is late, naming the backfill
+          const early = await store.writeAggregateEvents(
+            withHistory,
+            [{ keys, eventTimeMs: live[0]!.t - MINUTE, eventId: 'early', values: {} }],
+            T0 + 50 * MINUTE,
+          );
+          expect(early[0]).toEqual({ late: expect.stringContaining('ferry events backfill') });
           // the same backfill again (a rerun, a resumed page): nothing counted twice
           expect((await backfill()).some((o) => 'accepted' in o)).toBe(false);
           await expectReads(keys, [...before, ...live], [T0 + 5 * MINUTE, T0 + 50 * MINUTE]);

@@ -137,6 +137,7 @@ describe('randomised comparison with a brute force over the raw events', () => {
 describe('history from a backfill beside the live state', () => {
   const count: AggregateField = { name: 'count_life', fn: 'count', window: { kind: 'lifetime' } };
   const t0 = at('12:00');
+  const withHistory = new AggregationEngine(aggregationSpec([count], HOUR, true));
 
   it('a backfill configured after the live state began stops at its oldest live event', () => {
     const live = new MemoryAggregationState();
@@ -147,23 +148,59 @@ describe('history from a backfill beside the live state', () => {
     before.add(live, [{ t: t0 - 5 * MINUTE, id: 'b', values: {} }]);
     expect(live.meta()!.start).toBe(t0 - 5 * MINUTE);
     // then a backfill is configured: the warehouse's events before that start are the history's
-    const after = new AggregationEngine(aggregationSpec([count], HOUR, true));
     const warehouse = [
       { t: t0 - 2 * DAY, id: 'old', values: {} },
       { t: t0 - 6 * MINUTE, id: 'c', values: {} },
       { t: t0 - 5 * MINUTE, id: 'b', values: {} },
       { t: t0, id: 'a', values: {} },
     ];
-    expect(after.addHistory(history, live, warehouse, t0 + DAY).map((o) => Object.keys(o)[0])).toEqual([
-      'accepted',
-      'accepted',
-      'skipped',
-      'skipped',
-    ]);
-    expect(after.read(live, t0 + MINUTE, history)).toEqual({ count_life: 4 });
+    expect(
+      withHistory.addHistory(history, live.meta(), warehouse, t0 + DAY).map((o) => Object.keys(o)[0]),
+    ).toEqual(['accepted', 'accepted', 'skipped', 'skipped']);
+    expect(withHistory.read(live, t0 + MINUTE, history)).toEqual({ count_life: 4 });
     // and from now on a live event before the start is late, naming the backfill
-    expect(after.add(live, [{ t: t0 - 7 * MINUTE, id: 'd', values: {} }])[0]).toEqual({
+    expect(withHistory.add(live, [{ t: t0 - 7 * MINUTE, id: 'd', values: {} }], history.meta())[0]).toEqual({
       late: expect.stringContaining('ferry events backfill'),
     });
+  });
+
+  it('a live meta kept before live starts were recorded gets no history: its events are not counted twice', () => {
+    const live = new MemoryAggregationState();
+    live.setMeta({ ...live.meta(), watermark: t0, through: t0 - DAY, lifetime: { count: 3 } as never });
+    withHistory.add(live, [{ t: t0 + MINUTE, id: 'x', values: {} }]);
+    expect(live.meta()!.start).toBeUndefined();
+    const history = new MemoryAggregationState();
+    const got = withHistory.addHistory(
+      history,
+      live.meta(),
+      [{ t: t0 - HOUR, id: 'y', values: {} }],
+      t0 + DAY,
+    );
+    expect(got).toEqual([{ skipped: expect.stringContaining('live') }]);
+    expect(history.meta()).toBeUndefined();
+  });
+
+  it('a later run continues the history forward; a rerun counts nothing, even after the raw events expired', () => {
+    const history = new MemoryAggregationState();
+    const rows = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ t: from + i * HOUR, id: `r${from + i * HOUR}`, values: {} }));
+    const first = rows(t0 - 3 * DAY, 24);
+    const second = rows(t0 - 2 * DAY, 24);
+    // no live state: the first run's cut is its end; the second run moves it on
+    expect(
+      withHistory
+        .addHistory(history, undefined, [...first, ...second], t0 - 2 * DAY)
+        .filter((o) => 'accepted' in o),
+    ).toHaveLength(24);
+    expect(
+      withHistory.addHistory(history, undefined, second, t0 - DAY).filter((o) => 'accepted' in o),
+    ).toHaveLength(24);
+    expect(history.meta()!.cut).toBe(t0 - DAY);
+    // raw events gone (the store's TTL), then the same rows again: all skipped
+    history.expire(t0 + 30 * DAY, HOUR, 40 * DAY, Number.NEGATIVE_INFINITY);
+    expect(history.raw.size).toBe(0);
+    const again = withHistory.addHistory(history, undefined, [...first, ...second], t0 - DAY);
+    expect(again.some((o) => 'accepted' in o)).toBe(false);
+    expect(withHistory.read(new MemoryAggregationState(), t0, history)).toEqual({ count_life: 48 });
   });
 });
