@@ -241,7 +241,9 @@ try {
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ feature, keys }),
         });
-        if (res.status !== 200) throw new Error(`${feature}: ${res.status} ${await res.text()}`);
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`${feature}: ${res.status} ${text}`);
+        return Buffer.byteLength(text);
       };
       for (const feature of Object.values(features)) {
         await lookup(feature, [1]);
@@ -252,6 +254,13 @@ try {
               feature,
               Array.from({ length: Math.min(100, keyCount - k + 1) }, (_, j) => k + j),
             );
+      }
+      if (cache === 'off') {
+        // what a response carries: the Aggregation serves 12 values a key, the Object 1
+        const keys = Array.from({ length: 100 }, (_, j) => 1 + j);
+        rows.push(
+          `| response bytes, 100 keys | ${fmt(await lookup(features.aggregation, keys))} | ${fmt(await lookup(features.object, keys))} | - |`,
+        );
       }
       for (const batch of [1, 100]) {
         const run = (feature: string): Promise<WrkResult> =>
