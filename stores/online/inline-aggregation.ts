@@ -1,7 +1,12 @@
 import type { AggregationSpec } from '../../domain/aggregations/aggregate-field.ts';
 import { MINUTE } from '../../domain/aggregations/aggregate-field.ts';
-import { type KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
+import {
+  type AggregationStateAccess,
+  type KeyMeta,
+  MemoryAggregationState,
+} from '../../domain/aggregations/aggregation-state.ts';
 import { type AggregationEngine, byTimeThenId } from '../../domain/aggregations/key-aggregation.ts';
+import type { AggregateEvent, PartialAggregate } from '../../domain/aggregations/partial-aggregate.ts';
 import { type decodeKeyRow, encodeKeyRow } from './aggregate-codec.ts';
 
 /**
@@ -29,14 +34,45 @@ export function inlineStateForWrite(
   return state;
 }
 
-/** A memory state a read goes over, from an inline key's entry. */
+/** The state a read goes over, from an inline key's entry: its meta and its events, nothing built. */
 export function inlineStateForRead(
   row: KeyRow & { inline: NonNullable<KeyRow['inline']> },
-): MemoryAggregationState {
-  const state = new MemoryAggregationState();
-  state.load(row.meta);
-  state.holdEvents(row.inline);
-  return state;
+): AggregationStateAccess {
+  return new HeldEvents(row.meta, row.inline);
+}
+
+const notWritten = () => {
+  throw new Error('a state held for a read is not written');
+};
+
+/** A key's state as its meta and its events whole: a read merges the events each window's plan covers. */
+class HeldEvents implements AggregationStateAccess {
+  constructor(
+    private readonly keyMeta: KeyMeta,
+    private readonly events: readonly AggregateEvent[],
+  ) {}
+  meta(): KeyMeta {
+    return this.keyMeta;
+  }
+  wholeEvents(): readonly AggregateEvent[] {
+    return this.events;
+  }
+  // a read over held events asks for none of the pieces
+  setMeta = notWritten;
+  setRawMinute = notWritten;
+  setBucket = notWritten;
+  rawMinute(): undefined {
+    return undefined;
+  }
+  bucket(): undefined {
+    return undefined;
+  }
+  bucketRange(): Iterable<[number, PartialAggregate]> {
+    return [];
+  }
+  rawRange(): Iterable<AggregateEvent> {
+    return [];
+  }
 }
 
 /**
