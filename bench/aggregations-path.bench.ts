@@ -60,8 +60,17 @@ requireWrk();
 const id = `${process.pid}_${Date.now()}`;
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-agg-path-'));
 const brokers = [`127.0.0.1:${process.env.FERRY_KAFKA_PORT ?? 9092}`];
-const topics = { aggregation: `bench_agg_events_${id}`, object: `bench_obj_events_${id}` };
-const features = { aggregation: 'bench::match-stats', object: 'bench::last-match' };
+const topics = {
+  aggregation: `bench_agg_events_${id}`,
+  object: `bench_obj_events_${id}`,
+  wide: `bench_wide_events_${id}`,
+};
+const features = {
+  aggregation: 'bench::match-stats',
+  object: 'bench::last-match',
+  // a second baseline for reads: an Object answering with the same 12 values (the same bytes)
+  wide: 'bench::wide-match',
+};
 const keyspace = `ferry_bench_aggp_${id}`;
 const log = (s: string) => console.error(`[bench] ${s}`);
 
@@ -76,6 +85,10 @@ const aggregateFields = windows
     ];
   })
   .join('\n');
+const aggregateNames = windows.flatMap((w) => {
+  const n = w === 'lifetime' ? 'lifetime' : w;
+  return [`match_count_${n}`, `chat_seconds_${n}`, `avg_chat_${n}`];
+});
 const featuresDir = path.join(dir, 'features');
 mkdirSync(featuresDir);
 writeFileSync(
@@ -113,13 +126,30 @@ bench::last-match:
       - name: match
         keys: { user_id: userId }
         values: { chat_duration: chat_duration }
+bench::wide-match:
+  feature_type: Object
+  owner: bench
+  schema:
+    user_id: { type: Long, is_key_field: true }
+${aggregateNames.map((n) => `    ${n}: { type: Double, default_value: 0 }`).join('\n')}
+  access:
+    readers: ["*"]
+  from_events:
+    topic: ${topics.wide}
+    event_time: timestampMillis
+    rules:
+      - name: match
+        keys: { user_id: userId }
+        values: { ${aggregateNames.map((n) => `${n}: chat_duration`).join(', ')} }
 `,
 );
 const cacheFile = path.join(dir, 'reader-cache.yaml');
 // from cache: both features kept 10 minutes (longer than the measurement), every key read once first
 writeFileSync(
   cacheFile,
-  `features:\n  ${features.aggregation}: { ttl: 10m }\n  ${features.object}: { ttl: 10m }\n`,
+  `features:\n${Object.values(features)
+    .map((f) => `  ${f}: { ttl: 10m }\n`)
+    .join('')}`,
 );
 
 const env: Record<string, string> = {
@@ -170,7 +200,7 @@ async function committed(topic: string): Promise<number> {
 }
 
 /** Produces the backlog, starts `ferry worker`, and times the consumer group from its first commit to the end. */
-async function drain(which: 'aggregation' | 'object', all: { key: string; value: string }[]) {
+async function drain(which: keyof typeof topics, all: { key: string; value: string }[]) {
   const topic = topics[which];
   const producer = await CommandProducer.connect({ brokers, topic });
   for (let i = 0; i < all.length; i += 5_000) await producer.sendMessages(all.slice(i, i + 5_000));
@@ -217,13 +247,15 @@ function meanOf(x: WrkResult, y: WrkResult): WrkResult {
 const rows: string[] = [];
 const fmt = (x: number) => new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 }).format(x);
 try {
-  log(`ferry apply (topics ${topics.aggregation}, ${topics.object})`);
+  log(`ferry apply (topics ${Object.values(topics).join(', ')})`);
   await runFerryCli(['apply'], env, projectRoot);
   const all = events();
   log(`draining ${eventCount} events of ${keyCount} users into ${features.object}`);
   const object = await drain('object', all);
   log(`draining ${eventCount} events of ${keyCount} users into ${features.aggregation}`);
   const aggregation = await drain('aggregation', all);
+  log(`draining ${eventCount} events of ${keyCount} users into ${features.wide}`);
+  await drain('wide', all);
   rows.push(
     `| ingest through ferry worker (events/s) | ${fmt(aggregation.perSecond)} | ${fmt(object.perSecond)} | ${(aggregation.perSecond / object.perSecond).toFixed(2)}x |`,
   );
@@ -232,7 +264,10 @@ try {
     const server = await ferryServe({
       ...env,
       FERRY_READER_THREADS: '1',
-      ...(cache === 'off' ? { FERRY_READER_CACHE_MB: '0' } : { FERRY_READER_CACHE_FILE: cacheFile }),
+      // from cache: room for every row of the three features (about 60 MB in the default 64)
+      ...(cache === 'off'
+        ? { FERRY_READER_CACHE_MB: '0' }
+        : { FERRY_READER_CACHE_FILE: cacheFile, FERRY_READER_CACHE_MB: '512' }),
     });
     try {
       const lookup = async (feature: string, keys: number[]) => {
@@ -260,6 +295,7 @@ try {
         const keys = Array.from({ length: 100 }, (_, j) => 1 + j);
         rows.push(
           `| response bytes, 100 keys | ${fmt(await lookup(features.aggregation, keys))} | ${fmt(await lookup(features.object, keys))} | - |`,
+          `| response bytes, 100 keys: ${features.wide} (the same 12 values as an Object) | ${fmt(await lookup(features.aggregation, keys))} | ${fmt(await lookup(features.wide, keys))} | - |`,
         );
       }
       for (const batch of [1, 100]) {
@@ -274,16 +310,19 @@ try {
             connections,
             token,
           });
-        // warm the connections and the JIT, then measure in the order Object, Aggregation,
-        // Aggregation, Object (the store still compacting what the ingest wrote, or this machine's
-        // other work, then weighs on both alike), each side's figures the mean of its two runs
-        await run(features.object);
-        await run(features.aggregation);
+        // warm the connections and the JIT, then measure in the order Object, wide Object,
+        // Aggregation, Aggregation, wide Object, Object (the store still compacting what the ingest
+        // wrote, or this machine's other work, then weighs on all alike), each side's figures the
+        // mean of its two runs
+        for (const f of Object.values(features)) await run(f);
         const o1 = await run(features.object);
+        const w1 = await run(features.wide);
         const a1 = await run(features.aggregation);
         const a2 = await run(features.aggregation);
+        const w2 = await run(features.wide);
         const o2 = await run(features.object);
         const o = meanOf(o1, o2);
+        const w = meanOf(w1, w2);
         const a = meanOf(a1, a2);
         // a refusal is the reader's answer when the store does not keep up (503 past its timeout):
         // reported, not hidden
@@ -294,6 +333,7 @@ try {
         const ms = (us: number) => (us / 1000).toFixed(2);
         rows.push(
           `| read ${batch} key${batch > 1 ? 's' : ''}, ${cache === 'off' ? 'from the store (cache off)' : 'from cache (every key cached)'}: p50 / p99 ms (req/s) | ${ms(a.p50_us)} / ${ms(a.p99_us)} (${fmt(a.rps)}${refused(a)}) | ${ms(o.p50_us)} / ${ms(o.p99_us)} (${fmt(o.rps)}${refused(o)}) | p99 ${(a.p99_us / o.p99_us).toFixed(2)}x |`,
+          `| the same, against ${features.wide} (12 values) | | ${ms(w.p50_us)} / ${ms(w.p99_us)} (${fmt(w.rps)}${refused(w)}) | p99 ${(a.p99_us / w.p99_us).toFixed(2)}x |`,
         );
       }
     } finally {
