@@ -77,14 +77,6 @@ export class MemoryAggregationState implements AggregationStateAccess {
   load(meta: KeyMeta | undefined): void {
     this.metaValue = meta;
   }
-  private events: readonly AggregateEvent[] | undefined;
-  /** For a read only: the key's events whole, in time order, instead of its pieces (`wholeEvents`). */
-  holdEvents(events: readonly AggregateEvent[]): void {
-    this.events = events;
-  }
-  wholeEvents(): readonly AggregateEvent[] | undefined {
-    return this.events;
-  }
   rawMinute(start: number) {
     return this.raw.get(start);
   }

@@ -1,7 +1,10 @@
 import { type Client, type QueryOptions, types } from 'cassandra-driver';
 import { DAY, MINUTE } from '../../domain/aggregations/aggregate-field.ts';
 import { aggregationEngineOf } from '../../domain/aggregations/aggregation-definition.ts';
-import { type KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
+import {
+  type AggregationStateAccess,
+  MemoryAggregationState,
+} from '../../domain/aggregations/aggregation-state.ts';
 import type { AggregationEngine } from '../../domain/aggregations/key-aggregation.ts';
 import type { AggregateEvent } from '../../domain/aggregations/partial-aggregate.ts';
 import {
@@ -21,7 +24,13 @@ import {
 } from './aggregate-codec.ts';
 import { aggregateResult } from './aggregate-results.ts';
 import type { CompiledFeature, CompiledField } from './compiled-feature.ts';
-import { expireForSpill, inlineEntryOf, inlineStateForWrite, isInline } from './inline-aggregation.ts';
+import {
+  expireForSpill,
+  inlineEntryOf,
+  inlineStateForRead,
+  inlineStateForWrite,
+  isInline,
+} from './inline-aggregation.ts';
 import type { KeyLock } from './key-lock.ts';
 import { mapLimit } from './map-limit.ts';
 import type { AggregateOutcome, ObjectReadResult } from './online-store.ts';
@@ -387,24 +396,20 @@ export class CassandraAggregates {
     if (engine.spec.history) metaNames.push([historyLevelCode.meta, 0]);
     return mapLimit(tuples, this.maxInFlight, async (key) => {
       // the metas first: a small key's whole state is in them
-      const state = new MemoryAggregationState();
-      let history: MemoryAggregationState | undefined;
-      const spilled: { state: MemoryAggregationState; segment: Segment }[] = [];
+      const states: Partial<Record<Segment, AggregationStateAccess>> = {};
+      const spilled: { pieces: MemoryAggregationState; segment: Segment }[] = [];
       await this.named(key, metaNames, (code, _start, b) => {
         const segment = pieceOfCode.get(code)!.segment;
-        let into = state;
-        if (segment === 'history') {
-          history = new MemoryAggregationState();
-          into = history;
-        }
-        if (!loadKeyRow(into, b)) spilled.push({ state: into, segment });
+        const { state, pieces } = readStateOf(b);
+        states[segment] = state;
+        if (pieces) spilled.push({ pieces, segment });
       });
       await Promise.all(
-        spilled.map(({ state: s, segment }) =>
-          this.loadPieces(s, key, this.piecesOf(engine, s, segment, t), levelCodes[segment]),
+        spilled.map(({ pieces, segment }) =>
+          this.loadPieces(pieces, key, this.piecesOf(engine, pieces, segment, t), levelCodes[segment]),
         ),
       );
-      return aggregateResult(engine, state, fields, t, history);
+      return aggregateResult(engine, states.live ?? new MemoryAggregationState(), fields, t, states.history);
     });
   }
 
@@ -468,9 +473,10 @@ export class CassandraAggregates {
     type Entry = {
       key: KeyTuple;
       value: unknown;
-      state: MemoryAggregationState;
-      history?: MemoryAggregationState;
+      state: AggregationStateAccess;
+      history?: AggregationStateAccess;
     };
+    type Spilled = { key: KeyTuple; value: unknown; state: MemoryAggregationState };
     const byKey = new Map<string, Entry>();
     for (const key of tuples) {
       const k = String(key[0]);
@@ -482,22 +488,21 @@ export class CassandraAggregates {
     for (let i = 0; i < entries.length; i += this.keysPerRead)
       groups.push(entries.slice(i, i + this.keysPerRead));
     await mapLimit(groups, Math.max(1, Math.floor(this.maxInFlight / 8)), async (group) => {
-      const spilled = new Map<number, Entry[]>();
-      const spilledHistories: Entry[] = [];
+      const spilled = new Map<number, Spilled[]>();
+      const spilledHistories: Spilled[] = [];
       await this.namedOfMany(
         group.map((e) => e.value),
         metaNames,
         (k, code, _start, b) => {
           const entry = byKey.get(k);
           if (entry === undefined) return;
-          if (code === liveLevelCode.meta) {
-            if (loadKeyRow(entry.state, b)) return;
-            const through = entry.state.meta()!.through;
-            spilled.set(through, [...(spilled.get(through) ?? []), entry]);
-          } else {
-            entry.history = new MemoryAggregationState();
-            if (!loadKeyRow(entry.history, b)) spilledHistories.push(entry);
-          }
+          const { state, pieces } = readStateOf(b);
+          if (code === liveLevelCode.meta) entry.state = state;
+          else entry.history = state;
+          if (pieces === undefined) return;
+          const one = { key: entry.key, value: entry.value, state: pieces };
+          if (code !== liveLevelCode.meta) spilledHistories.push(one);
+          else spilled.set(pieces.meta()!.through, [...(spilled.get(pieces.meta()!.through) ?? []), one]);
         },
       );
       await Promise.all([
@@ -505,8 +510,8 @@ export class CassandraAggregates {
         ...[...spilled.values()].map((sharing) =>
           this.loadPiecesOfMany(sharing, this.piecesOf(engine, sharing[0]!.state, 'live', t), liveLevelCode),
         ),
-        ...spilledHistories.map(({ key, history }) =>
-          this.loadPieces(history!, key, this.piecesOf(engine, history!, 'history', t), historyLevelCode),
+        ...spilledHistories.map(({ key, state }) =>
+          this.loadPieces(state, key, this.piecesOf(engine, state, 'history', t), historyLevelCode),
         ),
       ]);
     });
@@ -517,13 +522,16 @@ export class CassandraAggregates {
   }
 }
 
-/** Loads a key's meta row into a memory state for a read, with its events when inline (then true). */
-function loadKeyRow(state: MemoryAggregationState, b: Buffer): boolean {
+/**
+ * A key's state for a read, from its meta row: its events when inline; else a memory state with
+ * the meta (`pieces`), into which the read loads the pieces it needs.
+ */
+function readStateOf(b: Buffer): { state: AggregationStateAccess; pieces?: MemoryAggregationState } {
   const row = decodeKeyRow(b);
-  state.load(row.meta);
-  if (row.inline === undefined) return false;
-  state.holdEvents(row.inline);
-  return true;
+  if (row.inline !== undefined) return { state: inlineStateForRead({ ...row, inline: row.inline }) };
+  const pieces = new MemoryAggregationState();
+  pieces.load(row.meta);
+  return { state: pieces, pieces };
 }
 
 /** Names as the driver binds them to `("_level", "_start") IN ?`. */
