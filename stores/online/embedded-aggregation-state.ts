@@ -140,16 +140,6 @@ export function readKeyRow(
   return b ? decodeKeyRow(b) : undefined;
 }
 
-/** Writes a key's meta entry as it is (an inline key's, with its events). */
-export function writeKeyRow(
-  db: Database<Buffer, LmdbKey>,
-  key: KeyTuple,
-  segment: AggregateSegment,
-  value: Buffer,
-): void {
-  db.putSync([...key, metaCodeOf(segment)], value);
-}
-
 const metaCodeOf = (segment: AggregateSegment) =>
   aggregateLevelCode.meta + (segment === 'history' ? historyLevelOffset : 0);
 
@@ -181,7 +171,7 @@ export function flushInline(
   if (meta === undefined || !state.changed()) return;
   const value = inlineEntryOf(state, meta, spec, nowMs);
   if (value !== undefined) {
-    writeKeyRow(db, key, segment, value);
+    db.putSync([...key, metaCodeOf(segment)], value);
     return;
   }
   expireForSpill(state, meta, spec, nowMs);

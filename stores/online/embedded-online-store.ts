@@ -6,7 +6,6 @@ import type { FeatureDefinition } from '../../domain/definitions/feature-definit
 import { formatFieldType } from '../../domain/definitions/field-types.ts';
 import type { OnlineLayout } from '../../domain/kinds/feature-kind.ts';
 import { type FeatureType, layoutOf } from '../../domain/kinds/feature-kinds.ts';
-import { encodeKeyRow } from './aggregate-codec.ts';
 import { aggregateResult, servedAggregates } from './aggregate-results.ts';
 import {
   type CompiledFeature,
@@ -21,7 +20,6 @@ import {
   flushInline,
   readKeyRow,
   stateForRead,
-  writeKeyRow,
 } from './embedded-aggregation-state.ts';
 import {
   decodeHistoryValue,
