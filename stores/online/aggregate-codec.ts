@@ -1,7 +1,6 @@
 import { Packr } from 'msgpackr';
-import type { KeyMeta, MemoryAggregationState } from '../../domain/aggregations/aggregation-state.ts';
+import type { KeyMeta } from '../../domain/aggregations/aggregation-state.ts';
 import type { AggregateEvent, PartialAggregate } from '../../domain/aggregations/partial-aggregate.ts';
-import { type BucketLevel, bucketLevels } from '../../domain/aggregations/window-plan.ts';
 import type { FieldValue } from '../../domain/values/coerce-value.ts';
 
 /**
