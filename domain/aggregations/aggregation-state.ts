@@ -1,5 +1,10 @@
 import { MINUTE } from './aggregate-field.ts';
-import { type AggregateEvent, emptyPartial, type PartialAggregate } from './partial-aggregate.ts';
+import {
+  type AggregateEvent,
+  emptyPartial,
+  type FlatEvents,
+  type PartialAggregate,
+} from './partial-aggregate.ts';
 import { type BucketLevel, bucketLevels, bucketSize } from './window-plan.ts';
 
 /** What a key keeps besides its events and buckets. */
@@ -40,7 +45,7 @@ export interface AggregationStateAccess {
    * A state read as its events whole (a small key's, which a store keeps so): every event of the
    * longest window and since the lifetime's fold. A read then goes over them, not over pieces.
    */
-  wholeEvents?(): readonly AggregateEvent[] | undefined;
+  heldEvents?(): FlatEvents | undefined;
 }
 
 /** The state of a key in memory: for tests, the offline backfill, and a batch's pieces. */

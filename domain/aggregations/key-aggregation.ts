@@ -17,8 +17,12 @@ import {
 import {
   type AggregateEvent,
   addEvent,
+  addFlatRange,
   emptyPartial,
+  type FlatEvents,
   fieldValue,
+  type HeldColumns,
+  heldColumns,
   mergeInto,
   type PartialAggregate,
 } from './partial-aggregate.ts';
@@ -29,7 +33,7 @@ import {
   floorTo,
   type PlanPiece,
   planRange,
-  planWindow,
+  rangeCovered,
   windowCoverage,
 } from './window-plan.ts';
 
@@ -50,6 +54,13 @@ interface AddBounds {
 }
 
 const iso = (t: number) => new Date(t).toISOString();
+
+/** The event times [lo, hi) a window reads (`exact`: its old end to the millisecond, else to the minute). */
+interface WindowRange {
+  lo: number;
+  hi: number;
+  exact: boolean;
+}
 
 /** The order of a key's events: event time, then id. */
 export const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
@@ -89,33 +100,54 @@ export class AggregationEngine {
   }
 
   /**
-   * The plan of a window read at `t`; the last read time's plans are kept (a batch reads many keys
-   * at one `t`, and a sliding window's plan does not depend on the key, a lifetime's only on its
+   * The event times a window read at `t` covers in a key's live state: (t − W, t] (its old end
+   * rounded down to the minute for a window that is not exact), or for lifetime from the fold day
+   * (the days before are in the lifetime partial).
+   */
+  private liveRange(window: AggregateWindow, meta: KeyMeta | undefined, t: number): WindowRange | undefined {
+    if (window.kind === 'lifetime')
+      return meta === undefined ? undefined : { lo: meta.through, hi: t + 1, exact: true };
+    return { lo: t - window.ms + 1, hi: t + 1, exact: isExactWindow(window) };
+  }
+
+  /**
+   * The same in a key's history state (a backfill's, before its `cut`): ending at the cut (nothing
+   * of the history is after it), and none for a window the history's newest event is older than.
+   */
+  private historyRange(window: AggregateWindow, history: KeyMeta, t: number): WindowRange | undefined {
+    const cut = history.cut ?? Number.POSITIVE_INFINITY;
+    if (window.kind === 'lifetime') {
+      const hi = t + 1 <= cut ? t + 1 : ceilTo(cut, DAY);
+      return { lo: history.through, hi, exact: true };
+    }
+    const exact = isExactWindow(window);
+    const { lo } = windowCoverage(t, window.ms, exact);
+    if (history.watermark < lo) return undefined;
+    const hi = t + 1 <= cut ? t + 1 : ceilTo(cut, MINUTE);
+    return { lo: t - window.ms + 1, hi, exact };
+  }
+
+  /**
+   * The plan of a range read at `t`: the last read time's plans are kept (a batch reads many keys
+   * at one `t`, and a sliding window's range does not depend on the key, a lifetime's only on its
    * fold day).
    */
-  private windowPlan(window: AggregateWindow, meta: KeyMeta | undefined, t: number): PlanPiece[] {
-    if (this.lastPlans.t !== t) this.lastPlans = { t, sliding: new Map(), lifetime: new Map() };
-    if (window.kind === 'lifetime') {
-      if (meta === undefined) return [];
-      let pieces = this.lastPlans.lifetime.get(meta.through);
-      if (pieces === undefined) {
-        pieces = planRange(meta.through, t + 1, true);
-        this.lastPlans.lifetime.set(meta.through, pieces);
-      }
-      return pieces;
+  private planOf(range: WindowRange | undefined, t: number): PlanPiece[] {
+    if (range === undefined) return [];
+    if (this.plansAt !== t) {
+      this.plansAt = t;
+      this.plans.clear();
     }
-    let pieces = this.lastPlans.sliding.get(window.ms);
+    const id = `${range.lo}:${range.hi}:${range.exact ? 1 : 0}`;
+    let pieces = this.plans.get(id);
     if (pieces === undefined) {
-      pieces = planWindow(t, window.ms, isExactWindow(window));
-      this.lastPlans.sliding.set(window.ms, pieces);
+      pieces = planRange(range.lo, range.hi, range.exact);
+      this.plans.set(id, pieces);
     }
     return pieces;
   }
-  private lastPlans = {
-    t: Number.NaN,
-    sliding: new Map<number, PlanPiece[]>(),
-    lifetime: new Map<number, PlanPiece[]>(),
-  };
+  private plansAt = Number.NaN;
+  private readonly plans = new Map<string, PlanPiece[]>();
 
   /**
    * Adds a key's live events in arrival order. The live meta keeps the oldest live event time
@@ -303,58 +335,40 @@ export class AggregationEngine {
   /** The pieces a read at `t` needs for each field (for the stores' range reads, and tests). */
   plan(meta: KeyMeta | undefined, t: number): Map<string, PlanPiece[]> {
     const out = new Map<string, PlanPiece[]>();
-    for (const f of this.spec.fields) out.set(f.name, this.windowPlan(f.window, meta, t));
+    for (const f of this.spec.fields) out.set(f.name, this.planOf(this.liveRange(f.window, meta, t), t));
     return out;
   }
 
   /**
    * The pieces of a key's history state (a backfill's, before its `cut`) a read at `t` needs: the
-   * same ranges as `plan`, ending at the cut (nothing of the history is after it), and none for a
-   * window the history's newest event is older than.
+   * same ranges as `plan`, ending at the cut, and none for a window the history's newest event is
+   * older than.
    */
   planHistory(history: KeyMeta | undefined, t: number): Map<string, PlanPiece[]> {
     const out = new Map<string, PlanPiece[]>();
-    for (const f of this.spec.fields) {
-      if (history === undefined) {
-        out.set(f.name, []);
-        continue;
-      }
-      const cut = history.cut ?? Number.POSITIVE_INFINITY;
-      if (f.window.kind === 'lifetime') {
-        const hi = t + 1 <= cut ? t + 1 : ceilTo(cut, DAY);
-        out.set(f.name, planRange(history.through, hi, true));
-        continue;
-      }
-      const exact = isExactWindow(f.window);
-      const { lo } = windowCoverage(t, f.window.ms, exact);
-      if (history.watermark < lo) {
-        out.set(f.name, []);
-        continue;
-      }
-      const hi = t + 1 <= cut ? t + 1 : ceilTo(cut, MINUTE);
-      out.set(f.name, planRange(t - f.window.ms + 1, hi, exact));
-    }
+    for (const f of this.spec.fields)
+      out.set(f.name, history === undefined ? [] : this.planOf(this.historyRange(f.window, history, t), t));
     return out;
   }
 
   /**
-   * Merges what a plan covers: its pieces, or, of a state held as its events whole, the events in
-   * the plan's range (from its first piece's start to its last's end: the same events).
+   * Merges what a window's range covers in a state: of a state held as its events whole, the
+   * events in the range; otherwise the pieces of its plan.
    */
-  private mergePlan(
+  private mergeRange(
     state: AggregationStateAccess,
+    held: { events: FlatEvents; columns: HeldColumns } | undefined,
     into: PartialAggregate,
-    pieces: readonly PlanPiece[],
+    range: WindowRange | undefined,
+    t: number,
   ): void {
-    if (pieces.length === 0) return;
-    const events = state.wholeEvents?.();
-    if (events !== undefined) {
-      const from = pieces[0]!.from;
-      const to = pieces[pieces.length - 1]!.to;
-      for (const e of events) if (e.t >= from && e.t < to) addEvent(into, e, this.needs);
+    if (range === undefined) return;
+    if (held !== undefined) {
+      const covered = rangeCovered(range.lo, range.hi, range.exact);
+      if (covered !== undefined) addFlatRange(into, held.events, held.columns, covered.from, covered.to);
       return;
     }
-    for (const piece of pieces) {
+    for (const piece of this.planOf(range, t)) {
       if (piece.level === 'raw') {
         for (const e of state.rawRange(piece.from, piece.to)) addEvent(into, e, this.needs);
       } else {
@@ -363,6 +377,23 @@ export class AggregationEngine {
       }
     }
   }
+
+  /** A state's events held whole, with where the inputs are in them (undefined: a state of pieces). */
+  private heldOf(state: AggregationStateAccess): { events: FlatEvents; columns: HeldColumns } | undefined {
+    const events = state.heldEvents?.();
+    if (events === undefined) return undefined;
+    // keys of one feature mostly hold the same inputs: the last key's columns serve again
+    const names = events.names;
+    const last = this.lastHeld;
+    if (
+      last === undefined ||
+      last.names.length !== names.length ||
+      !names.every((n, i) => last.names[i] === n)
+    )
+      this.lastHeld = { names, columns: heldColumns(events, this.needs) };
+    return { events, columns: this.lastHeld!.columns };
+  }
+  private lastHeld: { names: readonly string[]; columns: HeldColumns } | undefined;
 
   /**
    * Every field's value as of `t` (count, sum and approx_distinct 0, the others null without
@@ -374,27 +405,49 @@ export class AggregationEngine {
     t: number,
     history?: AggregationStateAccess,
   ): Record<string, FieldValue> {
+    const values = this.readValues(state, t, history);
+    const out: Record<string, FieldValue> = {};
+    for (const [j, f] of this.spec.fields.entries()) out[f.name] = values[j]!;
+    return out;
+  }
+
+  /** The same values as `read`, in the order of the spec's fields. */
+  readValues(state: AggregationStateAccess, t: number, history?: AggregationStateAccess): FieldValue[] {
     const meta = state.meta();
+    const held = this.heldOf(state);
     const historyMeta = history?.meta();
-    const historyPlans = history && historyMeta ? this.planHistory(historyMeta, t) : undefined;
-    const partials: PartialAggregate[] = [];
-    for (const [i, w] of this.windows.entries()) {
+    const historyHeld = history && this.heldOf(history);
+    const partials: PartialAggregate[] = new Array(this.windows.length);
+    for (let i = 0; i < this.windows.length; i++) {
+      const w = this.windows[i]!;
       const p = emptyPartial();
       if (w.kind === 'lifetime' && meta !== undefined) mergeInto(p, meta.lifetime, this.needs);
-      this.mergePlan(state, p, this.windowPlan(w, meta, t));
-      partials.push(p);
-      if (history && historyPlans && historyMeta) {
+      this.mergeRange(state, held, p, this.liveRange(w, meta, t), t);
+      if (history !== undefined && historyMeta !== undefined) {
         if (w.kind === 'lifetime') mergeInto(p, historyMeta.lifetime, this.needs);
-        // the history's plan is the same for every field of the window
-        const field = this.spec.fields[this.windowOfField.indexOf(i)]!;
-        this.mergePlan(history, p, historyPlans.get(field.name)!);
+        this.mergeRange(history, historyHeld, p, this.historyRange(w, historyMeta, t), t);
       }
+      partials[i] = p;
     }
-    const values: Record<string, FieldValue> = {};
-    for (const [j, f] of this.spec.fields.entries())
-      values[f.name] = fieldValue(partials[this.windowOfField[j]!]!, f);
+    const fields = this.spec.fields;
+    const values: FieldValue[] = new Array(fields.length);
+    for (let j = 0; j < fields.length; j++)
+      values[j] = fieldValue(partials[this.windowOfField[j]!]!, fields[j]!);
     return values;
   }
+
+  /**
+   * Where the fields named are among the spec's (the order of `readValues`), -1 for another name;
+   * the last list asked is kept (a batch asks with one list for all its keys).
+   */
+  indexesOf(named: readonly { name: string }[]): readonly number[] {
+    if (this.lastIndexes?.named !== named) {
+      const at = named.map((f) => this.spec.fields.findIndex((x) => x.name === f.name));
+      this.lastIndexes = { named, at };
+    }
+    return this.lastIndexes.at;
+  }
+  private lastIndexes: { named: readonly { name: string }[]; at: number[] } | undefined;
 }
 
 /** One key's state in memory with the engine: the offline backfill and the tests use it. */

@@ -78,28 +78,103 @@ export function addEvent(
   needs: ReadonlyMap<string, InputNeeds>,
 ): void {
   p.count++;
+  for (const [name, need] of needs) addValue(p, name, need, e.values[name], e.t, e.id);
+}
+
+/**
+ * A key's events held whole, in (time, id) order, as one flat array: per event its time, its id,
+ * then its values in the order of `names` (null where it has none), `2 + names.length` entries
+ * an event. A read goes over them without an object per event.
+ */
+export interface FlatEvents {
+  names: readonly string[];
+  flat: readonly unknown[];
+}
+
+/** The events of a flat array as objects (null values included). */
+export function eventsOfFlat(held: FlatEvents): AggregateEvent[] {
+  const { names, flat } = held;
+  const stride = 2 + names.length;
+  const out: AggregateEvent[] = [];
+  for (let i = 0; i < flat.length; i += stride) {
+    const values: Record<string, FieldValue> = {};
+    for (let j = 0; j < names.length; j++) values[names[j]!] = flat[i + 2 + j] as FieldValue;
+    out.push({ t: flat[i] as number, id: flat[i + 1] as string, values });
+  }
+  return out;
+}
+
+/** Where the inputs the fields read are in a key's held events (only those its events have). */
+export interface HeldColumns {
+  inputs: string[];
+  needs: InputNeeds[];
+  /** Each input's offset in an event's stretch of the flat array. */
+  at: number[];
+}
+
+export function heldColumns(held: FlatEvents, needs: ReadonlyMap<string, InputNeeds>): HeldColumns {
+  const out: HeldColumns = { inputs: [], needs: [], at: [] };
   for (const [name, need] of needs) {
-    const v = e.values[name];
-    if (v === null || v === undefined) continue;
-    let ip = p.inputs[name];
-    if (ip === undefined) {
-      ip = emptyInput();
-      p.inputs[name] = ip;
-    }
-    if (need.numeric && typeof v === 'number') {
-      ip.n++;
-      ip.sum += v;
-      if (v < ip.min) ip.min = v;
-      if (v > ip.max) ip.max = v;
-    }
-    const seen = { v, t: e.t, id: e.id };
+    const j = held.names.indexOf(name);
+    if (j < 0) continue;
+    out.inputs.push(name);
+    out.needs.push(need);
+    out.at.push(2 + j);
+  }
+  return out;
+}
+
+/** Adds the events of `held` with event time in [from, to) to a partial (in place); `held` is in time order. */
+export function addFlatRange(
+  p: PartialAggregate,
+  held: FlatEvents,
+  columns: HeldColumns,
+  from: number,
+  to: number,
+): void {
+  const { flat } = held;
+  const stride = 2 + held.names.length;
+  const { inputs, needs, at } = columns;
+  for (let i = 0; i < flat.length; i += stride) {
+    const t = flat[i] as number;
+    if (t < from) continue;
+    if (t >= to) break;
+    p.count++;
+    for (let k = 0; k < inputs.length; k++)
+      addValue(p, inputs[k]!, needs[k]!, flat[i + at[k]!] as FieldValue, t, flat[i + 1] as string);
+  }
+}
+
+/** Adds one event's value of one input to a partial (in place); the event itself is counted by the caller. */
+function addValue(
+  p: PartialAggregate,
+  name: string,
+  need: InputNeeds,
+  v: FieldValue | undefined,
+  t: number,
+  id: string,
+): void {
+  if (v === null || v === undefined) return;
+  let ip = p.inputs[name];
+  if (ip === undefined) {
+    ip = emptyInput();
+    p.inputs[name] = ip;
+  }
+  if (need.numeric && typeof v === 'number') {
+    ip.n++;
+    ip.sum += v;
+    if (v < ip.min) ip.min = v;
+    if (v > ip.max) ip.max = v;
+  }
+  if (need.last || need.recent > 0) {
+    const seen = { v, t, id };
     if (need.last && (ip.last === undefined || newer(seen, ip.last))) ip.last = seen;
-    if (need.distinct) ip.sketch = addHash(ip.sketch ?? emptySketch(), valueHash(v));
     if (need.recent > 0) {
       ip.recent ??= [];
       addRecent(ip.recent, seen, need.recent);
     }
   }
+  if (need.distinct) ip.sketch = addHash(ip.sketch ?? emptySketch(), valueHash(v));
 }
 
 /** Adds `source` into `target` (in place; `source` is left as it is). */

@@ -74,6 +74,19 @@ export function planWindow(t: number, windowMs: number, exactStart: boolean): Pl
   return planRange(t - windowMs + 1, t + 1, exactStart);
 }
 
+/**
+ * The event times [from, to) the plan of `planRange(lo, hi, exactStart)` covers (undefined: none):
+ * a read over a key's events whole takes those, and needs no plan.
+ */
+export function rangeCovered(
+  lo: number,
+  hi: number,
+  exactStart: boolean,
+): { from: number; to: number } | undefined {
+  if (hi <= lo) return undefined;
+  return { from: exactStart ? lo : floorTo(lo, MINUTE), to: hi };
+}
+
 /** The event-time range a window read at `t` actually covers (the old end rounded when not exact). */
 export function windowCoverage(t: number, windowMs: number, exactStart: boolean): { lo: number; hi: number } {
   const lo = t - windowMs + 1;

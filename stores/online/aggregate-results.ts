@@ -39,10 +39,12 @@ export function aggregateResult(
     for (const f of fields) values[f.name] = copyDefault(f.defaultValue);
     return { found: false, values, lastUpdatedAtMs: null };
   }
-  const all = engine.read(state, t, history);
+  const all = engine.readValues(state, t, history);
+  const at = engine.indexesOf(fields);
   const values: ObjectReadResult['values'] = {};
-  for (const f of fields) {
-    const v = all[f.name];
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const v = all[at[i]!];
     values[f.name] = v === null || v === undefined ? copyDefault(f.defaultValue) : v;
   }
   return {

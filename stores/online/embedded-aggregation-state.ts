@@ -57,7 +57,7 @@ export class EmbeddedAggregationState implements AggregationStateAccess {
   }
 
   meta(): KeyMeta | undefined {
-    const b = this.db.get([...this.key, this.code.meta]);
+    const b = this.db.getBinaryFast([...this.key, this.code.meta]);
     // an inline key's entry holds its events too: a key read here is not inline
     return b ? decodeKeyRow(b).meta : undefined;
   }
@@ -136,7 +136,8 @@ export function readKeyRow(
   key: KeyTuple,
   segment: AggregateSegment,
 ): KeyRow | undefined {
-  const b = db.get([...key, metaCodeOf(segment)]);
+  // decoded at once, before any other read reuses the buffer
+  const b = db.getBinaryFast([...key, metaCodeOf(segment)]);
   return b ? decodeKeyRow(b) : undefined;
 }
 

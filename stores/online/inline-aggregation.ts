@@ -6,7 +6,12 @@ import {
   MemoryAggregationState,
 } from '../../domain/aggregations/aggregation-state.ts';
 import { type AggregationEngine, byTimeThenId } from '../../domain/aggregations/key-aggregation.ts';
-import type { AggregateEvent, PartialAggregate } from '../../domain/aggregations/partial-aggregate.ts';
+import {
+  type AggregateEvent,
+  eventsOfFlat,
+  type FlatEvents,
+  type PartialAggregate,
+} from '../../domain/aggregations/partial-aggregate.ts';
 import { type decodeKeyRow, encodeKeyRow } from './aggregate-codec.ts';
 
 /**
@@ -30,7 +35,7 @@ export function inlineStateForWrite(
 ): MemoryAggregationState {
   const state = new MemoryAggregationState();
   state.load(row?.meta);
-  if (row?.inline) engine.loadEvents(state, row.inline);
+  if (row?.inline) engine.loadEvents(state, eventsOfFlat(row.inline));
   return state;
 }
 
@@ -45,16 +50,16 @@ const notWritten = () => {
   throw new Error('a state held for a read is not written');
 };
 
-/** A key's state as its meta and its events whole: a read merges the events each window's plan covers. */
+/** A key's state as its meta and its events whole: a read merges the events each window's range covers. */
 class HeldEvents implements AggregationStateAccess {
   constructor(
     private readonly keyMeta: KeyMeta,
-    private readonly events: readonly AggregateEvent[],
+    private readonly events: FlatEvents,
   ) {}
   meta(): KeyMeta {
     return this.keyMeta;
   }
-  wholeEvents(): readonly AggregateEvent[] {
+  heldEvents(): FlatEvents {
     return this.events;
   }
   // a read over held events asks for none of the pieces

@@ -120,9 +120,10 @@ embedded::matches:
     const store = await openEmbeddedOnlineStore({ path: where });
     await store.ensureFeature(def);
     const t0 = Date.parse('2024-01-01T00:00:00Z');
-    // an event every 5 minutes for 20 days, written as they happen
+    // an event every 2 minutes for 20 days, written as they happen: more than an inline entry
+    // holds, so the key keeps its pieces in entries of their own
     let n = 0;
-    for (let t = t0; t < t0 + 20 * DAY; t += 5 * MINUTE) {
+    for (let t = t0; t < t0 + 20 * DAY; t += 2 * MINUTE) {
       await store.writeAggregateEvents(
         def,
         [{ keys: { user_id: 1 }, eventTimeMs: t, eventId: `e${n++}`, values: {} }],
@@ -131,9 +132,9 @@ embedded::matches:
     }
     const end = t0 + 20 * DAY;
     expect((await store.readAggregates(def, [{ user_id: 1 }], { atMs: end }))[0]!.values).toEqual({
-      // (end − 10 min, end]: the event at end − 5 min; a day: 287 of them
-      match_count_10m: 1,
-      match_count_1d: 287,
+      // (end − 10 min, end]: the events at end − 2, 4, 6 and 8 min; a day: 719 of them
+      match_count_10m: 4,
+      match_count_1d: 719,
       match_count_lifetime: n,
     });
     await store.close();
