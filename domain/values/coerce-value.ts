@@ -85,6 +85,8 @@ export function coerceValue(type: FieldType, value: unknown): FieldValue {
 export function valueToJson(type: FieldType, value: FieldValue): unknown {
   if (value === null) return null;
   const scalar = type.kind === 'scalar' ? type.scalar : type.item;
+  // most values are as JSON already (the reader converts every value it serves)
+  if (scalar !== 'Bytes' && scalar !== 'Timestamp') return value;
   const one = (v: FieldValue): unknown =>
     scalar === 'Bytes' && Buffer.isBuffer(v)
       ? v.toString('base64')
