@@ -425,14 +425,7 @@ export class FeatureReader {
         const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
         return r.map((x) => historyRow(feature, x));
       }
-      if (feature.isAggregation) {
-        const { result, waitedMs } = await this.gate.run(keys.length, this.timeoutMs, () =>
-          this.store.readAggregates(feature.def, keys, options),
-        );
-        const r = await withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
-        return r.map((x) => objectRow(feature, x));
-      }
-      const r = await this.readObjectsCoalesced(feature, keys, fields);
+      const r = await this.readRowsCoalesced(feature, keys, fields);
       return r.map((x) => objectRow(feature, x));
     } catch (e) {
       if (e instanceof OnlineStoreInputError) throw e;
@@ -445,8 +438,8 @@ export class FeatureReader {
     }
   }
 
-  /** Joins the Object read of this turn for the feature and projection (one store call for all). */
-  private readObjectsCoalesced(
+  /** Joins the Object or Aggregation read of this turn for the feature and projection (one store call for all; an Aggregation read then has one read time). */
+  private readRowsCoalesced(
     feature: ServedFeature,
     keys: KeyValues[],
     fields: readonly string[] | undefined,
@@ -468,7 +461,7 @@ export class FeatureReader {
     if (this.batches.get(id) === batch) this.batches.delete(id);
     const { parts } = batch;
     const keys = parts.length === 1 ? parts[0]!.keys : parts.flatMap((p) => p.keys);
-    this.readObjectsNow(batch.feature, keys, batch.fields).then(
+    this.readRowsNow(batch.feature, keys, batch.fields).then(
       (results) => {
         let at = 0;
         for (const p of parts) {
@@ -480,7 +473,7 @@ export class FeatureReader {
         // a key the store refuses must not fail the other callers: each asks alone again
         if (e instanceof OnlineStoreInputError && parts.length > 1) {
           for (const p of parts)
-            this.readObjectsNow(batch.feature, p.keys, batch.fields).then(p.resolve, p.reject);
+            this.readRowsNow(batch.feature, p.keys, batch.fields).then(p.resolve, p.reject);
           return;
         }
         for (const p of parts) p.reject(e);
@@ -488,13 +481,16 @@ export class FeatureReader {
     );
   }
 
-  private async readObjectsNow(
+  private async readRowsNow(
     feature: ServedFeature,
     keys: KeyValues[],
     fields: readonly string[] | undefined,
   ): Promise<ObjectReadResult[]> {
+    const options = fields === undefined ? undefined : { fields };
     const { result, waitedMs } = await this.gate.run(keys.length, this.timeoutMs, () =>
-      this.store.readObjects(feature.def, keys, fields === undefined ? undefined : { fields }),
+      feature.isAggregation
+        ? this.store.readAggregates(feature.def, keys, options)
+        : this.store.readObjects(feature.def, keys, options),
     );
     return withTimeout(result, Math.max(1, this.timeoutMs - waitedMs), 'the online store');
   }

@@ -109,3 +109,98 @@ describe('reader: Object reads of one turn go to the store as one call', () => {
     expect(calls[0]).toEqual({ keys: 3 });
   });
 });
+
+describe('reader: Aggregation reads of one turn go to the store as one call', () => {
+  const { definitions: aggregations } = loadDefinitionsFromText(
+    'a.yaml',
+    `
+coalesce::activity:
+  feature_type: Aggregation
+  owner: t
+  schema:
+    user_id: { type: Long, is_key_field: true }
+    chat_duration: { type: Long }
+    match_count_10m: { aggregate: { function: count, window: 10m } }
+    chat_seconds_lifetime: { aggregate: { function: sum, of: chat_duration, window: lifetime } }
+`,
+  );
+  const aggregation = aggregations[0]!;
+  const served = serveFeature(
+    {
+      name: aggregation.name,
+      revision: 1,
+      fingerprint: 'a',
+      definition: aggregation,
+    } as unknown as AppliedFeature,
+    readReaderConfig({}).cache,
+  );
+  const dir = mkdtempSync(path.join(tmpdir(), 'ferry-coalesce-agg-'));
+  let store: OnlineStore;
+  const calls: { keys: number; fields?: readonly string[] }[] = [];
+  let reader: FeatureReader;
+  const now = Date.now();
+
+  beforeAll(async () => {
+    const embedded = await openEmbeddedOnlineStore({ path: dir });
+    await embedded.ensureFeature(aggregation);
+    await embedded.writeAggregateEvents(
+      aggregation,
+      Array.from({ length: 30 }, (_, i) => ({
+        keys: { user_id: i % 10 },
+        eventTimeMs: now - 60_000 + i,
+        eventId: `e${i}`,
+        values: { chat_duration: i },
+      })),
+    );
+    store = new Proxy(embedded, {
+      get(target, prop, receiver) {
+        if (prop === 'readAggregates')
+          return (d: typeof aggregation, keys: readonly KeyValues[], options?: ReadOptions) => {
+            calls.push({ keys: keys.length, ...(options?.fields ? { fields: options.fields } : {}) });
+            return target.readAggregates(d, keys, options);
+          };
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    reader = new FeatureReader(store, null, null, readerTestMetrics(), 1_000, new StoreGate(64));
+  });
+
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ref = (id: number | string) => ({ values: { user_id: id } as KeyValues, id: String(id) });
+
+  it('twenty concurrent single-key lookups: one store call, each caller gets its own row', async () => {
+    calls.length = 0;
+    const got = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => reader.read(served, [ref(i)], undefined, undefined)),
+    );
+    expect(calls).toEqual([{ keys: 20 }]);
+    got.forEach((r, i) => {
+      // keys 0-9 have events i, i + 10 and i + 20; keys 10-19 none
+      expect(r.rows[0]!.values).toEqual(
+        i < 10
+          ? { match_count_10m: 3, chat_seconds_lifetime: 3 * i + 30 }
+          : { match_count_10m: 0, chat_seconds_lifetime: 0 },
+      );
+    });
+  });
+
+  it('a projection onto an input fails only its own caller', async () => {
+    calls.length = 0;
+    const results = await Promise.allSettled([
+      reader.read(served, [ref(1)], undefined, undefined),
+      reader.read(served, [ref(2)], ['chat_duration'], undefined),
+      reader.read(served, [ref(3)], ['match_count_10m'], undefined),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.message).toMatch(/chat_duration/);
+    expect(
+      (results[2] as PromiseFulfilledResult<{ rows: { values: unknown }[] }>).value.rows[0]!.values,
+    ).toEqual({
+      match_count_10m: 3,
+    });
+  });
+});
