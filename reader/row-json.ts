@@ -30,6 +30,7 @@ export interface CachedRow {
 }
 
 function jsonValues(feature: ServedFeature, stored: Record<string, FieldValue>): Record<string, unknown> {
+  if (feature.valuesAreJson) return stored;
   const out: Record<string, unknown> = {};
   for (const name in stored) {
     const f = feature.valueFieldByName.get(name);

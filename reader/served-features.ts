@@ -2,6 +2,7 @@ import type { FeatureDefinition } from '../domain/definitions/feature-definition
 import { defaultHistoryMaxEntries } from '../domain/definitions/feature-definition.ts';
 import type { FieldType } from '../domain/definitions/field-types.ts';
 import { layoutOf } from '../domain/kinds/feature-kinds.ts';
+import { isJsonAsStored } from '../domain/values/coerce-value.ts';
 import type { AppliedFeature } from '../stores/registry/applied-feature.ts';
 import { FeatureCatalog } from '../stores/registry/feature-catalog.ts';
 import type { CachePolicySpec, ReaderConfig } from './reader-config.ts';
@@ -33,6 +34,8 @@ export interface ServedFeature {
   keyFields: ServedField[];
   valueFields: ServedField[];
   valueFieldByName: Map<string, ServedField>;
+  /** No value field needs converting to JSON (no Bytes, no Timestamp): the store's values are served as they are. */
+  valuesAreJson: boolean;
   /** History: the most entries kept per key. */
   maxEntries: number;
   retentionMs: number | undefined;
@@ -96,6 +99,7 @@ export function serveFeature(applied: AppliedFeature, cache: ReaderConfig['cache
     keyFields: def.keyFields.map((name) => ({ name, type: def.fields.find((f) => f.name === name)!.type })),
     valueFields,
     valueFieldByName: new Map(valueFields.map((f) => [f.name, f])),
+    valuesAreJson: valueFields.every((f) => isJsonAsStored(f.type)),
     maxEntries: def.maxEntriesPerKey ?? defaultHistoryMaxEntries,
     retentionMs:
       def.retention.onlineMs !== undefined && def.retention.onlineMs > 0 ? def.retention.onlineMs : undefined,

@@ -81,12 +81,18 @@ export function coerceValue(type: FieldType, value: unknown): FieldValue {
   });
 }
 
+/** Whether values of a type are their own JSON form (all but Bytes and Timestamp, and lists of them). */
+export function isJsonAsStored(type: FieldType): boolean {
+  const scalar = type.kind === 'scalar' ? type.scalar : type.item;
+  return scalar !== 'Bytes' && scalar !== 'Timestamp';
+}
+
 /** The JSON form of a value (Bytes as base64, Timestamp as ISO-8601 text). */
 export function valueToJson(type: FieldType, value: FieldValue): unknown {
   if (value === null) return null;
-  const scalar = type.kind === 'scalar' ? type.scalar : type.item;
   // most values are as JSON already (the reader converts every value it serves)
-  if (scalar !== 'Bytes' && scalar !== 'Timestamp') return value;
+  if (isJsonAsStored(type)) return value;
+  const scalar = type.kind === 'scalar' ? type.scalar : type.item;
   const one = (v: FieldValue): unknown =>
     scalar === 'Bytes' && Buffer.isBuffer(v)
       ? v.toString('base64')
