@@ -7,12 +7,18 @@ import { type ObjectReadResult, OnlineStoreInputError } from './online-store.ts'
 export function servedAggregates(
   feature: CompiledFeature,
   fields: readonly string[] | undefined,
-): CompiledField[] {
-  const aggregates = new Set(feature.def.fields.filter((f) => f.aggregate).map((f) => f.name));
-  if (fields === undefined) return feature.valueFields.filter((f) => aggregates.has(f.name));
+): readonly CompiledField[] {
+  let all = allAggregates.get(feature);
+  if (all === undefined) {
+    const aggregates = new Set(feature.def.fields.filter((f) => f.aggregate).map((f) => f.name));
+    all = feature.valueFields.filter((f) => aggregates.has(f.name));
+    allAggregates.set(feature, all);
+  }
+  // the same list for every read without a projection (the engine keeps where its fields are)
+  if (fields === undefined) return all;
   const out = projectFields(feature, fields);
   for (const f of out)
-    if (!aggregates.has(f.name))
+    if (!all.some((a) => a.name === f.name))
       throw new OnlineStoreInputError(
         feature.name,
         f.name,
@@ -20,6 +26,8 @@ export function servedAggregates(
       );
   return out;
 }
+
+const allAggregates = new WeakMap<CompiledFeature, CompiledField[]>();
 
 /**
  * One key's answer: the engine's values as of `t` over its live state and its history (a
