@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FeatureDefinition } from '../../domain/definitions/feature-definition.ts';
 import { loadDefinitionsFromText } from '../../domain/definitions/load-definitions.ts';
 import { FeatureReader } from '../../reader/feature-reader.ts';
 import { readReaderConfig } from '../../reader/reader-config.ts';
@@ -30,6 +31,26 @@ const feature = serveFeature(
   readReaderConfig({}).cache,
 );
 
+/** The real store, counting the calls of one read method that reach it. */
+function countingCalls(
+  target: OnlineStore,
+  method: 'readObjects' | 'readAggregates',
+  calls: { keys: number; fields?: readonly string[] }[],
+): OnlineStore {
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      if (prop === method)
+        return (d: FeatureDefinition, keys: readonly KeyValues[], options?: ReadOptions) => {
+          calls.push({ keys: keys.length, ...(options?.fields ? { fields: options.fields } : {}) });
+          return t[method](d, keys, options);
+        };
+      return Reflect.get(t, prop, receiver);
+    },
+  });
+}
+
+const ref = (id: number | string) => ({ values: { user_id: id } as KeyValues, id: String(id) });
+
 describe('reader: Object reads of one turn go to the store as one call', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ferry-coalesce-'));
   let store: OnlineStore;
@@ -47,17 +68,7 @@ describe('reader: Object reads of one turn go to the store as one call', () => {
         values: { level: i, name: `u${i}` },
       })),
     );
-    // the real store, counting the calls that reach it
-    store = new Proxy(embedded, {
-      get(target, prop, receiver) {
-        if (prop === 'readObjects')
-          return (d: typeof def, keys: readonly KeyValues[], options?: ReadOptions) => {
-            calls.push({ keys: keys.length, ...(options?.fields ? { fields: options.fields } : {}) });
-            return target.readObjects(d, keys, options);
-          };
-        return Reflect.get(target, prop, receiver);
-      },
-    });
+    store = countingCalls(embedded, 'readObjects', calls);
     const metrics = readerTestMetrics();
     reader = new FeatureReader(store, null, null, metrics, 1_000, new StoreGate(64));
   });
@@ -66,8 +77,6 @@ describe('reader: Object reads of one turn go to the store as one call', () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-
-  const ref = (id: number | string) => ({ values: { user_id: id } as KeyValues, id: String(id) });
 
   it('forty concurrent single-key lookups: one store call, each caller gets its own row', async () => {
     calls.length = 0;
@@ -152,16 +161,7 @@ coalesce::activity:
         values: { chat_duration: i },
       })),
     );
-    store = new Proxy(embedded, {
-      get(target, prop, receiver) {
-        if (prop === 'readAggregates')
-          return (d: typeof aggregation, keys: readonly KeyValues[], options?: ReadOptions) => {
-            calls.push({ keys: keys.length, ...(options?.fields ? { fields: options.fields } : {}) });
-            return target.readAggregates(d, keys, options);
-          };
-        return Reflect.get(target, prop, receiver);
-      },
-    });
+    store = countingCalls(embedded, 'readAggregates', calls);
     reader = new FeatureReader(store, null, null, readerTestMetrics(), 1_000, new StoreGate(64));
   });
 
@@ -169,8 +169,6 @@ coalesce::activity:
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-
-  const ref = (id: number | string) => ({ values: { user_id: id } as KeyValues, id: String(id) });
 
   it('twenty concurrent single-key lookups: one store call, each caller gets its own row', async () => {
     calls.length = 0;
