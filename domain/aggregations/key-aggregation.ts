@@ -14,6 +14,7 @@ import {
   type KeyMeta,
   MemoryAggregationState,
 } from './aggregation-state.ts';
+import { NumericHeldRead } from './numeric-held-read.ts';
 import {
   type AggregateEvent,
   addEvent,
@@ -62,6 +63,12 @@ interface WindowRange {
   exact: boolean;
 }
 
+const sameNames = (a: readonly string[], b: readonly string[]) => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
 /** The order of a key's events: event time, then id. */
 export const byTimeThenId = (a: AggregateEvent, b: AggregateEvent) =>
   a.t - b.t || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -97,7 +104,11 @@ export class AggregationEngine {
       if (i < 0) i = this.windows.push(f.window) - 1;
       this.windowOfField.push(i);
     }
+    this.numeric = NumericHeldRead.of(spec.fields, this.windowOfField, this.windows.length);
   }
+
+  /** The read of a held key when every field is count, sum, avg, min or max (undefined: the fields need partials). */
+  private readonly numeric: NumericHeldRead | undefined;
 
   /**
    * The event times a window read at `t` covers in a key's live state: (t − W, t] (its old end
@@ -381,19 +392,55 @@ export class AggregationEngine {
   /** A state's events held whole, with where the inputs are in them (undefined: a state of pieces). */
   private heldOf(state: AggregationStateAccess): { events: FlatEvents; columns: HeldColumns } | undefined {
     const events = state.heldEvents?.();
-    if (events === undefined) return undefined;
-    // keys of one feature mostly hold the same inputs: the last key's columns serve again
+    return events === undefined ? undefined : { events, columns: this.columnsOf(events).columns };
+  }
+
+  /** Where the inputs are in a key's held events; keys of one feature mostly hold the same inputs, so the last key's serve again. */
+  private columnsOf(events: FlatEvents): { columns: HeldColumns; numeric: number[] | undefined } {
     const names = events.names;
     const last = this.lastHeld;
-    if (
-      last === undefined ||
-      last.names.length !== names.length ||
-      !names.every((n, i) => last.names[i] === n)
-    )
-      this.lastHeld = { names, columns: heldColumns(events, this.needs) };
-    return { events, columns: this.lastHeld!.columns };
+    if (last !== undefined && sameNames(last.names, names)) return last;
+    this.lastHeld = {
+      names,
+      columns: heldColumns(events, this.needs),
+      numeric: this.numeric?.columnsOf(events),
+    };
+    return this.lastHeld;
   }
-  private lastHeld: { names: readonly string[]; columns: HeldColumns } | undefined;
+  private lastHeld:
+    | { names: readonly string[]; columns: HeldColumns; numeric: number[] | undefined }
+    | undefined;
+
+  /**
+   * `readValues` of a key held as its events (and its history, if any, held too) when every field
+   * is count, sum, avg, min or max: the same sums in the same order as the partials, in one array.
+   */
+  private readHeldNumeric(
+    numeric: NumericHeldRead,
+    meta: KeyMeta | undefined,
+    events: FlatEvents,
+    t: number,
+    historyMeta: KeyMeta | undefined,
+    historyEvents: FlatEvents | undefined,
+  ): FieldValue[] {
+    numeric.clear();
+    const columns = this.columnsOf(events).numeric!;
+    const historyColumns = historyEvents && this.columnsOf(historyEvents).numeric!;
+    for (let i = 0; i < this.windows.length; i++) {
+      const w = this.windows[i]!;
+      if (w.kind === 'lifetime' && meta !== undefined) numeric.addPartial(i, meta.lifetime);
+      const live = this.liveRange(w, meta, t);
+      const covered = live && rangeCovered(live.lo, live.hi, live.exact);
+      if (covered !== undefined) numeric.addEvents(i, events, columns, covered.from, covered.to);
+      if (historyMeta === undefined || historyEvents === undefined) continue;
+      if (w.kind === 'lifetime') numeric.addPartial(i, historyMeta.lifetime);
+      const past = this.historyRange(w, historyMeta, t);
+      const pastCovered = past && rangeCovered(past.lo, past.hi, past.exact);
+      if (pastCovered !== undefined)
+        numeric.addEvents(i, historyEvents, historyColumns!, pastCovered.from, pastCovered.to);
+    }
+    return numeric.values();
+  }
 
   /**
    * Every field's value as of `t` (count, sum and approx_distinct 0, the others null without
@@ -414,8 +461,14 @@ export class AggregationEngine {
   /** The same values as `read`, in the order of the spec's fields. */
   readValues(state: AggregationStateAccess, t: number, history?: AggregationStateAccess): FieldValue[] {
     const meta = state.meta();
-    const held = this.heldOf(state);
     const historyMeta = history?.meta();
+    if (this.numeric !== undefined) {
+      const events = state.heldEvents?.();
+      const historyEvents = historyMeta === undefined ? undefined : history?.heldEvents?.();
+      if (events !== undefined && (historyMeta === undefined || historyEvents !== undefined))
+        return this.readHeldNumeric(this.numeric, meta, events, t, historyMeta, historyEvents);
+    }
+    const held = this.heldOf(state);
     const historyHeld = history && this.heldOf(history);
     const partials: PartialAggregate[] = new Array(this.windows.length);
     for (let i = 0; i < this.windows.length; i++) {
