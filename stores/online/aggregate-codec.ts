@@ -13,7 +13,9 @@ import type {
  * The bytes of the aggregation state in both online stores: MessagePack (msgpackr, the encoder
  * LMDB's own package uses), which keeps numbers (±Infinity of an empty min/max too), text, bytes
  * and the sketches' register arrays as they are. Records are plain (no shared structures), so
- * any process decodes any value.
+ * any process decodes any value. A key row's layout is its first item: a Ferry reads the layouts up to
+ * its own, and refuses a newer one rather than misread it (a Ferry from before the array layout
+ * cannot read it at all: upgrade every worker and reader of a store together).
  */
 const packr = new Packr({ useRecords: false, moreTypes: false });
 /** Key rows are decoded straight from the store's reusable read buffer: their bytes (sketch registers) are copied out. */
@@ -78,6 +80,10 @@ export function encodeKeyRow(meta: KeyMeta, inline?: readonly AggregateEvent[]):
 export function decodeKeyRow(b: Uint8Array): { meta: KeyMeta; inline?: FlatEvents } {
   const row = rowPackr.unpack(b) as unknown[] | (KeyMeta & { _inline?: MapRowEvents });
   if (!Array.isArray(row)) return fromMapRow(row);
+  if (row[0] !== rowLayout)
+    throw new Error(
+      `an aggregation key row of layout ${String(row[0])}, which this Ferry does not know (it reads layout ${rowLayout}): a newer Ferry wrote it`,
+    );
   const [, watermark, through, start, cut, sweptAt, atWatermark, count, inputs, names, flat] = row as [
     number,
     number,

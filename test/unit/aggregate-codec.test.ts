@@ -76,4 +76,9 @@ describe('aggregate key row codec', () => {
     expect(eventsOfFlat(row.inline!)).toEqual([{ t: t0 - 60_000, id: 'e10', values: { chat_duration: 12 } }]);
     expect(decodeKeyRow(packr.pack(old)).inline).toBeUndefined();
   });
+
+  it('refuses a row of a layout it does not know, naming it, rather than misread it', () => {
+    const packr = new Packr({ useRecords: false, moreTypes: false });
+    expect(() => decodeKeyRow(packr.pack([3, 1, 2]))).toThrow(/layout 3, which this Ferry does not know/);
+  });
 });
