@@ -35,6 +35,7 @@ import {
   type PlanPiece,
   planRange,
   rangeCovered,
+  type WindowRange,
   windowCoverage,
 } from './window-plan.ts';
 
@@ -55,13 +56,6 @@ interface AddBounds {
 }
 
 const iso = (t: number) => new Date(t).toISOString();
-
-/** The event times [lo, hi) a window reads (`exact`: its old end to the millisecond, else to the minute). */
-interface WindowRange {
-  lo: number;
-  hi: number;
-  exact: boolean;
-}
 
 const sameNames = (a: readonly string[], b: readonly string[]) => {
   if (a.length !== b.length) return false;
@@ -375,7 +369,7 @@ export class AggregationEngine {
   ): void {
     if (range === undefined) return;
     if (held !== undefined) {
-      const covered = rangeCovered(range.lo, range.hi, range.exact);
+      const covered = rangeCovered(range);
       if (covered !== undefined) addFlatRange(into, held.events, held.columns, covered.from, covered.to);
       return;
     }
@@ -429,13 +423,11 @@ export class AggregationEngine {
     for (let i = 0; i < this.windows.length; i++) {
       const w = this.windows[i]!;
       if (w.kind === 'lifetime' && meta !== undefined) numeric.addPartial(i, meta.lifetime);
-      const live = this.liveRange(w, meta, t);
-      const covered = live && rangeCovered(live.lo, live.hi, live.exact);
+      const covered = rangeCovered(this.liveRange(w, meta, t));
       if (covered !== undefined) numeric.addEvents(i, events, columns, covered.from, covered.to);
       if (historyMeta === undefined || historyEvents === undefined) continue;
       if (w.kind === 'lifetime') numeric.addPartial(i, historyMeta.lifetime);
-      const past = this.historyRange(w, historyMeta, t);
-      const pastCovered = past && rangeCovered(past.lo, past.hi, past.exact);
+      const pastCovered = rangeCovered(this.historyRange(w, historyMeta, t));
       if (pastCovered !== undefined)
         numeric.addEvents(i, historyEvents, historyColumns!, pastCovered.from, pastCovered.to);
     }

@@ -1,6 +1,11 @@
 import type { FieldValue } from '../values/coerce-value.ts';
 import { type AggregateField, numericFunctions } from './aggregate-field.ts';
-import type { FlatEvents, PartialAggregate } from './partial-aggregate.ts';
+import {
+  type FlatEvents,
+  firstFlatEventFrom,
+  flatStride,
+  type PartialAggregate,
+} from './partial-aggregate.ts';
 
 /**
  * The read of a key held as its events (a small key's, inline) when every field is count, sum,
@@ -87,11 +92,8 @@ export class NumericHeldRead {
     const { acc } = this;
     const base = w * this.stride;
     const { flat } = held;
-    const step = 2 + held.names.length;
-    // the first event at or after `from`, found from the newest: a short window holds the last few
-    let first = flat.length - step;
-    while (first >= 0 && (flat[first] as number) >= from) first -= step;
-    for (let i = first + step; i < flat.length; i += step) {
+    const step = flatStride(held);
+    for (let i = firstFlatEventFrom(held, from); i < flat.length; i += step) {
       const t = flat[i] as number;
       if (t >= to) break;
       acc[base] = acc[base]! + 1;

@@ -91,10 +91,25 @@ export interface FlatEvents {
   flat: readonly unknown[];
 }
 
+/** Entries of one event in a flat array: its time, its id, its values. */
+export const flatStride = (held: FlatEvents): number => 2 + held.names.length;
+
+/**
+ * Where the first event at or after `from` starts in a flat array (its length: none), found from
+ * the newest event back: a short window holds the last few.
+ */
+export function firstFlatEventFrom(held: FlatEvents, from: number): number {
+  const { flat } = held;
+  const stride = flatStride(held);
+  let i = flat.length - stride;
+  while (i >= 0 && (flat[i] as number) >= from) i -= stride;
+  return i + stride;
+}
+
 /** The events of a flat array as objects (null values included). */
 export function eventsOfFlat(held: FlatEvents): AggregateEvent[] {
   const { names, flat } = held;
-  const stride = 2 + names.length;
+  const stride = flatStride(held);
   const out: AggregateEvent[] = [];
   for (let i = 0; i < flat.length; i += stride) {
     const values: Record<string, FieldValue> = {};
@@ -133,11 +148,10 @@ export function addFlatRange(
   to: number,
 ): void {
   const { flat } = held;
-  const stride = 2 + held.names.length;
+  const stride = flatStride(held);
   const { inputs, needs, at } = columns;
-  for (let i = 0; i < flat.length; i += stride) {
+  for (let i = firstFlatEventFrom(held, from); i < flat.length; i += stride) {
     const t = flat[i] as number;
-    if (t < from) continue;
     if (t >= to) break;
     p.count++;
     for (let k = 0; k < inputs.length; k++)

@@ -74,17 +74,20 @@ export function planWindow(t: number, windowMs: number, exactStart: boolean): Pl
   return planRange(t - windowMs + 1, t + 1, exactStart);
 }
 
+/** The event times [lo, hi) a window reads (`exact`: its old end to the millisecond, else to the minute). */
+export interface WindowRange {
+  lo: number;
+  hi: number;
+  exact: boolean;
+}
+
 /**
- * The event times [from, to) the plan of `planRange(lo, hi, exactStart)` covers (undefined: none):
- * a read over a key's events whole takes those, and needs no plan.
+ * The event times [from, to) the plan of a range (`planRange(lo, hi, exact)`) covers (undefined:
+ * none): a read over a key's events whole takes those, and needs no plan.
  */
-export function rangeCovered(
-  lo: number,
-  hi: number,
-  exactStart: boolean,
-): { from: number; to: number } | undefined {
-  if (hi <= lo) return undefined;
-  return { from: exactStart ? lo : floorTo(lo, MINUTE), to: hi };
+export function rangeCovered(range: WindowRange | undefined): { from: number; to: number } | undefined {
+  if (range === undefined || range.hi <= range.lo) return undefined;
+  return { from: range.exact ? range.lo : floorTo(range.lo, MINUTE), to: range.hi };
 }
 
 /** The event-time range a window read at `t` actually covers (the old end rounded when not exact). */
